@@ -1,0 +1,403 @@
+//! Transmit-limited broadcast queues.
+//!
+//! Entries sit in buckets by transmit count, so "fewest sent first" and "drop the
+//! most sent when full" are O(1) (a bitmask of non-empty buckets). Within a
+//! bucket the newest comes first, as memberlist orders equal counts.
+//! Membership broadcasts are keyed by member slot: a newer message about a member
+//! replaces the queued one (the message is encoded from the member's current
+//! record at send time, so no bytes are stored). User broadcasts keep their
+//! payload in a fixed chunk of the arena.
+
+use crate::map;
+use crate::member::EMPTY;
+use crate::store::Store;
+
+/// Transmit-count buckets; retransmit limits are clamped below this.
+pub const BUCKETS: usize = 64;
+
+/// A queued broadcast.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    prev: u32,
+    next: u32,
+    /// Member slot (membership queue) or unused (user queue).
+    pub(crate) subject: u32,
+    /// Accuser slot for suspect / dead messages (`EMPTY` = this node).
+    pub(crate) from: u32,
+    /// Payload length (user queue).
+    pub(crate) len: u16,
+    transmits: u8,
+    used: bool,
+}
+
+/// Counters a queue keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Entries dropped because the queue was full.
+    pub dropped: u64,
+    /// Entries queued.
+    pub queued: u64,
+}
+
+/// The bucketed list structure shared by both queues.
+pub struct Queue<S: Store> {
+    entries: S::Buf<Entry>,
+    heads: [u32; BUCKETS],
+    nonempty: u64,
+    free: u32,
+    len: u32,
+    /// Counters.
+    pub stats: QueueStats,
+}
+
+impl<S: Store> Queue<S> {
+    pub(crate) fn new(mut entries: S::Buf<Entry>) -> Self {
+        let n = entries.len();
+        for (i, e) in entries.iter_mut().enumerate() {
+            *e = Entry {
+                next: if i + 1 < n { i as u32 + 1 } else { EMPTY },
+                ..Entry::default()
+            };
+        }
+        Queue {
+            entries,
+            heads: [EMPTY; BUCKETS],
+            nonempty: 0,
+            free: if n > 0 { 0 } else { EMPTY },
+            len: 0,
+            stats: QueueStats::default(),
+        }
+    }
+
+    /// Queued entries.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub(crate) fn entry(&self, e: u32) -> &Entry {
+        &self.entries[e as usize]
+    }
+    pub(crate) fn entry_mut(&mut self, e: u32) -> &mut Entry {
+        &mut self.entries[e as usize]
+    }
+
+    fn link(&mut self, e: u32, bucket: usize) {
+        let head = self.heads[bucket];
+        {
+            let en = &mut self.entries[e as usize];
+            en.prev = EMPTY;
+            en.next = head;
+            en.transmits = bucket as u8;
+        }
+        if head != EMPTY {
+            self.entries[head as usize].prev = e;
+        }
+        self.heads[bucket] = e;
+        self.nonempty |= 1 << bucket;
+    }
+
+    fn unlink(&mut self, e: u32) {
+        let Entry {
+            prev,
+            next,
+            transmits,
+            ..
+        } = self.entries[e as usize];
+        let bucket = transmits as usize;
+        if prev == EMPTY {
+            self.heads[bucket] = next;
+            if next == EMPTY {
+                self.nonempty &= !(1 << bucket);
+            }
+        } else {
+            self.entries[prev as usize].next = next;
+        }
+        if next != EMPTY {
+            self.entries[next as usize].prev = prev;
+        }
+    }
+
+    /// Takes a free entry, dropping the most-transmitted one if the queue is full.
+    /// Returns the new entry and the dropped one (whose key the caller unmaps).
+    fn alloc(&mut self) -> Option<(u32, Option<u32>)> {
+        let mut dropped = None;
+        if self.free == EMPTY {
+            if self.nonempty == 0 {
+                return None; // zero capacity
+            }
+            let bucket = 63 - self.nonempty.leading_zeros() as usize;
+            let victim = self.heads[bucket];
+            self.release(victim);
+            self.stats.dropped += 1;
+            dropped = Some(victim);
+        }
+        let e = self.free;
+        self.free = self.entries[e as usize].next;
+        self.entries[e as usize].used = true;
+        self.len += 1;
+        self.stats.queued += 1;
+        self.link(e, 0);
+        Some((e, dropped))
+    }
+
+    /// Unlinks and frees an entry.
+    pub(crate) fn release(&mut self, e: u32) {
+        if !self.entries[e as usize].used {
+            return;
+        }
+        self.unlink(e);
+        let en = &mut self.entries[e as usize];
+        en.used = false;
+        en.next = self.free;
+        self.free = e;
+        self.len -= 1;
+    }
+
+    /// Resets an entry's transmit count to zero (a newer message replaced it).
+    fn renew(&mut self, e: u32) {
+        self.unlink(e);
+        self.link(e, 0);
+    }
+
+    /// Records one more transmission; frees the entry once it reaches `limit`.
+    /// Returns true if the entry was freed.
+    pub(crate) fn sent(&mut self, e: u32, limit: u32) -> bool {
+        let t = self.entries[e as usize].transmits as u32 + 1;
+        if t >= limit.clamp(1, BUCKETS as u32 - 1) {
+            self.release(e);
+            true
+        } else {
+            self.unlink(e);
+            self.link(e, t as usize);
+            false
+        }
+    }
+
+    /// Starts a walk in fewest-transmitted-first order.
+    pub(crate) fn cursor(&self) -> Cursor {
+        let mut c = Cursor {
+            bucket: 0,
+            entry: EMPTY,
+        };
+        c.seek(self, 0);
+        c
+    }
+}
+
+/// A position in a queue walk (valid while the queue is not modified).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cursor {
+    bucket: usize,
+    entry: u32,
+}
+
+impl Cursor {
+    fn seek<S: Store>(&mut self, q: &Queue<S>, from: usize) {
+        let rest = if from >= BUCKETS {
+            0
+        } else {
+            q.nonempty >> from << from
+        };
+        if rest == 0 {
+            self.entry = EMPTY;
+            self.bucket = BUCKETS;
+        } else {
+            self.bucket = rest.trailing_zeros() as usize;
+            self.entry = q.heads[self.bucket];
+        }
+    }
+    /// The current entry, advancing past it.
+    pub(crate) fn next<S: Store>(&mut self, q: &Queue<S>) -> Option<u32> {
+        if self.entry == EMPTY {
+            return None;
+        }
+        let e = self.entry;
+        let n = q.entries[e as usize].next;
+        if n == EMPTY {
+            self.seek(q, self.bucket + 1);
+        } else {
+            self.entry = n;
+        }
+        Some(e)
+    }
+}
+
+/// Membership broadcasts: one per member at most.
+pub struct MemberBroadcasts<S: Store> {
+    /// The queue.
+    pub queue: Queue<S>,
+    map: S::Buf<u64>,
+}
+
+impl<S: Store> MemberBroadcasts<S> {
+    pub(crate) fn new(entries: S::Buf<Entry>, mut map: S::Buf<u64>) -> Self {
+        map::clear(&mut map);
+        MemberBroadcasts {
+            queue: Queue::new(entries),
+            map,
+        }
+    }
+
+    /// Queues (or renews) the broadcast about member `slot`, accused by `from`.
+    pub(crate) fn enqueue(&mut self, slot: u32, from: u32) {
+        if let Some(e) = map::get(&self.map, slot) {
+            self.queue.renew(e);
+            self.queue.entry_mut(e).from = from;
+            return;
+        }
+        let Some((e, dropped)) = self.queue.alloc() else {
+            return;
+        };
+        if let Some(d) = dropped {
+            let subject = self.queue.entry(d).subject;
+            map::remove(&mut self.map, subject);
+        }
+        let en = self.queue.entry_mut(e);
+        en.subject = slot;
+        en.from = from;
+        map::insert(&mut self.map, slot, e);
+    }
+
+    /// Forgets the broadcast about `slot` (the member was removed).
+    pub(crate) fn forget(&mut self, slot: u32) {
+        if let Some(e) = map::get(&self.map, slot) {
+            self.queue.release(e);
+            map::remove(&mut self.map, slot);
+        }
+    }
+
+    /// Records a transmission of entry `e`.
+    pub(crate) fn sent(&mut self, e: u32, limit: u32) {
+        let subject = self.queue.entry(e).subject;
+        if self.queue.sent(e, limit) {
+            map::remove(&mut self.map, subject);
+        }
+    }
+}
+
+/// User broadcasts with payloads in fixed arena chunks.
+pub struct UserBroadcasts<S: Store> {
+    /// The queue.
+    pub queue: Queue<S>,
+    arena: S::Buf<u8>,
+    chunk: usize,
+}
+
+/// A user payload that cannot be queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadTooLarge;
+
+impl<S: Store> UserBroadcasts<S> {
+    pub(crate) fn new(entries: S::Buf<Entry>, arena: S::Buf<u8>) -> Self {
+        let chunk = if entries.is_empty() {
+            0
+        } else {
+            arena.len() / entries.len()
+        };
+        UserBroadcasts {
+            queue: Queue::new(entries),
+            arena,
+            chunk: chunk.min(u16::MAX as usize),
+        }
+    }
+
+    /// Largest payload accepted.
+    pub fn max_payload(&self) -> usize {
+        self.chunk
+    }
+
+    /// Queues a payload for dissemination.
+    pub(crate) fn enqueue(&mut self, payload: &[u8]) -> Result<(), PayloadTooLarge> {
+        if payload.len() > self.chunk {
+            return Err(PayloadTooLarge);
+        }
+        let Some((e, _)) = self.queue.alloc() else {
+            return Err(PayloadTooLarge);
+        };
+        let at = e as usize * self.chunk;
+        self.arena[at..at + payload.len()].copy_from_slice(payload);
+        self.queue.entry_mut(e).len = payload.len() as u16;
+        Ok(())
+    }
+
+    /// The payload of entry `e`.
+    pub(crate) fn payload(&self, e: u32) -> &[u8] {
+        let at = e as usize * self.chunk;
+        &self.arena[at..at + self.queue.entry(e).len as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::store::test_support::Heapless;
+
+    fn members(cap: usize) -> MemberBroadcasts<Heapless> {
+        MemberBroadcasts::new(
+            Heapless::buf(cap, Entry::default()),
+            Heapless::buf(cap * 2, 0),
+        )
+    }
+
+    fn walk(q: &Queue<Heapless>) -> std::vec::Vec<u32> {
+        let mut c = q.cursor();
+        let mut v = std::vec::Vec::new();
+        while let Some(e) = c.next(q) {
+            v.push(q.entry(e).subject);
+        }
+        v
+    }
+
+    #[test]
+    fn fewest_transmitted_first_and_newest_first_within_count() {
+        let mut b = members(8);
+        b.enqueue(1, EMPTY);
+        b.enqueue(2, EMPTY);
+        let e2 = map::get(&b.map, 2).unwrap();
+        b.sent(e2, 10);
+        b.enqueue(3, EMPTY);
+        assert_eq!(walk(&b.queue), [3, 1, 2]);
+    }
+
+    #[test]
+    fn newer_message_about_member_replaces_queued_one() {
+        let mut b = members(8);
+        b.enqueue(1, EMPTY);
+        let e = map::get(&b.map, 1).unwrap();
+        b.sent(e, 10);
+        b.sent(e, 10);
+        b.enqueue(1, 5);
+        assert_eq!(b.queue.len(), 1);
+        assert_eq!(b.queue.entry(e).transmits, 0);
+        assert_eq!(b.queue.entry(e).from, 5);
+    }
+
+    #[test]
+    fn full_queue_drops_most_transmitted_and_counts() {
+        let mut b = members(2);
+        b.enqueue(1, EMPTY);
+        let e1 = map::get(&b.map, 1).unwrap();
+        b.sent(e1, 10);
+        b.enqueue(2, EMPTY);
+        b.enqueue(3, EMPTY);
+        assert_eq!(b.queue.stats.dropped, 1);
+        assert!(map::get(&b.map, 1).is_none());
+        assert_eq!(walk(&b.queue), [3, 2]);
+    }
+
+    #[test]
+    fn entry_is_freed_at_transmit_limit() {
+        let mut b = members(4);
+        b.enqueue(9, EMPTY);
+        let e = map::get(&b.map, 9).unwrap();
+        for _ in 0..3 {
+            b.sent(e, 3);
+        }
+        assert!(b.queue.is_empty());
+        assert!(map::get(&b.map, 9).is_none());
+    }
+}

@@ -1,0 +1,321 @@
+//! The wire format: the only module that knows bytes.
+//!
+//! A datagram is one version byte followed by one or more postcard-encoded
+//! [`Message`]s back to back (postcard values are self-delimiting, so a compound
+//! packet needs no length table). Decoding borrows from the datagram (user
+//! payloads are not copied), never allocates and never panics: every bad input
+//! is a [`DecodeError`].
+
+use serde::{Deserialize, Serialize};
+
+/// Wire format version carried in the first byte of every datagram.
+pub const VERSION: u8 = 1;
+
+/// Member states as they travel in push-pull.
+pub mod wire_state {
+    /// Alive.
+    pub const ALIVE: u8 = 1;
+    /// Suspect.
+    pub const SUSPECT: u8 = 2;
+    /// Dead.
+    pub const DEAD: u8 = 3;
+    /// Left.
+    pub const LEFT: u8 = 4;
+}
+
+/// Push-pull header flags.
+pub mod push_pull_flags {
+    /// The sender wants our state back.
+    pub const WANT_REPLY: u8 = 1;
+    /// The sender is joining (first contact).
+    pub const JOIN: u8 = 2;
+}
+
+/// One protocol message. Kinds and fields follow memberlist's message types.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(bound(serialize = "I: Serialize", deserialize = "I: Deserialize<'de>"))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Message<'a, I> {
+    /// Direct probe of `target`, to be acked with `seq`.
+    Ping {
+        /// Sequence number echoed by the ack.
+        seq: u32,
+        /// The member the sender believes it is probing.
+        target: I,
+    },
+    /// Please probe `target` for me and forward its ack (or a nack).
+    IndirectPing {
+        /// The requester's sequence number.
+        seq: u32,
+        /// Member to probe.
+        target: I,
+        /// Send a nack if the target does not answer in time.
+        nack: bool,
+    },
+    /// Answer to a ping.
+    Ack {
+        /// The ping's sequence number.
+        seq: u32,
+    },
+    /// An indirect probe got no answer from the target.
+    Nack {
+        /// The indirect ping's sequence number.
+        seq: u32,
+    },
+    /// `node` is alive at `incarnation`.
+    Alive {
+        /// Incarnation.
+        incarnation: u32,
+        /// The member.
+        node: I,
+    },
+    /// `from` suspects `node` at `incarnation`.
+    Suspect {
+        /// Incarnation.
+        incarnation: u32,
+        /// The member.
+        node: I,
+        /// The accuser.
+        from: I,
+    },
+    /// `from` declares `node` dead; `from == node` means it left.
+    Dead {
+        /// Incarnation.
+        incarnation: u32,
+        /// The member.
+        node: I,
+        /// The declarer.
+        from: I,
+    },
+    /// Header of a push-pull datagram; `State` messages follow.
+    PushPull {
+        /// Exchange identifier.
+        session: u32,
+        /// [`push_pull_flags`].
+        flags: u8,
+    },
+    /// One member's state inside a push-pull exchange.
+    State {
+        /// The member.
+        node: I,
+        /// Incarnation.
+        incarnation: u32,
+        /// [`wire_state`].
+        state: u8,
+    },
+    /// An opaque user broadcast.
+    User(&'a [u8]),
+}
+
+impl<I> Message<'_, I> {
+    /// A short name for the kind (benchmarks and logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Ping { .. } => "ping",
+            Message::IndirectPing { .. } => "indirect_ping",
+            Message::Ack { .. } => "ack",
+            Message::Nack { .. } => "nack",
+            Message::Alive { .. } => "alive",
+            Message::Suspect { .. } => "suspect",
+            Message::Dead { .. } => "dead",
+            Message::PushPull { .. } => "push_pull",
+            Message::State { .. } => "state",
+            Message::User(_) => "user",
+        }
+    }
+}
+
+/// Why a datagram was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// No bytes at all.
+    Empty,
+    /// Unknown version byte.
+    Version(u8),
+    /// Longer than the configured MTU.
+    Oversized(usize),
+    /// A message that does not parse (truncated, bad tag, bad varint...).
+    Malformed,
+}
+
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DecodeError::Empty => write!(f, "empty datagram"),
+            DecodeError::Version(v) => write!(f, "unsupported wire version {v}"),
+            DecodeError::Oversized(n) => write!(f, "datagram of {n} bytes exceeds the MTU"),
+            DecodeError::Malformed => write!(f, "malformed message"),
+        }
+    }
+}
+
+/// Splits a datagram into messages.
+///
+/// ```
+/// use serf_core::codec::{Decoder, Encoder, Message};
+/// let mut buf = [0u8; 64];
+/// let mut enc = Encoder::new(&mut buf).unwrap();
+/// assert!(enc.push::<u32>(&Message::Ack { seq: 9 }));
+/// let n = enc.len();
+/// let mut dec = Decoder::<u32>::new(&buf[..n], 1400).unwrap();
+/// assert_eq!(dec.next(), Some(Ok(Message::Ack { seq: 9 })));
+/// assert_eq!(dec.next(), None);
+/// ```
+pub struct Decoder<'a, I> {
+    rest: &'a [u8],
+    _id: core::marker::PhantomData<I>,
+}
+
+impl<'a, I: for<'de> Deserialize<'de>> Decoder<'a, I> {
+    /// Checks the envelope (size, version) of `datagram`.
+    pub fn new(datagram: &'a [u8], mtu: usize) -> Result<Self, DecodeError> {
+        if datagram.len() > mtu {
+            return Err(DecodeError::Oversized(datagram.len()));
+        }
+        match datagram.split_first() {
+            None => Err(DecodeError::Empty),
+            Some((&VERSION, rest)) if !rest.is_empty() => Ok(Decoder {
+                rest,
+                _id: core::marker::PhantomData,
+            }),
+            Some((&VERSION, _)) => Err(DecodeError::Malformed),
+            Some((&v, _)) => Err(DecodeError::Version(v)),
+        }
+    }
+}
+
+impl<'a, I: for<'de> Deserialize<'de>> Iterator for Decoder<'a, I> {
+    type Item = Result<Message<'a, I>, DecodeError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        match postcard::take_from_bytes::<Message<'a, I>>(self.rest) {
+            Ok((m, rest)) => {
+                self.rest = rest;
+                Some(Ok(m))
+            }
+            Err(_) => {
+                self.rest = &[];
+                Some(Err(DecodeError::Malformed))
+            }
+        }
+    }
+}
+
+/// Writes messages into a caller buffer.
+pub struct Encoder<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+impl<'b> Encoder<'b> {
+    /// Starts a datagram (writes the version byte); `None` if `buf` is empty.
+    pub fn new(buf: &'b mut [u8]) -> Option<Self> {
+        let first = buf.first_mut()?;
+        *first = VERSION;
+        Some(Encoder { buf, pos: 1 })
+    }
+    /// Appends a message if it fits; returns false (and writes nothing) otherwise.
+    pub fn push<I: Serialize>(&mut self, m: &Message<'_, I>) -> bool {
+        match postcard::to_slice(m, &mut self.buf[self.pos..]) {
+            Ok(used) => {
+                self.pos += used.len();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+    /// Bytes written so far, version byte included.
+    pub fn len(&self) -> usize {
+        self.pos
+    }
+    /// True if only the version byte was written.
+    pub fn is_empty(&self) -> bool {
+        self.pos <= 1
+    }
+    /// Bytes still free.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_kind_round_trips() {
+        let msgs: [Message<'_, u32>; 10] = [
+            Message::Ping { seq: 1, target: 2 },
+            Message::IndirectPing {
+                seq: 3,
+                target: 4,
+                nack: true,
+            },
+            Message::Ack { seq: u32::MAX },
+            Message::Nack { seq: 0 },
+            Message::Alive {
+                incarnation: 7,
+                node: 8,
+            },
+            Message::Suspect {
+                incarnation: 9,
+                node: 10,
+                from: 11,
+            },
+            Message::Dead {
+                incarnation: 12,
+                node: 13,
+                from: 13,
+            },
+            Message::PushPull {
+                session: 14,
+                flags: 3,
+            },
+            Message::State {
+                node: 15,
+                incarnation: 16,
+                state: 4,
+            },
+            Message::User(b"hello"),
+        ];
+        let mut buf = [0u8; 256];
+        let mut enc = Encoder::new(&mut buf).unwrap();
+        for m in &msgs {
+            assert!(enc.push(m));
+        }
+        let n = enc.len();
+        let got = Decoder::<u32>::new(&buf[..n], 1400).unwrap();
+        for (a, b) in got.zip(msgs.iter()) {
+            assert_eq!(&a.unwrap(), b);
+        }
+    }
+
+    #[test]
+    fn bad_envelopes_are_typed_errors() {
+        assert_eq!(
+            Decoder::<u32>::new(&[], 1400).err(),
+            Some(DecodeError::Empty)
+        );
+        assert_eq!(
+            Decoder::<u32>::new(&[9, 1], 1400).err(),
+            Some(DecodeError::Version(9))
+        );
+        assert_eq!(
+            Decoder::<u32>::new(&[1; 20], 10).err(),
+            Some(DecodeError::Oversized(20))
+        );
+        let mut d = Decoder::<u32>::new(&[1, 200], 1400).unwrap();
+        assert_eq!(d.next(), Some(Err(DecodeError::Malformed)));
+        assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn encoder_refuses_what_does_not_fit() {
+        let mut buf = [0u8; 4];
+        let mut enc = Encoder::new(&mut buf).unwrap();
+        assert!(!enc.push(&Message::<u32>::User(b"too long for four bytes")));
+        assert!(enc.is_empty());
+    }
+}

@@ -1,0 +1,154 @@
+//! Timings (memberlist's LAN / WAN / local profiles) and fixed capacities.
+
+use core::time::Duration;
+
+/// Protocol timings and the fixed capacities of every table.
+///
+/// ```
+/// use serf_core::Config;
+/// let c = Config::lan();
+/// assert_eq!(c.probe_interval.as_secs(), 1);
+/// assert_eq!(Config::wan().suspicion_mult, 6);
+/// assert_eq!(Config::local().gossip_interval.as_millis(), 100);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Time between probes (scaled by the health score).
+    pub probe_interval: Duration,
+    /// Time to wait for a direct ack before asking peers for indirect probes.
+    pub probe_timeout: Duration,
+    /// Number of peers asked to probe on our behalf.
+    pub indirect_checks: usize,
+    /// Broadcast transmit limit = `retransmit_mult * ceil(log10(N + 1))`.
+    pub retransmit_mult: u32,
+    /// Suspicion timeout minimum multiplier.
+    pub suspicion_mult: u32,
+    /// Suspicion maximum = this × minimum.
+    pub suspicion_max_timeout_mult: u32,
+    /// Full state exchange period (scaled up for clusters above 32 members).
+    pub push_pull_interval: Duration,
+    /// Gossip period.
+    pub gossip_interval: Duration,
+    /// Peers gossiped to each gossip period.
+    pub gossip_nodes: usize,
+    /// Dead members keep receiving gossip this long (so they can refute).
+    pub gossip_to_the_dead_time: Duration,
+    /// Health score ceiling (score ranges over `0..awareness_max_multiplier`).
+    pub awareness_max_multiplier: u32,
+    /// Lifeguard (health awareness, dynamic suspicion, nacks, buddy system). Off = plain SWIM.
+    pub lifeguard: bool,
+    /// Largest datagram we send; larger inbound datagrams are rejected.
+    pub mtu: usize,
+    /// A failed member is removed from the table after this long (Serf's ReconnectTimeout).
+    pub dead_reap_timeout: Duration,
+    /// A left member is removed after this long (Serf's TombstoneTimeout).
+    pub left_reap_timeout: Duration,
+    /// Fixed capacities.
+    pub capacity: Capacity,
+}
+
+/// Capacities fixed at construction; nothing grows beyond them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Capacity {
+    /// Members the table holds, this node included (at most 2^24 − 1).
+    pub members: usize,
+    /// Queued membership broadcasts.
+    pub broadcasts: usize,
+    /// Queued user broadcasts.
+    pub user_broadcasts: usize,
+    /// Largest user broadcast payload.
+    pub user_payload: usize,
+    /// Concurrent suspicion timers.
+    pub suspicions: usize,
+    /// Queued outbound datagrams.
+    pub transmits: usize,
+    /// Queued events for the application.
+    pub events: usize,
+    /// Indirect probes served concurrently for other members.
+    pub relays: usize,
+}
+
+impl Capacity {
+    /// Capacities sized for a cluster of up to `members` members.
+    pub fn for_members(members: usize) -> Capacity {
+        Capacity {
+            members,
+            broadcasts: members.clamp(16, 4096),
+            user_broadcasts: 64,
+            user_payload: 512,
+            suspicions: (members / 4).clamp(8, 4096),
+            transmits: 64,
+            events: (members * 2).clamp(32, 8192),
+            relays: 16,
+        }
+    }
+}
+
+impl Config {
+    /// memberlist's `DefaultLANConfig`.
+    pub fn lan() -> Config {
+        Config {
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(500),
+            indirect_checks: 3,
+            retransmit_mult: 4,
+            suspicion_mult: 4,
+            suspicion_max_timeout_mult: 6,
+            push_pull_interval: Duration::from_secs(30),
+            gossip_interval: Duration::from_millis(200),
+            gossip_nodes: 3,
+            gossip_to_the_dead_time: Duration::from_secs(30),
+            awareness_max_multiplier: 8,
+            lifeguard: true,
+            mtu: 1400,
+            dead_reap_timeout: Duration::from_secs(24 * 3600),
+            left_reap_timeout: Duration::from_secs(24 * 3600),
+            capacity: Capacity::for_members(1024),
+        }
+    }
+
+    /// memberlist's `DefaultWANConfig`.
+    pub fn wan() -> Config {
+        Config {
+            probe_interval: Duration::from_secs(5),
+            probe_timeout: Duration::from_secs(3),
+            suspicion_mult: 6,
+            push_pull_interval: Duration::from_secs(60),
+            gossip_interval: Duration::from_millis(500),
+            gossip_nodes: 4,
+            gossip_to_the_dead_time: Duration::from_secs(60),
+            ..Config::lan()
+        }
+    }
+
+    /// memberlist's `DefaultLocalConfig` (loopback / one host).
+    pub fn local() -> Config {
+        Config {
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(200),
+            indirect_checks: 1,
+            retransmit_mult: 2,
+            suspicion_mult: 3,
+            push_pull_interval: Duration::from_secs(15),
+            gossip_interval: Duration::from_millis(100),
+            gossip_to_the_dead_time: Duration::from_secs(15),
+            ..Config::lan()
+        }
+    }
+
+    /// A profile by name (`lan`, `wan` or `local`).
+    pub fn profile(name: &str) -> Option<Config> {
+        match name {
+            "lan" => Some(Config::lan()),
+            "wan" => Some(Config::wan()),
+            "local" => Some(Config::local()),
+            _ => None,
+        }
+    }
+
+    /// The same config with capacities sized for `members`.
+    pub fn with_members(mut self, members: usize) -> Config {
+        self.capacity = Capacity::for_members(members);
+        self
+    }
+}

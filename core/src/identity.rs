@@ -1,0 +1,54 @@
+//! What names a member on the wire and in the table.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// The identity of a member: compact, comparable, serialisable, and able to say
+/// where datagrams for it go.
+///
+/// The simulator uses `u32` (identity = address); the agent uses a bounded node
+/// name plus socket address.
+///
+/// ```
+/// use serf_core::Identity;
+/// let id: u32 = 7;
+/// assert_eq!(id.addr(), 7);
+/// assert_ne!(id.hash_with(1), id.hash_with(2));
+/// ```
+pub trait Identity: Clone + Eq + Default + Serialize + DeserializeOwned + 'static {
+    /// Where datagrams for this member are sent.
+    type Addr: Clone + Eq + 'static;
+    /// The address of this member.
+    fn addr(&self) -> Self::Addr;
+    /// A well-mixed 64-bit hash keyed by `seed` (a per-node random value, so that
+    /// forged identities cannot be chosen to collide).
+    fn hash_with(&self, seed: u64) -> u64;
+}
+
+/// A 64-bit finaliser (SplitMix64): cheap and good enough to spread keys.
+pub fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Hashes a byte string with a seed (FNV-1a folded through [`mix64`]); for
+/// identities that carry names.
+pub fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    mix64(h)
+}
+
+impl Identity for u32 {
+    type Addr = u32;
+    fn addr(&self) -> u32 {
+        *self
+    }
+    fn hash_with(&self, seed: u64) -> u64 {
+        mix64(*self as u64 ^ seed)
+    }
+}

@@ -1,0 +1,402 @@
+//! The member table: compact slots, an open-addressing index from identity to
+//! slot, and the probe order (a permutation of slot numbers shuffled lazily as
+//! the probe walk advances).
+//!
+//! Per member (u32 identity): 12-byte slot + 4-byte order entry + 1.5 × 4-byte
+//! index buckets = 22 bytes.
+
+use rand_core::RngCore;
+
+use crate::identity::Identity;
+use crate::rng::below;
+use crate::store::Store;
+use crate::time::{coarse_age, Instant};
+
+/// A member's SWIM state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum State {
+    /// Answering probes.
+    Alive = 1,
+    /// Missed a probe; will be declared dead unless it refutes.
+    Suspect = 2,
+    /// Declared failed.
+    Dead = 3,
+    /// Left gracefully.
+    Left = 4,
+}
+
+impl State {
+    fn from_bits(b: u32) -> Option<State> {
+        match b & 0x7 {
+            1 => Some(State::Alive),
+            2 => Some(State::Suspect),
+            3 => Some(State::Dead),
+            4 => Some(State::Left),
+            _ => None,
+        }
+    }
+    /// Alive or suspect: still counted as a member by the failure detector.
+    pub fn is_live(self) -> bool {
+        matches!(self, State::Alive | State::Suspect)
+    }
+}
+
+/// One record of the member table. Free slots have state bits 0 and keep the
+/// next free slot number in `incarnation`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Slot<I> {
+    id: I,
+    incarnation: u32,
+    /// bits 0..3 state, bits 8..32 coarse time of the last state change.
+    packed: u32,
+}
+
+impl<I> Slot<I> {
+    /// The member's state (`None` for a free slot).
+    pub fn state(&self) -> Option<State> {
+        State::from_bits(self.packed)
+    }
+    /// The member's identity (meaningless for a free slot).
+    pub fn id(&self) -> &I {
+        &self.id
+    }
+    /// The member's incarnation.
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+    pub(crate) fn changed(&self) -> u32 {
+        self.packed >> 8
+    }
+}
+
+pub(crate) const EMPTY: u32 = u32::MAX;
+const SLOT_BITS: u32 = 24;
+const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+/// Largest member capacity (slot numbers must fit the 24-bit index field).
+pub const MAX_MEMBERS: usize = SLOT_MASK as usize;
+
+/// Index buckets needed for a member capacity (load factor ≤ 2/3).
+pub fn index_len(members: usize) -> usize {
+    members + members / 2 + 1
+}
+
+/// Counts by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Alive members (this node included).
+    pub alive: u32,
+    /// Suspect members.
+    pub suspect: u32,
+    /// Dead members still in the table.
+    pub dead: u32,
+    /// Left members still in the table.
+    pub left: u32,
+}
+
+impl Counts {
+    fn slot(&mut self, s: State) -> &mut u32 {
+        match s {
+            State::Alive => &mut self.alive,
+            State::Suspect => &mut self.suspect,
+            State::Dead => &mut self.dead,
+            State::Left => &mut self.left,
+        }
+    }
+    /// Alive + suspect.
+    pub fn live(&self) -> u32 {
+        self.alive + self.suspect
+    }
+    /// Everything in the table.
+    pub fn total(&self) -> u32 {
+        self.alive + self.suspect + self.dead + self.left
+    }
+}
+
+/// The member table.
+pub struct MemberTable<I: Identity, S: Store> {
+    slots: S::Buf<Slot<I>>,
+    /// Bucket = `tag << 24 | slot` (tag = 8 high hash bits), or `EMPTY`.
+    index: S::Buf<u32>,
+    /// Slot numbers `0..high` in probe order; positions before `cursor` were
+    /// visited this round.
+    order: S::Buf<u32>,
+    high: u32,
+    cursor: u32,
+    free: u32,
+    seed: u64,
+    counts: Counts,
+}
+
+/// Why an insert failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableFull;
+
+impl<I: Identity, S: Store> MemberTable<I, S> {
+    pub(crate) fn new(
+        slots: S::Buf<Slot<I>>,
+        index: S::Buf<u32>,
+        order: S::Buf<u32>,
+        seed: u64,
+    ) -> Self {
+        let mut t: Self = MemberTable {
+            slots,
+            index,
+            order,
+            high: 0,
+            cursor: 0,
+            free: EMPTY,
+            seed,
+            counts: Counts::default(),
+        };
+        t.index.fill(EMPTY);
+        t
+    }
+
+    /// Capacity in members.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+    /// Counts by state.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+    /// Slot numbers ever used (`0..high`); some may be free.
+    pub fn high(&self) -> u32 {
+        self.high
+    }
+    /// The slot at `i`.
+    pub fn slot(&self, i: u32) -> &Slot<I> {
+        &self.slots[i as usize]
+    }
+
+    fn home(&self, h: u64) -> usize {
+        (((h >> 32) * self.index.len() as u64) >> 32) as usize
+    }
+
+    fn tag(h: u64) -> u32 {
+        ((h as u32) >> 24) << SLOT_BITS
+    }
+
+    /// Looks a member up by identity: O(1) expected.
+    pub fn find(&self, id: &I) -> Option<u32> {
+        let h = id.hash_with(self.seed);
+        let tag = Self::tag(h);
+        let n = self.index.len();
+        let mut b = self.home(h);
+        for _ in 0..n {
+            let e = self.index[b];
+            if e == EMPTY {
+                return None;
+            }
+            if e & !SLOT_MASK == tag {
+                let s = e & SLOT_MASK;
+                if self.slots[s as usize].id == *id {
+                    return Some(s);
+                }
+            }
+            b += 1;
+            if b == n {
+                b = 0;
+            }
+        }
+        None
+    }
+
+    /// Inserts a new member (the caller has checked it is absent). New slots join
+    /// the unvisited part of the probe order, i.e. a random point of this round.
+    pub fn insert(
+        &mut self,
+        id: I,
+        incarnation: u32,
+        state: State,
+        now: Instant,
+        rng: &mut impl RngCore,
+    ) -> Result<u32, TableFull> {
+        let s = if self.free != EMPTY {
+            let s = self.free;
+            self.free = self.slots[s as usize].incarnation;
+            s
+        } else if (self.high as usize) < self.slots.len() {
+            let s = self.high;
+            self.order[s as usize] = s;
+            self.high += 1;
+            // Swap into a random unvisited position.
+            let span = self.high - self.cursor;
+            let j = self.cursor + below(rng, span);
+            self.order.swap(j as usize, s as usize);
+            s
+        } else {
+            return Err(TableFull);
+        };
+        let h = id.hash_with(self.seed);
+        let n = self.index.len();
+        let mut b = self.home(h);
+        while self.index[b] != EMPTY {
+            b += 1;
+            if b == n {
+                b = 0;
+            }
+        }
+        self.index[b] = Self::tag(h) | s;
+        self.slots[s as usize] = Slot {
+            id,
+            incarnation,
+            packed: (now.coarse() << 8) | state as u32,
+        };
+        *self.counts.slot(state) += 1;
+        Ok(s)
+    }
+
+    /// Changes a member's state and incarnation, stamping the change time.
+    pub fn set(&mut self, s: u32, state: State, incarnation: u32, now: Instant) {
+        let slot = &mut self.slots[s as usize];
+        if let Some(old) = State::from_bits(slot.packed) {
+            *self.counts.slot(old) -= 1;
+        }
+        slot.incarnation = incarnation;
+        slot.packed = (now.coarse() << 8) | state as u32;
+        *self.counts.slot(state) += 1;
+    }
+
+    /// Removes a member, freeing its slot (backward-shift deletion keeps probe
+    /// sequences intact without tombstones).
+    pub fn remove(&mut self, s: u32) {
+        let Some(state) = self.slots[s as usize].state() else {
+            return;
+        };
+        let n = self.index.len();
+        let h = self.slots[s as usize].id.hash_with(self.seed);
+        let mut i = self.home(h);
+        while self.index[i] & SLOT_MASK != s || self.index[i] == EMPTY {
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+        let mut j = i;
+        loop {
+            j += 1;
+            if j == n {
+                j = 0;
+            }
+            let e = self.index[j];
+            if e == EMPTY {
+                break;
+            }
+            let k = self.home(self.slots[(e & SLOT_MASK) as usize].id.hash_with(self.seed));
+            let stays = if i <= j {
+                i < k && k <= j
+            } else {
+                i < k || k <= j
+            };
+            if !stays {
+                self.index[i] = e;
+                i = j;
+            }
+        }
+        self.index[i] = EMPTY;
+        *self.counts.slot(state) -= 1;
+        let slot = &mut self.slots[s as usize];
+        slot.packed = 0;
+        slot.id = I::default();
+        slot.incarnation = self.free;
+        self.free = s;
+    }
+
+    /// The next slot of the probe walk (lazy Fisher–Yates: each round visits every
+    /// slot once in a fresh random order). Returns `None` when the table is empty.
+    pub fn walk_next(&mut self, rng: &mut impl RngCore) -> Option<u32> {
+        if self.high == 0 {
+            return None;
+        }
+        if self.cursor >= self.high {
+            self.cursor = 0;
+        }
+        let c = self.cursor;
+        let j = c + below(rng, self.high - c);
+        self.order.swap(c as usize, j as usize);
+        self.cursor += 1;
+        Some(self.order[c as usize])
+    }
+
+    /// A uniformly random used slot number (may be free or any state: the caller
+    /// filters and retries a bounded number of times).
+    pub fn random_slot(&self, rng: &mut impl RngCore) -> Option<u32> {
+        (self.high > 0).then(|| below(rng, self.high))
+    }
+
+    /// Age of the member's last state change.
+    pub fn age(&self, s: u32, now: Instant) -> core::time::Duration {
+        coarse_age(now, self.slots[s as usize].changed())
+    }
+
+    /// Iterates over occupied slots (for the application's views; not used on any
+    /// per-packet path).
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Slot<I>)> {
+        self.slots[..self.high as usize]
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.state().is_some())
+            .map(|(i, s)| (i as u32, s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::{Heapless, TestRng};
+
+    fn table(cap: usize) -> MemberTable<u32, Heapless> {
+        MemberTable::new(
+            Heapless::buf(cap, Slot::default()),
+            Heapless::buf(index_len(cap), 0),
+            Heapless::buf(cap, 0),
+            42,
+        )
+    }
+
+    #[test]
+    fn insert_find_remove_keep_index_consistent() {
+        let mut rng = TestRng(7);
+        let mut t = table(64);
+        for id in 0..64u32 {
+            t.insert(id * 7919, 0, State::Alive, Instant::ZERO, &mut rng)
+                .unwrap();
+        }
+        assert_eq!(
+            t.insert(1, 0, State::Alive, Instant::ZERO, &mut rng),
+            Err(TableFull)
+        );
+        for id in (0..64u32).step_by(3) {
+            let s = t.find(&(id * 7919)).unwrap();
+            t.remove(s);
+        }
+        for id in 0..64u32 {
+            assert_eq!(t.find(&(id * 7919)).is_some(), id % 3 != 0, "id {id}");
+        }
+        assert_eq!(t.counts().alive, 64 - 22);
+        let s = t
+            .insert(5, 0, State::Alive, Instant::ZERO, &mut rng)
+            .unwrap();
+        assert_eq!(t.find(&5), Some(s));
+    }
+
+    #[test]
+    fn walk_visits_every_slot_once_per_round() {
+        let mut rng = TestRng(3);
+        let mut t = table(50);
+        for id in 0..50u32 {
+            t.insert(id, 0, State::Alive, Instant::ZERO, &mut rng)
+                .unwrap();
+        }
+        for _round in 0..3 {
+            let mut seen = [false; 50];
+            for _ in 0..50 {
+                let s = t.walk_next(&mut rng).unwrap();
+                assert!(!seen[s as usize]);
+                seen[s as usize] = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! A bounded FIFO over a caller buffer of `Option<T>`.
+
+use crate::store::Store;
+
+/// Fixed-capacity queue; `push_back` on a full ring drops the oldest entry.
+pub struct Ring<T: 'static, S: Store> {
+    buf: S::Buf<Option<T>>,
+    head: usize,
+    len: usize,
+    /// Entries dropped because the ring was full.
+    pub dropped: u64,
+}
+
+impl<T: 'static, S: Store> Ring<T, S> {
+    pub(crate) fn new(mut buf: S::Buf<Option<T>>) -> Self {
+        for e in buf.iter_mut() {
+            *e = None;
+        }
+        Ring {
+            buf,
+            head: 0,
+            len: 0,
+            dropped: 0,
+        }
+    }
+    /// Queued entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// True when full.
+    pub fn is_full(&self) -> bool {
+        self.len == self.buf.len()
+    }
+    /// Appends, dropping (and counting) the oldest entry when full.
+    pub(crate) fn push_back(&mut self, v: T) {
+        let cap = self.buf.len();
+        if cap == 0 {
+            self.dropped += 1;
+            return;
+        }
+        if self.len == cap {
+            self.buf[self.head] = None;
+            self.head = (self.head + 1) % cap;
+            self.len -= 1;
+            self.dropped += 1;
+        }
+        let at = (self.head + self.len) % cap;
+        self.buf[at] = Some(v);
+        self.len += 1;
+    }
+    /// Puts an entry back at the front (after a `pop_front`, so there is room).
+    pub(crate) fn push_front(&mut self, v: T) {
+        let cap = self.buf.len();
+        if cap == 0 || self.len == cap {
+            self.dropped += 1;
+            return;
+        }
+        self.head = (self.head + cap - 1) % cap;
+        self.buf[self.head] = Some(v);
+        self.len += 1;
+    }
+    /// Removes the oldest entry.
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        let v = self.buf[self.head].take();
+        self.head = (self.head + 1) % self.buf.len();
+        self.len -= 1;
+        v
+    }
+}

@@ -1,0 +1,36 @@
+//! Counters: every drop, rejection and bad input is counted, never silent.
+
+/// Counters kept by a node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handled.
+    pub received: u64,
+    /// Datagrams written.
+    pub sent: u64,
+    /// Datagrams or messages that failed to decode.
+    pub decode_errors: u64,
+    /// Pings addressed to another identity.
+    pub misdirected: u64,
+    /// New members refused because the table was full.
+    pub members_rejected: u64,
+    /// Membership broadcasts dropped (queue full).
+    pub broadcasts_dropped: u64,
+    /// User broadcasts dropped (queue full).
+    pub user_broadcasts_dropped: u64,
+    /// Suspicions without a pool record.
+    pub suspicions_overflowed: u64,
+    /// Outbound datagrams dropped (queue full).
+    pub transmits_dropped: u64,
+    /// Events dropped (queue full).
+    pub events_dropped: u64,
+    /// Indirect probe requests refused (relay table full).
+    pub relays_dropped: u64,
+    /// Received user payloads dropped (inbox full).
+    pub inbox_dropped: u64,
+    /// Times this node refuted a suspicion or death of itself.
+    pub refutations: u64,
+    /// Probes started.
+    pub probes: u64,
+    /// Probes that got no ack.
+    pub probe_failures: u64,
+}

@@ -1,0 +1,231 @@
+//! Where the core's memory comes from.
+//!
+//! The core never allocates. Every table lives in a buffer the caller provides:
+//! a borrowed slice (`&mut [T]`, e.g. a `static` or a stack array in a sidecar),
+//! or an owned boxed slice in a std runtime. [`Store`] names the buffer type;
+//! [`Buffers`] bundles one buffer per table, sized by [`Sizes::for_config`].
+
+use core::marker::PhantomData;
+use core::ops::DerefMut;
+
+use crate::broadcast::Entry;
+use crate::config::Config;
+use crate::event::Event;
+use crate::identity::Identity;
+use crate::member::{index_len, Slot};
+use crate::node::{Relay, Transmission};
+use crate::suspicion::Suspicion;
+
+/// A family of slice-like buffers.
+///
+/// ```
+/// use serf_core::store::{Borrowed, Store};
+/// fn takes<S: Store>(b: S::Buf<u32>) -> usize { b.len() }
+/// let mut a = [0u32; 4];
+/// assert_eq!(takes::<Borrowed<'_>>(&mut a[..]), 4);
+/// ```
+pub trait Store {
+    /// A buffer of `T`.
+    type Buf<T: 'static>: DerefMut<Target = [T]>;
+}
+
+/// Buffers borrowed from the caller for `'a`.
+pub struct Borrowed<'a>(PhantomData<&'a mut ()>);
+
+impl<'a> Store for Borrowed<'a> {
+    type Buf<T: 'static> = &'a mut [T];
+}
+
+/// Buffer lengths a [`Config`] needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sizes {
+    /// Member slots.
+    pub slots: usize,
+    /// Member index buckets.
+    pub index: usize,
+    /// Probe order entries.
+    pub order: usize,
+    /// Membership broadcast entries.
+    pub broadcasts: usize,
+    /// Membership broadcast map buckets.
+    pub broadcast_map: usize,
+    /// User broadcast entries.
+    pub user_broadcasts: usize,
+    /// User broadcast payload bytes.
+    pub user_arena: usize,
+    /// Suspicion records.
+    pub suspicions: usize,
+    /// Suspicion map buckets.
+    pub suspicion_map: usize,
+    /// Queued transmissions.
+    pub transmits: usize,
+    /// Queued events.
+    pub events: usize,
+    /// Relayed indirect probes.
+    pub relays: usize,
+    /// Received user payload bytes.
+    pub inbox: usize,
+    /// Received user payload lengths.
+    pub inbox_lens: usize,
+}
+
+impl Sizes {
+    /// The lengths every buffer must have for `config`.
+    pub fn for_config(config: &Config) -> Sizes {
+        let c = &config.capacity;
+        Sizes {
+            slots: c.members,
+            index: index_len(c.members),
+            order: c.members,
+            broadcasts: c.broadcasts,
+            broadcast_map: c.broadcasts * 2,
+            user_broadcasts: c.user_broadcasts,
+            user_arena: c.user_broadcasts * c.user_payload,
+            suspicions: c.suspicions,
+            suspicion_map: c.suspicions * 2,
+            transmits: c.transmits,
+            events: c.events,
+            relays: c.relays,
+            inbox: c.user_broadcasts * c.user_payload,
+            inbox_lens: c.user_broadcasts,
+        }
+    }
+
+    /// Total bytes for identity type `I`.
+    pub fn bytes<I: Identity>(&self) -> usize {
+        use core::mem::size_of;
+        self.slots * size_of::<Slot<I>>()
+            + (self.index + self.order) * 4
+            + (self.broadcasts + self.user_broadcasts) * size_of::<Entry>()
+            + (self.broadcast_map + self.suspicion_map) * 8
+            + self.user_arena
+            + self.suspicions * size_of::<Suspicion>()
+            + self.transmits * size_of::<Option<Transmission<I>>>()
+            + self.events * size_of::<Option<Event<I>>>()
+            + self.relays * size_of::<Option<Relay<I>>>()
+            + self.inbox
+            + self.inbox_lens * 2
+    }
+}
+
+/// One buffer per table. Fields are public so a caller can build them from
+/// arrays; [`crate::Node::new`] checks every length against [`Sizes`].
+pub struct Buffers<I: Identity, S: Store> {
+    /// Member slots.
+    pub slots: S::Buf<Slot<I>>,
+    /// Member index.
+    pub index: S::Buf<u32>,
+    /// Probe order.
+    pub order: S::Buf<u32>,
+    /// Membership broadcasts.
+    pub broadcasts: S::Buf<Entry>,
+    /// Membership broadcast map.
+    pub broadcast_map: S::Buf<u64>,
+    /// User broadcasts.
+    pub user_broadcasts: S::Buf<Entry>,
+    /// User broadcast payloads.
+    pub user_arena: S::Buf<u8>,
+    /// Suspicions.
+    pub suspicions: S::Buf<Suspicion>,
+    /// Suspicion map.
+    pub suspicion_map: S::Buf<u64>,
+    /// Outbound queue.
+    pub transmits: S::Buf<Option<Transmission<I>>>,
+    /// Event queue.
+    pub events: S::Buf<Option<Event<I>>>,
+    /// Indirect probes relayed for others.
+    pub relays: S::Buf<Option<Relay<I>>>,
+    /// Received user payloads.
+    pub inbox: S::Buf<u8>,
+    /// Their lengths.
+    pub inbox_lens: S::Buf<u16>,
+}
+
+/// Makes buffers for a [`Store`] (a std runtime implements this with boxed slices).
+pub trait Provide<S: Store> {
+    /// A buffer of `len` copies of `fill`.
+    fn provide<T: Clone + 'static>(&mut self, len: usize, fill: T) -> S::Buf<T>;
+}
+
+impl<I: Identity, S: Store> Buffers<I, S> {
+    /// Buffers sized for `config`, made by `p`.
+    pub fn new(config: &Config, p: &mut impl Provide<S>) -> Self {
+        let z = Sizes::for_config(config);
+        Buffers {
+            slots: p.provide(z.slots, Slot::default()),
+            index: p.provide(z.index, 0),
+            order: p.provide(z.order, 0),
+            broadcasts: p.provide(z.broadcasts, Entry::default()),
+            broadcast_map: p.provide(z.broadcast_map, 0),
+            user_broadcasts: p.provide(z.user_broadcasts, Entry::default()),
+            user_arena: p.provide(z.user_arena, 0),
+            suspicions: p.provide(z.suspicions, Suspicion::default()),
+            suspicion_map: p.provide(z.suspicion_map, 0),
+            transmits: p.provide(z.transmits, None),
+            events: p.provide(z.events, None),
+            relays: p.provide(z.relays, None),
+            inbox: p.provide(z.inbox, 0),
+            inbox_lens: p.provide(z.inbox_lens, 0),
+        }
+    }
+
+    /// The lengths these buffers actually have.
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            slots: self.slots.len(),
+            index: self.index.len(),
+            order: self.order.len(),
+            broadcasts: self.broadcasts.len(),
+            broadcast_map: self.broadcast_map.len(),
+            user_broadcasts: self.user_broadcasts.len(),
+            user_arena: self.user_arena.len(),
+            suspicions: self.suspicions.len(),
+            suspicion_map: self.suspicion_map.len(),
+            transmits: self.transmits.len(),
+            events: self.events.len(),
+            relays: self.relays.len(),
+            inbox: self.inbox.len(),
+            inbox_lens: self.inbox_lens.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Unit tests (which run with std) keep their buffers in vectors.
+    extern crate std;
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    pub struct Heapless;
+    impl Store for Heapless {
+        type Buf<T: 'static> = Vec<T>;
+    }
+    impl Heapless {
+        pub fn buf<T: Clone + 'static>(len: usize, fill: T) -> Vec<T> {
+            vec![fill; len]
+        }
+    }
+    impl Provide<Heapless> for Heapless {
+        fn provide<T: Clone + 'static>(&mut self, len: usize, fill: T) -> Vec<T> {
+            Heapless::buf(len, fill)
+        }
+    }
+
+    pub struct TestRng(pub u64);
+    impl rand_core::RngCore for TestRng {
+        fn next_u32(&mut self) -> u32 {
+            self.next_u64() as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            crate::identity::mix64(self.0)
+        }
+        fn fill_bytes(&mut self, dst: &mut [u8]) {
+            for b in dst {
+                *b = self.next_u32() as u8;
+            }
+        }
+    }
+}
