@@ -43,6 +43,9 @@ pub struct Config {
     pub dead_reap_timeout: Duration,
     /// A left member is removed after this long (Serf's TombstoneTimeout).
     pub left_reap_timeout: Duration,
+    /// Every this often, with probability failed / alive, a push-pull goes to a
+    /// random failed member (Serf's ReconnectInterval): this heals partitions.
+    pub reconnect_interval: Duration,
     /// Fixed capacities.
     pub capacity: Capacity,
 }
@@ -103,6 +106,7 @@ impl Config {
             mtu: 1400,
             dead_reap_timeout: Duration::from_secs(24 * 3600),
             left_reap_timeout: Duration::from_secs(24 * 3600),
+            reconnect_interval: Duration::from_secs(30),
             capacity: Capacity::for_members(1024),
         }
     }

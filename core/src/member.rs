@@ -13,7 +13,7 @@ use crate::store::Store;
 use crate::time::{coarse_age, Instant};
 
 /// A member's SWIM state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum State {
     /// Answering probes.

@@ -13,7 +13,7 @@ use crate::inbox::Inbox;
 use crate::member::{Counts, MemberTable, State, EMPTY, MAX_MEMBERS};
 use crate::probe::{Probe, Relays};
 use crate::ring::Ring;
-use crate::rng::jitter;
+use crate::rng::{below, jitter};
 use crate::stats::Stats;
 use crate::store::{Buffers, Sizes, Store};
 use crate::suspicion::{self, Suspicions};
@@ -153,6 +153,7 @@ pub struct Node<I: Identity, S: Store, R: RngCore> {
     next_probe: Instant,
     next_gossip: Instant,
     next_push_pull: Instant,
+    next_reconnect: Instant,
     leaving: bool,
     stats: Stats,
 }
@@ -182,6 +183,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             next_probe: now + jitter(&mut rng, config.probe_interval),
             next_gossip: now + jitter(&mut rng, config.gossip_interval),
             next_push_pull: now + jitter(&mut rng, config.push_pull_interval),
+            next_reconnect: now + jitter(&mut rng, config.reconnect_interval),
             awareness: Awareness::new(config.awareness_max_multiplier),
             config,
             me,
@@ -286,6 +288,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         if now >= self.next_push_pull {
             self.push_pull_tick(now);
         }
+        if now >= self.next_reconnect {
+            self.reconnect_tick(now);
+        }
     }
 
     // ----------------------------------------------------------------- outputs
@@ -386,7 +391,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// When [`Node::handle_timeout`] next has work (`None` only when there is
     /// nothing to time at all). Outbound datagrams are polled separately.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t = self.next_gossip.min(self.next_push_pull);
+        let mut t = self
+            .next_gossip
+            .min(self.next_push_pull)
+            .min(self.next_reconnect);
         if !self.leaving {
             t = t.min(self.next_probe);
         }
@@ -906,6 +914,37 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             if s != self.my_slot && self.members.slot(s).state() == Some(State::Alive) {
                 let to = self.members.slot(s).id().addr();
                 let session = self.next_seq();
+                self.transmits.push_back(Transmission::PushPull {
+                    to,
+                    session,
+                    cursor: 0,
+                    flags: push_pull_flags::WANT_REPLY,
+                });
+                return;
+            }
+        }
+    }
+
+    /// Serf's reconnect: with probability failed / alive, push-pull with a
+    /// random failed member, so that the two sides of a healed partition meet.
+    fn reconnect_tick(&mut self, now: Instant) {
+        self.next_reconnect = now + self.config.reconnect_interval;
+        let c = self.members.counts();
+        if self.leaving || c.dead == 0 {
+            return;
+        }
+        let alive = c.alive.max(1);
+        if below(&mut self.rng, alive) >= c.dead {
+            return;
+        }
+        for _ in 0..DRAW_ATTEMPTS {
+            let Some(s) = self.members.random_slot(&mut self.rng) else {
+                return;
+            };
+            if self.members.slot(s).state() == Some(State::Dead) {
+                let to = self.members.slot(s).id().addr();
+                let session = self.next_seq();
+                self.stats.reconnects += 1;
                 self.transmits.push_back(Transmission::PushPull {
                     to,
                     session,

@@ -33,4 +33,6 @@ pub struct Stats {
     pub probes: u64,
     /// Probes that got no ack.
     pub probe_failures: u64,
+    /// Push-pulls sent to failed members to heal partitions.
+    pub reconnects: u64,
 }

@@ -1,0 +1,416 @@
+//! A deterministic discrete-event simulator of many `serf-core` members.
+//!
+//! One thread, a virtual clock, and a binary heap of packet deliveries and node
+//! wake-ups keyed by (time, sequence number). Every random choice (node RNGs,
+//! loss, latency jitter) comes from generators seeded from one seed, so the same
+//! seed replays the same run event for event. Members are `u32` identities that
+//! double as addresses.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use serf_core::{Config, Event, EventKind, Instant, Node, State};
+
+use crate::heap::{buffers, Heap};
+use crate::rng::SimRng;
+
+/// A simulated member.
+pub type SimNode = Node<u32, Heap, SimRng>;
+
+/// Network behaviour.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// One-way delay of every packet.
+    pub latency: Duration,
+    /// Extra uniform random delay in `0..jitter`.
+    pub jitter: Duration,
+    /// Probability that a packet is lost.
+    pub loss: f64,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            latency: Duration::from_millis(1),
+            jitter: Duration::from_millis(1),
+            loss: 0.0,
+        }
+    }
+}
+
+/// A membership event seen by `observer` at `at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Virtual time.
+    pub at: Instant,
+    /// Which node reported it.
+    pub observer: u32,
+    /// The event.
+    pub event: Event<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    Deliver { to: u32, from: u32, packet: u32 },
+    Wake { node: u32 },
+}
+
+/// Totals over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Datagrams sent.
+    pub packets: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Datagrams lost (random loss, partitions, crashed receivers).
+    pub lost: u64,
+    /// Datagrams a node rejected as undecodable.
+    pub rejected: u64,
+    /// Node inputs processed (deliveries + wake-ups).
+    pub steps: u64,
+}
+
+/// Optional per-link one-way delay (used by the Vivaldi evaluation).
+pub type LatencyFn = Box<dyn Fn(u32, u32) -> Duration>;
+
+/// The simulator.
+pub struct Sim {
+    now: Instant,
+    config: Config,
+    net: NetConfig,
+    seed: u64,
+    nodes: Vec<Option<SimNode>>,
+    incarnations: Vec<u32>,
+    wake_at: Vec<Instant>,
+    groups: Vec<u32>,
+    queue: BinaryHeap<Reverse<(Instant, u64, Action)>>,
+    seq: u64,
+    rng: SimRng,
+    packets: Vec<Vec<u8>>,
+    free_packets: Vec<u32>,
+    buf: Vec<u8>,
+    log: Vec<Record>,
+    record: bool,
+    latency_fn: Option<LatencyFn>,
+    totals: Totals,
+}
+
+impl Sim {
+    /// `n` members (ids `0..n`) with `config`, none joined yet.
+    pub fn new(config: Config, net: NetConfig, n: u32, seed: u64) -> Sim {
+        let mut sim = Sim {
+            now: Instant::ZERO,
+            buf: vec![0; config.mtu],
+            config,
+            net,
+            seed,
+            nodes: Vec::with_capacity(n as usize),
+            incarnations: vec![0; n as usize],
+            wake_at: vec![Instant::MAX; n as usize],
+            groups: vec![0; n as usize],
+            queue: BinaryHeap::new(),
+            seq: 0,
+            rng: SimRng::new(seed ^ 0x5157),
+            packets: Vec::new(),
+            free_packets: Vec::new(),
+            log: Vec::new(),
+            record: true,
+            latency_fn: None,
+            totals: Totals::default(),
+        };
+        for id in 0..n {
+            let node = sim.make_node(id);
+            sim.nodes.push(Some(node));
+            sim.flush(id);
+        }
+        sim
+    }
+
+    fn make_node(&mut self, id: u32) -> SimNode {
+        let restarts = self.incarnations[id as usize];
+        let rng = SimRng::new(
+            self.seed.wrapping_mul(0x9E37_79B9).wrapping_add(id as u64) ^ ((restarts as u64) << 40),
+        );
+        Node::new(
+            id,
+            self.config.clone(),
+            buffers(&self.config),
+            rng,
+            self.now,
+        )
+        .expect("simulator config builds")
+    }
+
+    /// Stops recording events (large runs).
+    pub fn set_recording(&mut self, on: bool) {
+        self.record = on;
+    }
+    /// Changes the network.
+    pub fn set_net(&mut self, net: NetConfig) {
+        self.net = net;
+    }
+    /// Sets a per-link one-way delay function (replaces latency + jitter).
+    pub fn set_latency_fn(&mut self, f: LatencyFn) {
+        self.latency_fn = Some(f);
+    }
+    /// Virtual time now.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+    /// Number of member ids.
+    pub fn len(&self) -> u32 {
+        self.nodes.len() as u32
+    }
+    /// True when there are no members.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+    /// The node with `id`, unless crashed.
+    pub fn node(&self, id: u32) -> Option<&SimNode> {
+        self.nodes[id as usize].as_ref()
+    }
+    /// The node with `id`, mutably, unless crashed. Call [`Sim::flush`] after
+    /// driving it directly.
+    pub fn node_mut(&mut self, id: u32) -> Option<&mut SimNode> {
+        self.nodes[id as usize].as_mut()
+    }
+    /// Events recorded so far.
+    pub fn log(&self) -> &[Record] {
+        &self.log
+    }
+    /// Totals so far.
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+
+    /// `id` joins through `seed`.
+    pub fn join(&mut self, id: u32, seed: u32) {
+        let now = self.now;
+        if let Some(n) = self.nodes[id as usize].as_mut() {
+            n.join(now, seed);
+        }
+        self.flush(id);
+    }
+
+    /// `id` leaves gracefully (it keeps running so its broadcast goes out).
+    pub fn leave(&mut self, id: u32) {
+        let now = self.now;
+        if let Some(n) = self.nodes[id as usize].as_mut() {
+            n.leave(now);
+        }
+        self.flush(id);
+    }
+
+    /// `id` stops without a word (packets to it are lost).
+    pub fn crash(&mut self, id: u32) {
+        self.nodes[id as usize] = None;
+        self.wake_at[id as usize] = Instant::MAX;
+    }
+
+    /// `id` starts afresh (incarnation 0, empty table) and joins through `seed`.
+    pub fn restart(&mut self, id: u32, seed: u32) {
+        self.incarnations[id as usize] += 1;
+        let node = self.make_node(id);
+        self.nodes[id as usize] = Some(node);
+        self.join(id, seed);
+    }
+
+    /// Splits the network: packets flow only between members of equal group.
+    pub fn partition(&mut self, group_of: impl Fn(u32) -> u32) {
+        for (i, g) in self.groups.iter_mut().enumerate() {
+            *g = group_of(i as u32);
+        }
+    }
+
+    /// Removes every partition.
+    pub fn heal(&mut self) {
+        self.groups.fill(0);
+    }
+
+    /// Runs for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        self.run_until(end);
+    }
+
+    /// Runs until virtual time `end`.
+    pub fn run_until(&mut self, end: Instant) {
+        while let Some(Reverse((at, _, _))) = self.queue.peek() {
+            if *at > end {
+                break;
+            }
+            let Some(Reverse((at, _, action))) = self.queue.pop() else {
+                break;
+            };
+            self.now = at;
+            self.step(action);
+        }
+        self.now = end;
+    }
+
+    fn step(&mut self, action: Action) {
+        self.totals.steps += 1;
+        let now = self.now;
+        match action {
+            Action::Wake { node } => {
+                if self.wake_at[node as usize] != now {
+                    return; // superseded
+                }
+                self.wake_at[node as usize] = Instant::MAX;
+                if let Some(n) = self.nodes[node as usize].as_mut() {
+                    n.handle_timeout(now);
+                    self.flush(node);
+                }
+            }
+            Action::Deliver { to, from, packet } => {
+                let data = std::mem::take(&mut self.packets[packet as usize]);
+                if let Some(n) = self.nodes[to as usize].as_mut() {
+                    if n.handle_datagram(now, from, &data).is_err() {
+                        self.totals.rejected += 1;
+                    }
+                    self.flush(to);
+                } else {
+                    self.totals.lost += 1;
+                }
+                self.packets[packet as usize] = data;
+                self.free_packets.push(packet);
+            }
+        }
+    }
+
+    fn push(&mut self, at: Instant, action: Action) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, action)));
+    }
+
+    /// Drains `id`'s outputs: datagrams into the network, events into the log,
+    /// and its next deadline into the queue.
+    pub fn flush(&mut self, id: u32) {
+        let now = self.now;
+        let Some(node) = self.nodes[id as usize].as_mut() else {
+            return;
+        };
+        while let Some(t) = node.poll_transmit(&mut self.buf) {
+            self.totals.packets += 1;
+            self.totals.bytes += t.len as u64;
+            let to = t.to;
+            let lost = to as usize >= self.groups.len()
+                || self.groups[to as usize] != self.groups[id as usize]
+                || (self.net.loss > 0.0 && self.rng.unit() < self.net.loss);
+            if lost {
+                self.totals.lost += 1;
+                continue;
+            }
+            let delay = match &self.latency_fn {
+                Some(f) => f(id, to),
+                None => {
+                    let j = self.net.jitter.as_nanos() as u64;
+                    let extra = if j > 0 { self.rng.below(j) } else { 0 };
+                    self.net.latency + Duration::from_nanos(extra)
+                }
+            };
+            let packet = match self.free_packets.pop() {
+                Some(p) => p,
+                None => {
+                    self.packets.push(Vec::with_capacity(self.buf.len()));
+                    (self.packets.len() - 1) as u32
+                }
+            };
+            let slot = &mut self.packets[packet as usize];
+            slot.clear();
+            slot.extend_from_slice(&self.buf[..t.len]);
+            self.seq += 1;
+            self.queue.push(Reverse((
+                now + delay,
+                self.seq,
+                Action::Deliver {
+                    to,
+                    from: id,
+                    packet,
+                },
+            )));
+        }
+        while let Some(event) = node.poll_event() {
+            if self.record {
+                self.log.push(Record {
+                    at: now,
+                    observer: id,
+                    event,
+                });
+            }
+        }
+        let mut sink = [0u8; 64];
+        while node.poll_user(&mut sink).is_some() {}
+        if let Some(t) = node.poll_timeout() {
+            let t = t.max(now);
+            if t < self.wake_at[id as usize] || self.wake_at[id as usize] < now {
+                self.wake_at[id as usize] = t;
+                self.push(t, Action::Wake { node: id });
+            }
+        }
+    }
+
+    /// `observer`'s view: every member it knows with its state, sorted by id.
+    pub fn view(&self, observer: u32) -> Vec<(u32, State)> {
+        let Some(n) = self.node(observer) else {
+            return Vec::new();
+        };
+        let mut v: Vec<(u32, State)> = n.members().map(|(id, s, _)| (*id, s)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// True if every running member sees exactly `expect` as alive members
+    /// (alive or suspect) and nobody else as alive.
+    pub fn all_see_alive(&self, expect: &[u32]) -> bool {
+        let mut want: Vec<u32> = expect.to_vec();
+        want.sort_unstable();
+        (0..self.len())
+            .filter(|&i| self.node(i).is_some())
+            .all(|i| {
+                let live: Vec<u32> = self
+                    .view(i)
+                    .into_iter()
+                    .filter(|(_, s)| s.is_live())
+                    .map(|(id, _)| id)
+                    .collect();
+                live == want
+            })
+    }
+
+    /// Ids of running members.
+    pub fn running(&self) -> Vec<u32> {
+        (0..self.len())
+            .filter(|&i| self.node(i).is_some())
+            .collect()
+    }
+
+    /// The first time each observer reported `kind` about `member` after `since`.
+    pub fn first_reports(
+        &self,
+        member: u32,
+        kind: EventKind,
+        since: Instant,
+    ) -> Vec<(u32, Instant)> {
+        let mut seen: Vec<(u32, Instant)> = Vec::new();
+        for r in &self.log {
+            if r.at >= since
+                && r.event.member == member
+                && r.event.kind == kind
+                && !seen.iter().any(|(o, _)| *o == r.observer)
+            {
+                seen.push((r.observer, r.at));
+            }
+        }
+        seen
+    }
+
+    /// Count of `kind` events (about anyone) since `since`.
+    pub fn count(&self, kind: EventKind, since: Instant) -> usize {
+        self.log
+            .iter()
+            .filter(|r| r.at >= since && r.event.kind == kind)
+            .count()
+    }
+}

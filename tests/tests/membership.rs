@@ -1,0 +1,261 @@
+//! Membership behaviour of the core, driven by the deterministic simulator.
+
+use std::time::Duration;
+
+use serf_bench::sim::{NetConfig, Sim};
+use serf_core::suspicion::timeouts;
+use serf_core::{Config, EventKind, State};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn cluster(n: u32, config: Config, net: NetConfig, seed: u64) -> Sim {
+    let mut sim = Sim::new(config, net, n, seed);
+    for i in 1..n {
+        sim.join(i, 0);
+    }
+    sim
+}
+
+/// Like an agent's retry-join: members that still know nobody join again.
+fn retry_joins(sim: &mut Sim) {
+    for i in 1..sim.len() {
+        if sim.node(i).is_some_and(|n| n.counts().total() == 1) {
+            sim.join(i, 0);
+        }
+    }
+}
+
+/// Runs until `done` holds or `limit` virtual seconds pass; returns the seconds taken.
+fn run_until(sim: &mut Sim, limit: u64, mut done: impl FnMut(&Sim) -> bool) -> Option<u64> {
+    for t in 0..=limit {
+        if done(sim) {
+            return Some(t);
+        }
+        if t % 5 == 4 {
+            retry_joins(sim);
+        }
+        sim.run_for(secs(1));
+    }
+    None
+}
+
+#[test]
+fn sixty_four_members_joined_through_one_seed_converge_to_identical_views() {
+    let mut sim = cluster(64, Config::lan().with_members(128), NetConfig::default(), 7);
+    let all: Vec<u32> = (0..64).collect();
+    let t = run_until(&mut sim, 60, |s| s.all_see_alive(&all)).expect("converges within 60 s");
+    let reference = sim.view(0);
+    assert_eq!(reference.len(), 64);
+    assert!(reference.iter().all(|(_, s)| *s == State::Alive));
+    for i in 1..64 {
+        assert_eq!(sim.view(i), reference, "member {i} differs");
+    }
+    println!("64 members converged in {t} virtual seconds");
+}
+
+#[test]
+fn crashed_member_is_marked_failed_by_every_member_within_lifeguard_bound() {
+    let config = Config::lan().with_members(64);
+    let n = 32u32;
+    let mut sim = cluster(n, config.clone(), NetConfig::default(), 11);
+    let all: Vec<u32> = (0..n).collect();
+    run_until(&mut sim, 30, |s| s.all_see_alive(&all)).expect("converges");
+    let crashed = 5;
+    let t0 = sim.now();
+    sim.crash(crashed);
+    // Bound: a full probe round by the slowest prober is not needed (every live
+    // member probes), so: time to first probe (≤ a few intervals) + probe
+    // interval + the maximal suspicion timeout + dissemination.
+    let (_, max) = timeouts(
+        config.suspicion_mult,
+        config.suspicion_max_timeout_mult,
+        n,
+        config.probe_interval,
+    );
+    let bound = max + secs(10);
+    sim.run_for(bound);
+    let reports = sim.first_reports(crashed, EventKind::Failed, t0);
+    let observers: Vec<u32> = reports.iter().map(|(o, _)| *o).collect();
+    for i in (0..n).filter(|&i| i != crashed) {
+        assert!(
+            observers.contains(&i),
+            "member {i} never marked {crashed} failed"
+        );
+        assert_eq!(
+            sim.node(i).unwrap().member(&crashed).unwrap().0,
+            State::Dead
+        );
+    }
+    let last = reports
+        .iter()
+        .map(|(_, t)| t.saturating_since(t0))
+        .max()
+        .unwrap();
+    let first = reports
+        .iter()
+        .map(|(_, t)| t.saturating_since(t0))
+        .min()
+        .unwrap();
+    println!("crash detected: first {first:?}, everyone by {last:?} (bound {bound:?})");
+    assert!(last <= bound);
+    assert_eq!(
+        sim.count(EventKind::Failed, t0),
+        (n - 1) as usize,
+        "no other member failed"
+    );
+}
+
+#[test]
+fn member_that_leaves_is_marked_left_not_failed() {
+    let n = 16u32;
+    let mut sim = cluster(n, Config::lan().with_members(32), NetConfig::default(), 3);
+    let all: Vec<u32> = (0..n).collect();
+    run_until(&mut sim, 30, |s| s.all_see_alive(&all)).expect("converges");
+    let t0 = sim.now();
+    sim.leave(9);
+    sim.run_for(secs(3));
+    sim.crash(9); // the process exits after its leave went out
+    sim.run_for(secs(60));
+    for i in (0..n).filter(|&i| i != 9) {
+        assert_eq!(
+            sim.node(i).unwrap().member(&9).unwrap().0,
+            State::Left,
+            "member {i}"
+        );
+    }
+    assert_eq!(sim.count(EventKind::Failed, t0), 0);
+    assert_eq!(
+        sim.first_reports(9, EventKind::Left, t0).len(),
+        (n - 1) as usize
+    );
+}
+
+#[test]
+fn suspected_live_member_refutes_and_stays_alive() {
+    let n = 16u32;
+    let mut sim = cluster(n, Config::lan().with_members(32), NetConfig::default(), 5);
+    let all: Vec<u32> = (0..n).collect();
+    run_until(&mut sim, 30, |s| s.all_see_alive(&all)).expect("converges");
+    let t0 = sim.now();
+    let inc0 = sim.node(7).unwrap().incarnation();
+    // Member 2 wrongly accuses member 7 (as if its probe had been lost).
+    let mut pkt = [0u8; 64];
+    let mut enc = serf_core::codec::Encoder::new(&mut pkt).unwrap();
+    assert!(enc.push::<u32>(&serf_core::codec::Message::Suspect {
+        incarnation: inc0,
+        node: 7,
+        from: 2
+    }));
+    let len = enc.len();
+    let now = sim.now();
+    sim.node_mut(2)
+        .unwrap()
+        .handle_datagram(now, 2, &pkt[..len])
+        .unwrap();
+    assert_eq!(sim.node(2).unwrap().member(&7).unwrap().0, State::Suspect);
+    sim.flush(2);
+    sim.run_for(secs(60));
+    assert_eq!(
+        sim.count(EventKind::Failed, t0),
+        0,
+        "nobody declared 7 failed"
+    );
+    assert!(
+        sim.node(7).unwrap().incarnation() > inc0,
+        "7 refuted with a higher incarnation"
+    );
+    assert!(sim.all_see_alive(&all));
+    for i in 0..n {
+        let (state, inc) = sim.node(i).unwrap().member(&7).unwrap();
+        assert_eq!(state, State::Alive, "member {i}");
+        assert_eq!(
+            inc,
+            sim.node(7).unwrap().incarnation(),
+            "member {i} holds the refuting incarnation"
+        );
+    }
+}
+
+#[test]
+fn no_false_failures_among_128_members_under_ten_percent_loss_for_ten_minutes() {
+    let n = 128u32;
+    let net = NetConfig {
+        loss: 0.10,
+        ..NetConfig::default()
+    };
+    let mut sim = cluster(n, Config::lan().with_members(256), net, 21);
+    let all: Vec<u32> = (0..n).collect();
+    run_until(&mut sim, 120, |s| s.all_see_alive(&all)).expect("converges under loss");
+    let t0 = sim.now();
+    sim.run_for(secs(600));
+    let suspects = sim.count(EventKind::Suspect, t0);
+    let failed = sim.count(EventKind::Failed, t0);
+    println!(
+        "10% loss, 128 members, 600 s: {suspects} suspect events, {failed} failures, {:?}",
+        sim.totals()
+    );
+    assert_eq!(failed, 0);
+    assert!(sim.all_see_alive(&all));
+}
+
+#[test]
+fn partition_of_sixty_seconds_heals_into_one_full_view() {
+    let n = 32u32;
+    let mut sim = cluster(n, Config::lan().with_members(64), NetConfig::default(), 9);
+    let all: Vec<u32> = (0..n).collect();
+    run_until(&mut sim, 30, |s| s.all_see_alive(&all)).expect("converges");
+    let t0 = sim.now();
+    sim.partition(|id| id % 2);
+    sim.run_for(secs(60));
+    let failed = sim.count(EventKind::Failed, t0);
+    assert!(
+        failed > 0,
+        "the halves saw each other fail during the partition"
+    );
+    sim.heal();
+    let t = run_until(&mut sim, 300, |s| s.all_see_alive(&all));
+    println!("partition: {failed} failure events; healed into one view after {t:?} s");
+    assert!(t.is_some(), "views did not heal");
+    let reference = sim.view(0);
+    for i in 1..n {
+        assert_eq!(sim.view(i), reference);
+    }
+}
+
+#[test]
+fn same_seed_replays_the_same_run_event_for_event() {
+    let run = |seed| {
+        let net = NetConfig {
+            loss: 0.05,
+            ..NetConfig::default()
+        };
+        let mut sim = cluster(24, Config::lan().with_members(32), net, seed);
+        sim.run_for(secs(20));
+        sim.crash(3);
+        sim.run_for(secs(40));
+        (sim.log().to_vec(), sim.totals())
+    };
+    let (a, ta) = run(99);
+    let (b, tb) = run(99);
+    assert_eq!(ta, tb);
+    assert_eq!(a, b);
+    let (c, _) = run(100);
+    assert_ne!(a, c, "a different seed gives a different run");
+}
+
+#[test]
+fn restarted_member_rejoins_with_a_higher_incarnation() {
+    let n = 12u32;
+    let mut sim = cluster(n, Config::lan().with_members(16), NetConfig::default(), 13);
+    let all: Vec<u32> = (0..n).collect();
+    run_until(&mut sim, 30, |s| s.all_see_alive(&all)).expect("converges");
+    sim.crash(4);
+    sim.run_for(secs(60));
+    assert_eq!(sim.node(0).unwrap().member(&4).unwrap().0, State::Dead);
+    sim.restart(4, 0);
+    let t = run_until(&mut sim, 60, |s| s.all_see_alive(&all));
+    assert!(t.is_some(), "restarted member is alive everywhere again");
+    assert!(sim.node(4).unwrap().incarnation() > 0);
+}
