@@ -39,5 +39,6 @@ pub use event::{Event, EventKind};
 pub use identity::{hash_bytes, mix64, Identity};
 pub use member::State;
 pub use node::{BuildError, Node, Transmission, Transmit};
+pub use rand_core;
 pub use stats::Stats;
 pub use time::Instant;

@@ -1,0 +1,120 @@
+//! A `#![no_std]` static library that drives `serf-core` from stack buffers.
+//! If `alloc` were anywhere in the graph, linking would fail with "no global
+//! memory allocator found"; if `std` were, with "duplicate lang item".
+#![no_std]
+
+use serf_core::codec::{Encoder, Message};
+use serf_core::store::{Borrowed, Buffers};
+use serf_core::{Capacity, Config, Instant, Node};
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+struct Rng(u64);
+impl serf_core::rand_core::RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = serf_core::mix64(self.0);
+        self.0
+    }
+    fn fill_bytes(&mut self, d: &mut [u8]) {
+        for b in d {
+            *b = self.next_u32() as u8;
+        }
+    }
+}
+
+const MEMBERS: usize = 32;
+
+/// Builds a node on the stack, feeds it `len` bytes at `data` as a datagram
+/// (or a built-in one when `data` is null), runs a timer, and writes the first
+/// outbound datagram to `out`. Returns its length, or a negative error code.
+///
+/// # Safety
+/// `data` must be valid for `len` bytes (or null); `out` for `out_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn serf_probe_run(
+    data: *const u8,
+    len: usize,
+    out: *mut u8,
+    out_len: usize,
+) -> i32 {
+    let config = Config {
+        capacity: Capacity {
+            members: MEMBERS,
+            broadcasts: 32,
+            user_broadcasts: 4,
+            user_payload: 256,
+            suspicions: 8,
+            transmits: 16,
+            events: 32,
+            relays: 4,
+        },
+        ..Config::lan()
+    };
+    let mut slots = [Default::default(); MEMBERS];
+    let mut index = [0u32; MEMBERS + MEMBERS / 2 + 1];
+    let mut order = [0u32; MEMBERS];
+    let mut broadcasts = [Default::default(); 32];
+    let mut broadcast_map = [0u64; 64];
+    let mut user_broadcasts = [Default::default(); 4];
+    let mut user_arena = [0u8; 4 * 256];
+    let mut suspicions = [Default::default(); 8];
+    let mut suspicion_map = [0u64; 16];
+    let mut transmits: [Option<_>; 16] = core::array::from_fn(|_| None);
+    let mut events: [Option<_>; 32] = core::array::from_fn(|_| None);
+    let mut relays: [Option<_>; 4] = core::array::from_fn(|_| None);
+    let mut inbox = [0u8; 4 * 256];
+    let mut inbox_lens = [0u16; 4];
+    let buffers = Buffers::<u32, Borrowed<'_>> {
+        slots: &mut slots,
+        index: &mut index,
+        order: &mut order,
+        broadcasts: &mut broadcasts,
+        broadcast_map: &mut broadcast_map,
+        user_broadcasts: &mut user_broadcasts,
+        user_arena: &mut user_arena,
+        suspicions: &mut suspicions,
+        suspicion_map: &mut suspicion_map,
+        transmits: &mut transmits,
+        events: &mut events,
+        relays: &mut relays,
+        inbox: &mut inbox,
+        inbox_lens: &mut inbox_lens,
+    };
+    let Ok(mut node) = Node::new(1u32, config, buffers, Rng(42), Instant::ZERO) else {
+        return -1;
+    };
+    let mut builtin = [0u8; 64];
+    let input: &[u8] = if data.is_null() {
+        let Some(mut enc) = Encoder::new(&mut builtin) else {
+            return -2;
+        };
+        enc.push::<u32>(&Message::Alive {
+            incarnation: 1,
+            node: 2,
+        });
+        enc.push::<u32>(&Message::Ping { seq: 7, target: 1 });
+        let n = enc.len();
+        &builtin[..n]
+    } else {
+        unsafe { core::slice::from_raw_parts(data, len) }
+    };
+    if node
+        .handle_datagram(Instant::from_millis(1), 2, input)
+        .is_err()
+    {
+        return -3;
+    }
+    node.handle_timeout(Instant::from_secs(2));
+    while node.poll_event().is_some() {}
+    let out = unsafe { core::slice::from_raw_parts_mut(out, out_len) };
+    match node.poll_transmit(out) {
+        Some(t) => t.len as i32,
+        None => 0,
+    }
+}

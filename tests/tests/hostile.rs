@@ -1,0 +1,168 @@
+//! Hostile input: random, truncated, oversized datagrams and forged members
+//! beyond capacity give typed errors and counters; nothing panics and the table
+//! never exceeds its capacity.
+
+use serf_bench::heap::{buffers, Heap};
+use serf_bench::rng::SimRng;
+use serf_core::codec::{DecodeError, Encoder, Message};
+use serf_core::{Config, Instant, Node};
+
+type N = Node<u32, Heap, SimRng>;
+
+fn node(members: usize) -> N {
+    let config = Config::lan().with_members(members);
+    Node::new(
+        1,
+        config.clone(),
+        buffers(&config),
+        SimRng::new(1),
+        Instant::ZERO,
+    )
+    .unwrap()
+}
+
+fn drain(n: &mut N) {
+    let mut buf = [0u8; 1400];
+    while n.poll_transmit(&mut buf).is_some() {}
+    while n.poll_event().is_some() {}
+    while n.poll_user(&mut buf).is_some() {}
+}
+
+fn packet(msgs: &[Message<'_, u32>]) -> Vec<u8> {
+    let mut buf = [0u8; 1400];
+    let mut enc = Encoder::new(&mut buf).unwrap();
+    for m in msgs {
+        assert!(enc.push(m));
+    }
+    let n = enc.len();
+    buf[..n].to_vec()
+}
+
+#[test]
+fn random_datagrams_are_rejected_or_applied_without_panic() {
+    let mut n = node(64);
+    let mut rng = SimRng::new(5);
+    let mut errors = 0u64;
+    for i in 0..200_000u64 {
+        let len = rng.below(1500) as usize;
+        let mut d = vec![0u8; len];
+        for b in d.iter_mut() {
+            *b = rng.below(256) as u8;
+        }
+        if i % 2 == 0 && !d.is_empty() {
+            d[0] = serf_core::codec::VERSION; // get past the envelope
+        }
+        if n.handle_datagram(Instant::from_millis(i), (i % 7) as u32, &d)
+            .is_err()
+        {
+            errors += 1;
+        }
+        n.handle_timeout(Instant::from_millis(i));
+        drain(&mut n);
+        assert!(n.counts().total() as usize <= 64);
+    }
+    assert!(errors > 100_000, "most random input is rejected ({errors})");
+    assert!(n.stats().decode_errors >= errors);
+}
+
+#[test]
+fn every_truncation_of_a_valid_packet_is_a_typed_error_or_a_prefix() {
+    let p = packet(&[
+        Message::Alive {
+            incarnation: 300,
+            node: 77,
+        },
+        Message::Suspect {
+            incarnation: 1,
+            node: 78,
+            from: 79,
+        },
+        Message::User(b"payload bytes"),
+        Message::IndirectPing {
+            seq: 123456,
+            target: 80,
+            nack: true,
+        },
+    ]);
+    for cut in 0..p.len() {
+        let mut n = node(16);
+        match n.handle_datagram(Instant::ZERO, 2, &p[..cut]) {
+            Ok(()) => {}
+            Err(DecodeError::Empty | DecodeError::Malformed) => {}
+            Err(e) => panic!("unexpected error {e:?} at cut {cut}"),
+        }
+        drain(&mut n);
+    }
+    let mut n = node(16);
+    assert_eq!(n.handle_datagram(Instant::ZERO, 2, &p), Ok(()));
+    assert!(n.member(&77).is_some());
+}
+
+#[test]
+fn oversized_and_unversioned_datagrams_get_typed_errors() {
+    let mut n = node(16);
+    assert_eq!(
+        n.handle_datagram(Instant::ZERO, 2, &[1u8; 5000]),
+        Err(DecodeError::Oversized(5000))
+    );
+    assert_eq!(
+        n.handle_datagram(Instant::ZERO, 2, &[]),
+        Err(DecodeError::Empty)
+    );
+    assert_eq!(
+        n.handle_datagram(Instant::ZERO, 2, &[0xEE, 1, 2]),
+        Err(DecodeError::Version(0xEE))
+    );
+    assert_eq!(n.stats().decode_errors, 3);
+    assert_eq!(n.counts().total(), 1);
+}
+
+#[test]
+fn forged_members_beyond_capacity_are_rejected_and_counted() {
+    let cap = 32;
+    let mut n = node(cap);
+    for id in 1000..1000 + 10 * cap as u32 {
+        let p = packet(&[Message::Alive {
+            incarnation: 0,
+            node: id,
+        }]);
+        n.handle_datagram(Instant::ZERO, id, &p).unwrap();
+        drain(&mut n);
+        assert!(n.counts().total() as usize <= cap);
+    }
+    assert_eq!(n.counts().total() as usize, cap);
+    assert_eq!(n.stats().members_rejected, (10 * cap - (cap - 1)) as u64);
+}
+
+#[test]
+fn floods_of_events_transmits_and_broadcasts_are_bounded_and_counted() {
+    let mut n = node(256);
+    // Ever-newer incarnations of the same members, never drained: the event and
+    // transmit queues stay bounded and count what they drop.
+    for round in 1..20u32 {
+        for id in 2..256u32 {
+            let p = packet(&[
+                Message::Alive {
+                    incarnation: round,
+                    node: id,
+                },
+                Message::Ping { seq: id, target: 1 },
+            ]);
+            n.handle_datagram(Instant::ZERO, id, &p).unwrap();
+        }
+    }
+    for i in 0..100u32 {
+        let _ = n.broadcast(&i.to_le_bytes());
+    }
+    let s = n.stats();
+    assert_eq!(n.counts().total(), 255);
+    assert!(s.events_dropped > 0, "{s:?}");
+    assert!(s.transmits_dropped > 0, "{s:?}");
+    assert_eq!(s.user_broadcasts_dropped, 100 - 64, "{s:?}");
+    assert_eq!(n.pending_broadcasts(), 255 + 64);
+    drain(&mut n);
+    assert!(
+        n.broadcast(&[0u8; 4096]).is_err(),
+        "a payload above the limit is refused"
+    );
+}

@@ -1,0 +1,166 @@
+//! The core allocates nothing after construction: a whole scenario (joins,
+//! gossip, probes, a crash, suspicion, failure, a leave, user broadcasts) runs
+//! under a counting global allocator. This binary uses only `serf-core`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use serf_core::store::{Buffers, Provide, Store};
+use serf_core::{Config, Instant, Node, State};
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if COUNTING.with(|c| c.get()) {
+            ALLOCS.with(|a| a.set(a.get() + 1));
+        }
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        if COUNTING.with(|c| c.get()) {
+            ALLOCS.with(|a| a.set(a.get() + 1));
+        }
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+struct Boxed;
+impl Store for Boxed {
+    type Buf<T: 'static> = Box<[T]>;
+}
+impl Provide<Boxed> for Boxed {
+    fn provide<T: Clone + 'static>(&mut self, len: usize, fill: T) -> Box<[T]> {
+        vec![fill; len].into_boxed_slice()
+    }
+}
+
+struct Rng(u64);
+impl rand_core::RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        serf_core::mix64(self.0)
+    }
+    fn fill_bytes(&mut self, d: &mut [u8]) {
+        for b in d {
+            *b = self.next_u32() as u8;
+        }
+    }
+}
+
+const N: usize = 24;
+const MTU: usize = 1400;
+const SLOTS: usize = 4096;
+
+/// Packets in flight, delivered one tick after they are sent; fixed storage.
+struct Wire {
+    data: Vec<[u8; MTU]>,
+    meta: Vec<(u32, u32, usize)>, // (to, from, len)
+    len: usize,
+}
+
+#[test]
+fn core_allocates_nothing_after_construction() {
+    let config = Config::local().with_members(32);
+    let mut nodes: Vec<Option<Node<u32, Boxed, Rng>>> = (0..N as u32)
+        .map(|i| {
+            Some(
+                Node::new(
+                    i,
+                    config.clone(),
+                    Buffers::new(&config, &mut Boxed),
+                    Rng(i as u64),
+                    Instant::ZERO,
+                )
+                .unwrap(),
+            )
+        })
+        .collect();
+    let mut cur = Wire {
+        data: vec![[0u8; MTU]; SLOTS],
+        meta: vec![(0, 0, 0); SLOTS],
+        len: 0,
+    };
+    let mut next = Wire {
+        data: vec![[0u8; MTU]; SLOTS],
+        meta: vec![(0, 0, 0); SLOTS],
+        len: 0,
+    };
+    let mut buf = [0u8; MTU];
+    let mut user = [0u8; 64];
+    let (mut events, mut delivered, mut failed_seen, mut left_seen, mut payloads) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+
+    COUNTING.with(|c| c.set(true));
+    for i in 1..N {
+        nodes[i].as_mut().unwrap().join(Instant::ZERO, 0);
+    }
+    let tick = 5u64; // ms
+    for step in 0..(120_000 / tick) {
+        let now = Instant::from_millis(step * tick);
+        if step == 20_000 / tick {
+            nodes[3] = None; // crash
+            nodes[1].as_mut().unwrap().broadcast(b"deploy v2").unwrap();
+        }
+        if step == 60_000 / tick {
+            nodes[5].as_mut().unwrap().leave(now);
+        }
+        for k in 0..cur.len {
+            let (to, from, len) = cur.meta[k];
+            if let Some(n) = nodes[to as usize].as_mut() {
+                let _ = n.handle_datagram(now, from, &cur.data[k][..len]);
+                delivered += 1;
+            }
+        }
+        cur.len = 0;
+        for (i, slot) in nodes.iter_mut().enumerate() {
+            let Some(n) = slot.as_mut() else { continue };
+            if n.poll_timeout().is_some_and(|t| t <= now) {
+                n.handle_timeout(now);
+            }
+            while let Some(t) = n.poll_transmit(&mut buf) {
+                if next.len < SLOTS {
+                    next.data[next.len][..t.len].copy_from_slice(&buf[..t.len]);
+                    next.meta[next.len] = (t.to, i as u32, t.len);
+                    next.len += 1;
+                }
+            }
+            while let Some(e) = n.poll_event() {
+                events += 1;
+                failed_seen += (e.member == 3 && e.kind == serf_core::EventKind::Failed) as u64;
+                left_seen += (e.member == 5 && e.kind == serf_core::EventKind::Left) as u64;
+            }
+            while n.poll_user(&mut user).is_some() {
+                payloads += 1;
+            }
+        }
+        std::mem::swap(&mut cur, &mut next);
+    }
+    COUNTING.with(|c| c.set(false));
+    let allocs = ALLOCS.with(|a| a.get());
+
+    println!(
+        "{delivered} datagrams, {events} events, {payloads} user payloads, {allocs} allocations"
+    );
+    assert!(delivered > 5_000, "the scenario did real work");
+    assert_eq!(failed_seen, (N - 1) as u64, "every survivor saw the crash");
+    assert!(left_seen >= (N - 3) as u64, "the leave reached the others");
+    assert!(payloads > 0, "user broadcasts were delivered");
+    let view = nodes[0].as_ref().unwrap();
+    assert_eq!(view.member(&3).unwrap().0, State::Dead);
+    assert_eq!(allocs, 0, "the core allocated after construction");
+}
