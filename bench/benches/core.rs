@@ -1,1 +1,200 @@
-fn main() {}
+//! Criterion benchmarks of the core's hot paths.
+//!
+//! `cargo bench -p serf-bench --bench core`
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use serf_bench::heap::{buffers, Heap};
+use serf_bench::rng::SimRng;
+use serf_core::codec::{Decoder, Encoder, Message};
+use serf_core::{Config, Instant, Node};
+
+type BenchNode = Node<u32, Heap, SimRng>;
+
+fn messages() -> Vec<Message<'static, u32>> {
+    vec![
+        Message::Ping {
+            seq: 123_456,
+            target: 40_000,
+        },
+        Message::IndirectPing {
+            seq: 123_456,
+            target: 40_000,
+            nack: true,
+        },
+        Message::Ack { seq: 123_456 },
+        Message::Nack { seq: 123_456 },
+        Message::Alive {
+            incarnation: 17,
+            node: 40_000,
+        },
+        Message::Suspect {
+            incarnation: 17,
+            node: 40_000,
+            from: 12,
+        },
+        Message::Dead {
+            incarnation: 17,
+            node: 40_000,
+            from: 12,
+        },
+        Message::PushPull {
+            session: 99,
+            flags: 1,
+        },
+        Message::State {
+            node: 40_000,
+            incarnation: 17,
+            state: 1,
+        },
+        Message::User(&[0x5a; 128]),
+    ]
+}
+
+fn codec(c: &mut Criterion) {
+    let mut buf = [0u8; 1400];
+    for m in messages() {
+        c.bench_function(&format!("encode/{}", m.kind()), |b| {
+            b.iter(|| {
+                let mut enc = Encoder::new(&mut buf).unwrap();
+                enc.push(black_box(&m));
+                enc.len()
+            })
+        });
+        let mut enc = Encoder::new(&mut buf).unwrap();
+        enc.push(&m);
+        let n = enc.len();
+        let bytes = buf[..n].to_vec();
+        c.bench_function(&format!("decode/{}", m.kind()), |b| {
+            b.iter(|| {
+                let mut d = Decoder::<u32>::new(black_box(&bytes), 1400).unwrap();
+                d.next().unwrap().unwrap()
+            })
+        });
+    }
+}
+
+/// A node that knows `n` members (ids 1..=n, itself 0).
+fn node_with(n: u32) -> BenchNode {
+    let config = Config::lan().with_members(n as usize + 16);
+    let mut node = Node::new(
+        0,
+        config.clone(),
+        buffers(&config),
+        SimRng::new(3),
+        Instant::ZERO,
+    )
+    .unwrap();
+    let mut buf = [0u8; 1400];
+    let mut id = 1;
+    while id <= n {
+        let mut enc = Encoder::new(&mut buf).unwrap();
+        while id <= n
+            && enc.push::<u32>(&Message::Alive {
+                incarnation: 1,
+                node: id,
+            })
+        {
+            id += 1;
+        }
+        let len = enc.len();
+        node.handle_datagram(Instant::ZERO, 1, &buf[..len]).unwrap();
+        drain(&mut node);
+    }
+    assert_eq!(node.counts().alive, n + 1);
+    node
+}
+
+fn drain(node: &mut BenchNode) {
+    let mut out = [0u8; 1400];
+    while node.poll_transmit(&mut out).is_some() {}
+    while node.poll_event().is_some() {}
+}
+
+/// A full 1400-byte gossip packet of alive updates about random known members,
+/// each at a new incarnation (so every message is a real state change).
+fn update_packet(rng: &mut SimRng, n: u32, incarnation: u32) -> Vec<u8> {
+    let mut buf = [0u8; 1400];
+    let mut enc = Encoder::new(&mut buf).unwrap();
+    loop {
+        let id = 1 + rng.below(n as u64) as u32;
+        if !enc.push::<u32>(&Message::Alive {
+            incarnation,
+            node: id,
+        }) {
+            break;
+        }
+    }
+    let len = enc.len();
+    buf[..len].to_vec()
+}
+
+fn handle_packet(c: &mut Criterion) {
+    let mut g = c.benchmark_group("handle_packet");
+    for n in [1_000u32, 10_000, 50_000] {
+        let mut node = node_with(n);
+        let mut rng = SimRng::new(9);
+        let mut inc = 2u32;
+        let sample = update_packet(&mut rng, n, 1_000_000);
+        let per_packet = Decoder::<u32>::new(&sample, 1400).unwrap().count();
+        println!("handle_packet/{n}: {per_packet} alive updates per 1400-byte packet");
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            b.iter_batched(
+                || {
+                    inc += 1;
+                    update_packet(&mut rng, n, inc)
+                },
+                |p| {
+                    node.handle_datagram(Instant::ZERO, 1, &p).unwrap();
+                    while node.poll_event().is_some() {}
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+fn probe_tick(c: &mut Criterion) {
+    let mut g = c.benchmark_group("probe_tick");
+    for n in [1_000u32, 10_000, 50_000] {
+        let mut node = node_with(n);
+        let mut out = [0u8; 1400];
+        let mut ack = [0u8; 16];
+        let mut now = Instant::ZERO;
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| {
+                // Advance to the next deadline, run it, send what it produced and
+                // answer its ping so that members stay alive.
+                now = node.poll_timeout().unwrap().max(now);
+                node.handle_timeout(now);
+                while let Some(t) = node.poll_transmit(&mut out) {
+                    let seq =
+                        Decoder::<u32>::new(&out[..t.len], 1400)
+                            .ok()
+                            .and_then(|mut d| match d.next() {
+                                Some(Ok(Message::Ping { seq, .. })) => Some(seq),
+                                _ => None,
+                            });
+                    if let Some(seq) = seq {
+                        let mut enc = Encoder::new(&mut ack).unwrap();
+                        enc.push::<u32>(&Message::Ack { seq });
+                        let len = enc.len();
+                        let _ = node.handle_datagram(now, t.to, &ack[..len]);
+                    }
+                }
+                while node.poll_event().is_some() {}
+            })
+        });
+        let c = node.counts();
+        println!(
+            "probe_tick/{n}: after the run {} alive, {} suspect, {} dead",
+            c.alive, c.suspect, c.dead
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, codec, handle_packet, probe_tick);
+criterion_main!(benches);

@@ -8,7 +8,6 @@
 //! record at send time, so no bytes are stored). User broadcasts keep their
 //! payload in a fixed chunk of the arena.
 
-use crate::map;
 use crate::member::EMPTY;
 use crate::store::Store;
 
@@ -43,6 +42,7 @@ pub struct QueueStats {
 pub struct Queue<S: Store> {
     entries: S::Buf<Entry>,
     heads: [u32; BUCKETS],
+    tails: [u32; BUCKETS],
     nonempty: u64,
     free: u32,
     len: u32,
@@ -62,6 +62,7 @@ impl<S: Store> Queue<S> {
         Queue {
             entries,
             heads: [EMPTY; BUCKETS],
+            tails: [EMPTY; BUCKETS],
             nonempty: 0,
             free: if n > 0 { 0 } else { EMPTY },
             len: 0,
@@ -94,6 +95,8 @@ impl<S: Store> Queue<S> {
         }
         if head != EMPTY {
             self.entries[head as usize].prev = e;
+        } else {
+            self.tails[bucket] = e;
         }
         self.heads[bucket] = e;
         self.nonempty |= 1 << bucket;
@@ -117,10 +120,13 @@ impl<S: Store> Queue<S> {
         }
         if next != EMPTY {
             self.entries[next as usize].prev = prev;
+        } else {
+            self.tails[bucket] = prev;
         }
     }
 
-    /// Takes a free entry, dropping the most-transmitted one if the queue is full.
+    /// Takes a free entry, dropping the most-transmitted one (the oldest among
+    /// equals, as memberlist prunes) if the queue is full.
     /// Returns the new entry and the dropped one (whose key the caller unmaps).
     fn alloc(&mut self) -> Option<(u32, Option<u32>)> {
         let mut dropped = None;
@@ -129,7 +135,7 @@ impl<S: Store> Queue<S> {
                 return None; // zero capacity
             }
             let bucket = 63 - self.nonempty.leading_zeros() as usize;
-            let victim = self.heads[bucket];
+            let victim = self.tails[bucket];
             self.release(victim);
             self.stats.dropped += 1;
             dropped = Some(victim);
@@ -225,25 +231,34 @@ impl Cursor {
     }
 }
 
-/// Membership broadcasts: one per member at most.
+/// No queued broadcast for this member.
+const NO_ENTRY: u16 = u16::MAX;
+
+/// Largest membership broadcast queue (entry numbers are kept as `u16`).
+pub const MAX_BROADCASTS: usize = NO_ENTRY as usize;
+
+/// Membership broadcasts: one per member at most, found through a 2-byte
+/// handle per member slot (no hashing on the hot path).
 pub struct MemberBroadcasts<S: Store> {
     /// The queue.
     pub queue: Queue<S>,
-    map: S::Buf<u64>,
+    handles: S::Buf<u16>,
 }
 
 impl<S: Store> MemberBroadcasts<S> {
-    pub(crate) fn new(entries: S::Buf<Entry>, mut map: S::Buf<u64>) -> Self {
-        map::clear(&mut map);
+    pub(crate) fn new(entries: S::Buf<Entry>, mut handles: S::Buf<u16>) -> Self {
+        handles.fill(NO_ENTRY);
         MemberBroadcasts {
             queue: Queue::new(entries),
-            map,
+            handles,
         }
     }
 
     /// Queues (or renews) the broadcast about member `slot`, accused by `from`.
     pub(crate) fn enqueue(&mut self, slot: u32, from: u32) {
-        if let Some(e) = map::get(&self.map, slot) {
+        let h = self.handles[slot as usize];
+        if h != NO_ENTRY {
+            let e = h as u32;
             self.queue.renew(e);
             self.queue.entry_mut(e).from = from;
             return;
@@ -253,19 +268,20 @@ impl<S: Store> MemberBroadcasts<S> {
         };
         if let Some(d) = dropped {
             let subject = self.queue.entry(d).subject;
-            map::remove(&mut self.map, subject);
+            self.handles[subject as usize] = NO_ENTRY;
         }
         let en = self.queue.entry_mut(e);
         en.subject = slot;
         en.from = from;
-        map::insert(&mut self.map, slot, e);
+        self.handles[slot as usize] = e as u16;
     }
 
     /// Forgets the broadcast about `slot` (the member was removed).
     pub(crate) fn forget(&mut self, slot: u32) {
-        if let Some(e) = map::get(&self.map, slot) {
-            self.queue.release(e);
-            map::remove(&mut self.map, slot);
+        let h = self.handles[slot as usize];
+        if h != NO_ENTRY {
+            self.queue.release(h as u32);
+            self.handles[slot as usize] = NO_ENTRY;
         }
     }
 
@@ -273,8 +289,14 @@ impl<S: Store> MemberBroadcasts<S> {
     pub(crate) fn sent(&mut self, e: u32, limit: u32) {
         let subject = self.queue.entry(e).subject;
         if self.queue.sent(e, limit) {
-            map::remove(&mut self.map, subject);
+            self.handles[subject as usize] = NO_ENTRY;
         }
+    }
+
+    #[cfg(test)]
+    fn handle(&self, slot: u32) -> Option<u32> {
+        let h = self.handles[slot as usize];
+        (h != NO_ENTRY).then_some(h as u32)
     }
 }
 
@@ -339,7 +361,7 @@ mod tests {
     fn members(cap: usize) -> MemberBroadcasts<Heapless> {
         MemberBroadcasts::new(
             Heapless::buf(cap, Entry::default()),
-            Heapless::buf(cap * 2, 0),
+            Heapless::buf(16, 0u16),
         )
     }
 
@@ -357,7 +379,7 @@ mod tests {
         let mut b = members(8);
         b.enqueue(1, EMPTY);
         b.enqueue(2, EMPTY);
-        let e2 = map::get(&b.map, 2).unwrap();
+        let e2 = b.handle(2).unwrap();
         b.sent(e2, 10);
         b.enqueue(3, EMPTY);
         assert_eq!(walk(&b.queue), [3, 1, 2]);
@@ -367,7 +389,7 @@ mod tests {
     fn newer_message_about_member_replaces_queued_one() {
         let mut b = members(8);
         b.enqueue(1, EMPTY);
-        let e = map::get(&b.map, 1).unwrap();
+        let e = b.handle(1).unwrap();
         b.sent(e, 10);
         b.sent(e, 10);
         b.enqueue(1, 5);
@@ -380,12 +402,22 @@ mod tests {
     fn full_queue_drops_most_transmitted_and_counts() {
         let mut b = members(2);
         b.enqueue(1, EMPTY);
-        let e1 = map::get(&b.map, 1).unwrap();
+        let e1 = b.handle(1).unwrap();
         b.sent(e1, 10);
         b.enqueue(2, EMPTY);
         b.enqueue(3, EMPTY);
         assert_eq!(b.queue.stats.dropped, 1);
-        assert!(map::get(&b.map, 1).is_none());
+        assert!(b.handle(1).is_none());
+        assert_eq!(walk(&b.queue), [3, 2]);
+    }
+
+    #[test]
+    fn full_queue_drops_oldest_among_equally_transmitted() {
+        let mut b = members(2);
+        b.enqueue(1, EMPTY);
+        b.enqueue(2, EMPTY);
+        b.enqueue(3, EMPTY);
+        assert!(b.handle(1).is_none(), "the oldest went");
         assert_eq!(walk(&b.queue), [3, 2]);
     }
 
@@ -393,11 +425,11 @@ mod tests {
     fn entry_is_freed_at_transmit_limit() {
         let mut b = members(4);
         b.enqueue(9, EMPTY);
-        let e = map::get(&b.map, 9).unwrap();
+        let e = b.handle(9).unwrap();
         for _ in 0..3 {
             b.sent(e, 3);
         }
         assert!(b.queue.is_empty());
-        assert!(map::get(&b.map, 9).is_none());
+        assert!(b.handle(9).is_none());
     }
 }

@@ -25,6 +25,7 @@ pub trait Identity: Clone + Eq + Default + Serialize + DeserializeOwned + 'stati
 }
 
 /// A 64-bit finaliser (SplitMix64): cheap and good enough to spread keys.
+#[inline]
 pub fn mix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -48,6 +49,7 @@ impl Identity for u32 {
     fn addr(&self) -> u32 {
         *self
     }
+    #[inline]
     fn hash_with(&self, seed: u64) -> u64 {
         mix64(*self as u64 ^ seed)
     }

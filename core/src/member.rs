@@ -2,8 +2,8 @@
 //! slot, and the probe order (a permutation of slot numbers shuffled lazily as
 //! the probe walk advances).
 //!
-//! Per member (u32 identity): 12-byte slot + 4-byte order entry + 1.5 × 4-byte
-//! index buckets = 22 bytes.
+//! Per member (u32 identity): 12-byte slot + 4-byte order entry + 1.25 × 4-byte
+//! index buckets, plus the broadcast queue's 2-byte handle = 23 bytes.
 
 use rand_core::RngCore;
 
@@ -76,9 +76,10 @@ const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
 /// Largest member capacity (slot numbers must fit the 24-bit index field).
 pub const MAX_MEMBERS: usize = SLOT_MASK as usize;
 
-/// Index buckets needed for a member capacity (load factor ≤ 2/3).
+/// Index buckets needed for a member capacity (load factor ≤ 0.8; the 8-bit
+/// tags in each bucket keep probes from touching slots that do not match).
 pub fn index_len(members: usize) -> usize {
-    members + members / 2 + 1
+    members + members / 4 + 1
 }
 
 /// Counts by state.
@@ -170,6 +171,7 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
         &self.slots[i as usize]
     }
 
+    #[inline]
     fn home(&self, h: u64) -> usize {
         (((h >> 32) * self.index.len() as u64) >> 32) as usize
     }
@@ -179,6 +181,7 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
     }
 
     /// Looks a member up by identity: O(1) expected.
+    #[inline]
     pub fn find(&self, id: &I) -> Option<u32> {
         let h = id.hash_with(self.seed);
         let tag = Self::tag(h);

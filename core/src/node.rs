@@ -4,7 +4,7 @@
 use rand_core::RngCore;
 
 use crate::awareness::Awareness;
-use crate::broadcast::{MemberBroadcasts, PayloadTooLarge, UserBroadcasts};
+use crate::broadcast::{MemberBroadcasts, PayloadTooLarge, UserBroadcasts, MAX_BROADCASTS};
 use crate::codec::{push_pull_flags, wire_state, DecodeError, Decoder, Encoder, Message};
 use crate::config::Config;
 use crate::event::{Event, EventKind};
@@ -116,15 +116,15 @@ pub enum BuildError {
 /// # }
 /// # let config = Config::lan().with_members(8);
 /// # let z = serf_core::store::Sizes::for_config(&config);
-/// # let (mut a, mut b, mut c) = ([Default::default(); 8], [0u32; 13], [0u32; 8]);
-/// # let (mut d, mut e, mut f, mut g) = ([Default::default(); 16], [0u64; 32], [Default::default(); 64], [0u8; 64 * 512]);
+/// # let (mut a, mut b, mut c) = ([Default::default(); 8], [0u32; 11], [0u32; 8]);
+/// # let (mut d, mut e, mut f, mut g) = ([Default::default(); 16], [0u16; 8], [Default::default(); 64], [0u8; 64 * 512]);
 /// # let (mut h, mut i) = ([Default::default(); 8], [0u64; 16]);
 /// # let mut j: [Option<_>; 64] = core::array::from_fn(|_| None);
 /// # let mut k: [Option<_>; 32] = core::array::from_fn(|_| None);
 /// # let mut l: [Option<_>; 16] = core::array::from_fn(|_| None);
 /// # let (mut m, mut n) = ([0u8; 64 * 512], [0u16; 64]);
 /// # let buffers = Buffers::<u32, Borrowed<'_>> { slots: &mut a, index: &mut b, order: &mut c,
-/// #     broadcasts: &mut d, broadcast_map: &mut e, user_broadcasts: &mut f, user_arena: &mut g,
+/// #     broadcasts: &mut d, broadcast_handles: &mut e, user_broadcasts: &mut f, user_arena: &mut g,
 /// #     suspicions: &mut h, suspicion_map: &mut i, transmits: &mut j, events: &mut k,
 /// #     relays: &mut l, inbox: &mut m, inbox_lens: &mut n };
 /// let mut node = Node::new(1u32, config, buffers, Rng(1), Instant::ZERO).unwrap();
@@ -167,7 +167,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         mut rng: R,
         now: Instant,
     ) -> Result<Self, BuildError> {
-        if config.capacity.members == 0 || config.capacity.members > MAX_MEMBERS {
+        if config.capacity.members == 0
+            || config.capacity.members > MAX_MEMBERS
+            || config.capacity.broadcasts > MAX_BROADCASTS
+        {
             return Err(BuildError::Capacity);
         }
         if config.mtu < 64 {
@@ -190,7 +193,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             my_slot,
             rng,
             members,
-            broadcasts: MemberBroadcasts::new(buffers.broadcasts, buffers.broadcast_map),
+            broadcasts: MemberBroadcasts::new(buffers.broadcasts, buffers.broadcast_handles),
             user: UserBroadcasts::new(buffers.user_broadcasts, buffers.user_arena),
             suspicions: Suspicions::new(buffers.suspicions, buffers.suspicion_map),
             transmits: Ring::new(buffers.transmits),
@@ -607,7 +610,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         }
         let prev = s.state();
         self.members.set(slot, State::Alive, inc, now);
-        self.suspicions.cancel(slot);
+        if prev == Some(State::Suspect) {
+            self.suspicions.cancel(slot);
+        }
         self.broadcasts.enqueue(slot, EMPTY);
         let kind = match prev {
             Some(State::Dead | State::Left) => EventKind::Joined,
@@ -637,10 +642,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             self.members.find(from).unwrap_or(EMPTY)
         };
         match s.state() {
-            Some(State::Suspect) => {
-                if self.config.lifeguard && self.suspicions.confirm(slot, from_slot) {
-                    self.broadcasts.enqueue(slot, from_slot);
-                }
+            // Independent confirmations shorten the timeout and are re-gossiped.
+            Some(State::Suspect) if self.config.lifeguard && self.suspicions.confirm(slot, from_slot) => {
+                self.broadcasts.enqueue(slot, from_slot);
             }
             Some(State::Alive) => self.start_suspicion(now, slot, inc, from_slot),
             _ => {}
@@ -1069,7 +1073,11 @@ fn check_sizes(want: &Sizes, got: &Sizes) -> Result<(), BuildError> {
         ("index", want.index, got.index),
         ("order", want.order, got.order),
         ("broadcasts", want.broadcasts, got.broadcasts),
-        ("broadcast_map", want.broadcast_map, got.broadcast_map),
+        (
+            "broadcast_handles",
+            want.broadcast_handles,
+            got.broadcast_handles,
+        ),
         ("user_broadcasts", want.user_broadcasts, got.user_broadcasts),
         ("user_arena", want.user_arena, got.user_arena),
         ("suspicions", want.suspicions, got.suspicions),

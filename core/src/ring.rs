@@ -44,11 +44,11 @@ impl<T: 'static, S: Store> Ring<T, S> {
         }
         if self.len == cap {
             self.buf[self.head] = None;
-            self.head = (self.head + 1) % cap;
+            self.head = wrap(self.head + 1, cap);
             self.len -= 1;
             self.dropped += 1;
         }
-        let at = (self.head + self.len) % cap;
+        let at = wrap(self.head + self.len, cap);
         self.buf[at] = Some(v);
         self.len += 1;
     }
@@ -59,7 +59,7 @@ impl<T: 'static, S: Store> Ring<T, S> {
             self.dropped += 1;
             return;
         }
-        self.head = (self.head + cap - 1) % cap;
+        self.head = wrap(self.head + cap - 1, cap);
         self.buf[self.head] = Some(v);
         self.len += 1;
     }
@@ -69,8 +69,17 @@ impl<T: 'static, S: Store> Ring<T, S> {
             return None;
         }
         let v = self.buf[self.head].take();
-        self.head = (self.head + 1) % self.buf.len();
+        self.head = wrap(self.head + 1, self.buf.len());
         self.len -= 1;
         v
+    }
+}
+
+/// `i mod cap` for `i < 2 * cap` without a division (hot on every event).
+fn wrap(i: usize, cap: usize) -> usize {
+    if i >= cap {
+        i - cap
+    } else {
+        i
     }
 }

@@ -47,8 +47,8 @@ pub struct Sizes {
     pub order: usize,
     /// Membership broadcast entries.
     pub broadcasts: usize,
-    /// Membership broadcast map buckets.
-    pub broadcast_map: usize,
+    /// Membership broadcast handles (one per member slot).
+    pub broadcast_handles: usize,
     /// User broadcast entries.
     pub user_broadcasts: usize,
     /// User broadcast payload bytes.
@@ -78,7 +78,7 @@ impl Sizes {
             index: index_len(c.members),
             order: c.members,
             broadcasts: c.broadcasts,
-            broadcast_map: c.broadcasts * 2,
+            broadcast_handles: c.members,
             user_broadcasts: c.user_broadcasts,
             user_arena: c.user_broadcasts * c.user_payload,
             suspicions: c.suspicions,
@@ -97,7 +97,8 @@ impl Sizes {
         self.slots * size_of::<Slot<I>>()
             + (self.index + self.order) * 4
             + (self.broadcasts + self.user_broadcasts) * size_of::<Entry>()
-            + (self.broadcast_map + self.suspicion_map) * 8
+            + self.broadcast_handles * 2
+            + self.suspicion_map * 8
             + self.user_arena
             + self.suspicions * size_of::<Suspicion>()
             + self.transmits * size_of::<Option<Transmission<I>>>()
@@ -119,8 +120,8 @@ pub struct Buffers<I: Identity, S: Store> {
     pub order: S::Buf<u32>,
     /// Membership broadcasts.
     pub broadcasts: S::Buf<Entry>,
-    /// Membership broadcast map.
-    pub broadcast_map: S::Buf<u64>,
+    /// Membership broadcast handle per member slot.
+    pub broadcast_handles: S::Buf<u16>,
     /// User broadcasts.
     pub user_broadcasts: S::Buf<Entry>,
     /// User broadcast payloads.
@@ -156,7 +157,7 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             index: p.provide(z.index, 0),
             order: p.provide(z.order, 0),
             broadcasts: p.provide(z.broadcasts, Entry::default()),
-            broadcast_map: p.provide(z.broadcast_map, 0),
+            broadcast_handles: p.provide(z.broadcast_handles, 0),
             user_broadcasts: p.provide(z.user_broadcasts, Entry::default()),
             user_arena: p.provide(z.user_arena, 0),
             suspicions: p.provide(z.suspicions, Suspicion::default()),
@@ -176,7 +177,7 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             index: self.index.len(),
             order: self.order.len(),
             broadcasts: self.broadcasts.len(),
-            broadcast_map: self.broadcast_map.len(),
+            broadcast_handles: self.broadcast_handles.len(),
             user_broadcasts: self.user_broadcasts.len(),
             user_arena: self.user_arena.len(),
             suspicions: self.suspicions.len(),

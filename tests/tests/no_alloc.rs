@@ -106,8 +106,8 @@ fn core_allocates_nothing_after_construction() {
         (0u64, 0u64, 0u64, 0u64, 0u64);
 
     COUNTING.with(|c| c.set(true));
-    for i in 1..N {
-        nodes[i].as_mut().unwrap().join(Instant::ZERO, 0);
+    for n in nodes.iter_mut().skip(1) {
+        n.as_mut().unwrap().join(Instant::ZERO, 0);
     }
     let tick = 5u64; // ms
     for step in 0..(120_000 / tick) {

@@ -57,10 +57,10 @@ pub unsafe extern "C" fn serf_probe_run(
         ..Config::lan()
     };
     let mut slots = [Default::default(); MEMBERS];
-    let mut index = [0u32; MEMBERS + MEMBERS / 2 + 1];
+    let mut index = [0u32; MEMBERS + MEMBERS / 4 + 1];
     let mut order = [0u32; MEMBERS];
     let mut broadcasts = [Default::default(); 32];
-    let mut broadcast_map = [0u64; 64];
+    let mut broadcast_handles = [0u16; MEMBERS];
     let mut user_broadcasts = [Default::default(); 4];
     let mut user_arena = [0u8; 4 * 256];
     let mut suspicions = [Default::default(); 8];
@@ -75,7 +75,7 @@ pub unsafe extern "C" fn serf_probe_run(
         index: &mut index,
         order: &mut order,
         broadcasts: &mut broadcasts,
-        broadcast_map: &mut broadcast_map,
+        broadcast_handles: &mut broadcast_handles,
         user_broadcasts: &mut user_broadcasts,
         user_arena: &mut user_arena,
         suspicions: &mut suspicions,

@@ -1,0 +1,159 @@
+//! Runs a simulated cluster and prints a summary.
+//!
+//! `cargo run --release -p serf-bench --bin simulate -- --members 1000`
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant as Wall};
+
+use serf_bench::sim::{NetConfig, Sim};
+use serf_core::store::Sizes;
+use serf_core::{Config, EventKind, Instant};
+
+const USAGE: &str = "usage: simulate [--members N] [--seed S] [--loss P] [--latency-ms MS] \
+[--profile lan|wan|local] [--crash K] [--no-lifeguard] [--limit-s SECONDS]";
+
+struct Args {
+    members: u32,
+    seed: u64,
+    loss: f64,
+    latency_ms: u64,
+    profile: String,
+    crash: u32,
+    lifeguard: bool,
+    limit_s: u64,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        members: 1000,
+        seed: 1,
+        loss: 0.0,
+        latency_ms: 1,
+        profile: "lan".into(),
+        crash: 10,
+        lifeguard: true,
+        limit_s: 600,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--no-lifeguard" {
+            a.lifeguard = false;
+            continue;
+        }
+        if flag == "-h" || flag == "--help" {
+            return Err(USAGE.into());
+        }
+        let v = it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("bad value {v:?} for {flag}: {e}");
+        match flag.as_str() {
+            "--members" => a.members = v.parse().map_err(|e| bad(&e))?,
+            "--seed" => a.seed = v.parse().map_err(|e| bad(&e))?,
+            "--loss" => a.loss = v.parse().map_err(|e| bad(&e))?,
+            "--latency-ms" => a.latency_ms = v.parse().map_err(|e| bad(&e))?,
+            "--profile" => a.profile = v,
+            "--crash" => a.crash = v.parse().map_err(|e| bad(&e))?,
+            "--limit-s" => a.limit_s = v.parse().map_err(|e| bad(&e))?,
+            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
+        }
+    }
+    if a.members < 2 || a.members > 200_000 {
+        return Err("--members must be between 2 and 200000".into());
+    }
+    if !(0.0..1.0).contains(&a.loss) {
+        return Err("--loss must be in [0, 1)".into());
+    }
+    if a.crash >= a.members {
+        return Err("--crash must be below --members".into());
+    }
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    let a = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(mut config) = Config::profile(&a.profile) else {
+        eprintln!("unknown profile {:?} (lan, wan or local)", a.profile);
+        return ExitCode::from(2);
+    };
+    config = config.with_members(a.members as usize + 8);
+    config.lifeguard = a.lifeguard;
+    let net = NetConfig {
+        latency: Duration::from_millis(a.latency_ms),
+        jitter: Duration::from_millis(a.latency_ms),
+        loss: a.loss,
+    };
+    let wall = Wall::now();
+    let n = a.members;
+    let mut sim = Sim::new(config.clone(), net, n, a.seed);
+    sim.set_recording(false);
+    for i in 1..n {
+        sim.join(i, 0);
+    }
+    let all: Vec<u32> = (0..n).collect();
+    let mut converged = None;
+    for t in 0..a.limit_s {
+        if t % 5 == 4 {
+            for i in 1..n {
+                if sim.node(i).is_some_and(|x| x.counts().total() == 1) {
+                    sim.join(i, 0);
+                }
+            }
+        }
+        sim.run_for(Duration::from_secs(1));
+        if full_view(&sim, &all) {
+            converged = Some(t + 1);
+            break;
+        }
+    }
+    let join_totals = sim.totals();
+    println!("members           {n} ({} profile, lifeguard {}, loss {:.0}%)", a.profile, a.lifeguard, a.loss * 100.0);
+    match converged {
+        Some(t) => println!("full view         every member sees all {n} alive after {t} s (virtual)"),
+        None => println!("full view         NOT reached within {} s", a.limit_s),
+    }
+    sim.set_recording(true);
+    let t0 = sim.now();
+    let crashed: Vec<u32> = (1..=a.crash).map(|k| k * (n / (a.crash + 1)).max(1)).collect();
+    for &c in &crashed {
+        sim.crash(c);
+    }
+    let survivors: Vec<u32> = all.iter().copied().filter(|i| !crashed.contains(i)).collect();
+    let mut detected = None;
+    for t in 0..a.limit_s {
+        sim.run_for(Duration::from_secs(1));
+        if full_view(&sim, &survivors) {
+            detected = Some(t + 1);
+            break;
+        }
+    }
+    let failed = sim.count(EventKind::Failed, t0);
+    let false_failures = sim.log().iter().filter(|r| r.at >= t0 && r.event.kind == EventKind::Failed && !crashed.contains(&r.event.member)).count();
+    match detected {
+        Some(t) => println!("crash detection   {} crashed members marked failed by all {} survivors within {t} s", crashed.len(), survivors.len()),
+        None => println!("crash detection   NOT complete within {} s", a.limit_s),
+    }
+    println!("failure events    {failed} ({false_failures} about live members)");
+    let totals = sim.totals();
+    let secs = sim.now().saturating_since(Instant::ZERO).as_secs_f64();
+    println!("traffic           {} datagrams, {:.1} KiB/s per member, {} lost", totals.packets, totals.bytes as f64 / 1024.0 / secs / n as f64, totals.lost);
+    println!("join phase        {} datagrams", join_totals.packets);
+    let bytes = Sizes::for_config(&config).bytes::<u32>();
+    println!("memory            {:.1} KiB of tables per member node (capacity {})", bytes as f64 / 1024.0, config.capacity.members);
+    println!("wall clock        {:.2} s for {:.0} virtual s, {} node steps", wall.elapsed().as_secs_f64(), secs, totals.steps);
+    if converged.is_some() && detected.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn full_view(sim: &Sim, expect: &[u32]) -> bool {
+    // Cheap check through counts first, then the exact views.
+    let live = expect.len() as u32;
+    expect.iter().all(|&i| sim.node(i).is_some_and(|x| x.counts().live() == live)) && sim.all_see_alive(expect)
+}
