@@ -643,7 +643,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         };
         match s.state() {
             // Independent confirmations shorten the timeout and are re-gossiped.
-            Some(State::Suspect) if self.config.lifeguard && self.suspicions.confirm(slot, from_slot) => {
+            Some(State::Suspect)
+                if self.config.lifeguard && self.suspicions.confirm(slot, from_slot) =>
+            {
                 self.broadcasts.enqueue(slot, from_slot);
             }
             Some(State::Alive) => self.start_suspicion(now, slot, inc, from_slot),

@@ -43,7 +43,9 @@ fn parse() -> Result<Args, String> {
         if flag == "-h" || flag == "--help" {
             return Err(USAGE.into());
         }
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let v = it
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
         let bad = |e: &dyn std::fmt::Display| format!("bad value {v:?} for {flag}: {e}");
         match flag.as_str() {
             "--members" => a.members = v.parse().map_err(|e| bad(&e))?,
@@ -111,18 +113,31 @@ fn main() -> ExitCode {
         }
     }
     let join_totals = sim.totals();
-    println!("members           {n} ({} profile, lifeguard {}, loss {:.0}%)", a.profile, a.lifeguard, a.loss * 100.0);
+    println!(
+        "members           {n} ({} profile, lifeguard {}, loss {:.0}%)",
+        a.profile,
+        a.lifeguard,
+        a.loss * 100.0
+    );
     match converged {
-        Some(t) => println!("full view         every member sees all {n} alive after {t} s (virtual)"),
+        Some(t) => {
+            println!("full view         every member sees all {n} alive after {t} s (virtual)")
+        }
         None => println!("full view         NOT reached within {} s", a.limit_s),
     }
     sim.set_recording(true);
     let t0 = sim.now();
-    let crashed: Vec<u32> = (1..=a.crash).map(|k| k * (n / (a.crash + 1)).max(1)).collect();
+    let crashed: Vec<u32> = (1..=a.crash)
+        .map(|k| k * (n / (a.crash + 1)).max(1))
+        .collect();
     for &c in &crashed {
         sim.crash(c);
     }
-    let survivors: Vec<u32> = all.iter().copied().filter(|i| !crashed.contains(i)).collect();
+    let survivors: Vec<u32> = all
+        .iter()
+        .copied()
+        .filter(|i| !crashed.contains(i))
+        .collect();
     let mut detected = None;
     for t in 0..a.limit_s {
         sim.run_for(Duration::from_secs(1));
@@ -132,19 +147,43 @@ fn main() -> ExitCode {
         }
     }
     let failed = sim.count(EventKind::Failed, t0);
-    let false_failures = sim.log().iter().filter(|r| r.at >= t0 && r.event.kind == EventKind::Failed && !crashed.contains(&r.event.member)).count();
+    let false_failures = sim
+        .log()
+        .iter()
+        .filter(|r| {
+            r.at >= t0 && r.event.kind == EventKind::Failed && !crashed.contains(&r.event.member)
+        })
+        .count();
     match detected {
-        Some(t) => println!("crash detection   {} crashed members marked failed by all {} survivors within {t} s", crashed.len(), survivors.len()),
+        Some(t) => println!(
+            "crash detection   {} crashed members marked failed by all {} survivors within {t} s",
+            crashed.len(),
+            survivors.len()
+        ),
         None => println!("crash detection   NOT complete within {} s", a.limit_s),
     }
     println!("failure events    {failed} ({false_failures} about live members)");
     let totals = sim.totals();
     let secs = sim.now().saturating_since(Instant::ZERO).as_secs_f64();
-    println!("traffic           {} datagrams, {:.1} KiB/s per member, {} lost", totals.packets, totals.bytes as f64 / 1024.0 / secs / n as f64, totals.lost);
+    println!(
+        "traffic           {} datagrams, {:.1} KiB/s per member, {} lost",
+        totals.packets,
+        totals.bytes as f64 / 1024.0 / secs / n as f64,
+        totals.lost
+    );
     println!("join phase        {} datagrams", join_totals.packets);
     let bytes = Sizes::for_config(&config).bytes::<u32>();
-    println!("memory            {:.1} KiB of tables per member node (capacity {})", bytes as f64 / 1024.0, config.capacity.members);
-    println!("wall clock        {:.2} s for {:.0} virtual s, {} node steps", wall.elapsed().as_secs_f64(), secs, totals.steps);
+    println!(
+        "memory            {:.1} KiB of tables per member node (capacity {})",
+        bytes as f64 / 1024.0,
+        config.capacity.members
+    );
+    println!(
+        "wall clock        {:.2} s for {:.0} virtual s, {} node steps",
+        wall.elapsed().as_secs_f64(),
+        secs,
+        totals.steps
+    );
     if converged.is_some() && detected.is_some() {
         ExitCode::SUCCESS
     } else {
@@ -155,5 +194,8 @@ fn main() -> ExitCode {
 fn full_view(sim: &Sim, expect: &[u32]) -> bool {
     // Cheap check through counts first, then the exact views.
     let live = expect.len() as u32;
-    expect.iter().all(|&i| sim.node(i).is_some_and(|x| x.counts().live() == live)) && sim.all_see_alive(expect)
+    expect
+        .iter()
+        .all(|&i| sim.node(i).is_some_and(|x| x.counts().live() == live))
+        && sim.all_see_alive(expect)
 }
