@@ -10,6 +10,8 @@
 //! assert!(sim.all_see_alive(&[0, 1, 2, 3]));
 //! ```
 
+pub mod gorand;
 pub mod heap;
+pub mod phantom;
 pub mod rng;
 pub mod sim;

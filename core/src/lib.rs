@@ -33,6 +33,7 @@ pub mod stats;
 pub mod store;
 pub mod suspicion;
 pub mod time;
+pub mod vivaldi;
 
 pub use config::{Capacity, Config};
 pub use event::{Event, EventKind};
