@@ -7,10 +7,20 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use serf_bench::heap::{buffers, Heap};
 use serf_bench::rng::SimRng;
-use serf_core::codec::{Decoder, Encoder, Message};
+use serf_core::codec::{CoordBytes, Decoder, Encoder, Message, COORD_MAX};
+use serf_core::vivaldi::Coordinate;
 use serf_core::{Config, Instant, Node};
 
 type BenchNode = Node<u32, Heap, SimRng>;
+
+/// An encoded coordinate for the ack benchmarks.
+static COORD: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+    let mut buf = [0u8; COORD_MAX];
+    CoordBytes::encode(&Coordinate::default(), &mut buf)
+        .unwrap()
+        .0
+        .to_vec()
+});
 
 fn messages() -> Vec<Message<'static, u32>> {
     vec![
@@ -23,7 +33,10 @@ fn messages() -> Vec<Message<'static, u32>> {
             target: 40_000,
             nack: true,
         },
-        Message::Ack { seq: 123_456 },
+        Message::Ack {
+            seq: 123_456,
+            coord: Some(CoordBytes(&COORD)),
+        },
         Message::Nack { seq: 123_456 },
         Message::Alive {
             incarnation: 17,
@@ -179,7 +192,10 @@ fn probe_tick(c: &mut Criterion) {
                             });
                     if let Some(seq) = seq {
                         let mut enc = Encoder::new(&mut ack).unwrap();
-                        enc.push::<u32>(&Message::Ack { seq });
+                        enc.push::<u32>(&Message::Ack {
+                            seq,
+                            coord: Some(CoordBytes(&COORD)),
+                        });
                         let len = enc.len();
                         let _ = node.handle_datagram(now, t.to, &ack[..len]);
                     }
@@ -196,5 +212,34 @@ fn probe_tick(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec, handle_packet, probe_tick);
+fn vivaldi_update(c: &mut Criterion) {
+    use serf_core::vivaldi::{Client, LatencyFilter, VivaldiConfig};
+    let cfg = VivaldiConfig::default();
+    let mut rng = SimRng::new(5);
+    // Peers spread in the space so every update does the full work.
+    let peers: Vec<Coordinate> = (0..64)
+        .map(|i| {
+            let mut p = Coordinate::new(&cfg);
+            for (k, x) in p.vec.iter_mut().enumerate() {
+                *x = ((i * 7 + k * 3) % 11) as f64 * 0.004;
+            }
+            p.error = 0.3;
+            p
+        })
+        .collect();
+    let mut client = Client::new(cfg);
+    let mut filters = vec![LatencyFilter::default(); 64];
+    let mut i = 0usize;
+    c.bench_function("vivaldi_update", |b| {
+        b.iter(|| {
+            i = (i + 1) % 64;
+            let rtt = 0.010 + (i as f64) * 0.0005;
+            client
+                .update(black_box(&peers[i]), rtt, &mut filters[i], &mut rng)
+                .unwrap();
+        })
+    });
+}
+
+criterion_group!(benches, codec, handle_packet, probe_tick, vivaldi_update);
 criterion_main!(benches);

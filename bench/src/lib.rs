@@ -10,8 +10,10 @@
 //! assert!(sim.all_see_alive(&[0, 1, 2, 3]));
 //! ```
 
+pub mod eval;
 pub mod gorand;
 pub mod heap;
+pub mod matrix;
 pub mod phantom;
 pub mod rng;
 pub mod sim;

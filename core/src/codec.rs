@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::vivaldi::Coordinate;
+
 /// Wire format version carried in the first byte of every datagram.
 pub const VERSION: u8 = 1;
 
@@ -32,7 +34,7 @@ pub mod push_pull_flags {
 }
 
 /// One protocol message. Kinds and fields follow memberlist's message types.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(bound(serialize = "I: Serialize", deserialize = "I: Deserialize<'de>"))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Message<'a, I> {
@@ -56,6 +58,9 @@ pub enum Message<'a, I> {
     Ack {
         /// The ping's sequence number.
         seq: u32,
+        /// The responder's network coordinate (absent when relayed or disabled),
+        /// left encoded until the ack turns out to matter.
+        coord: Option<CoordBytes<'a>>,
     },
     /// An indirect probe got no answer from the target.
     Nack {
@@ -125,6 +130,27 @@ impl<I> Message<'_, I> {
     }
 }
 
+/// Largest encoded coordinate.
+pub const COORD_MAX: usize = 128;
+
+/// A coordinate as an ack carries it: its own postcard bytes, borrowed from the
+/// datagram and decoded only for the ack of our probe in flight (keeping every
+/// decoded [`Message`] small).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct CoordBytes<'a>(#[serde(borrow)] pub &'a [u8]);
+
+impl<'a> CoordBytes<'a> {
+    /// Encodes `c` into `buf`.
+    pub fn encode(c: &Coordinate, buf: &'a mut [u8; COORD_MAX]) -> Option<CoordBytes<'a>> {
+        postcard::to_slice(c, buf).ok().map(|b| CoordBytes(&*b))
+    }
+    /// Decodes the coordinate (`None` if the bytes are not one).
+    pub fn decode(&self) -> Option<Coordinate> {
+        postcard::from_bytes(self.0).ok()
+    }
+}
+
 /// Why a datagram was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecodeError {
@@ -155,10 +181,10 @@ impl core::fmt::Display for DecodeError {
 /// use serf_core::codec::{Decoder, Encoder, Message};
 /// let mut buf = [0u8; 64];
 /// let mut enc = Encoder::new(&mut buf).unwrap();
-/// assert!(enc.push::<u32>(&Message::Ack { seq: 9 }));
+/// assert!(enc.push::<u32>(&Message::Ack { seq: 9, coord: None }));
 /// let n = enc.len();
 /// let mut dec = Decoder::<u32>::new(&buf[..n], 1400).unwrap();
-/// assert_eq!(dec.next(), Some(Ok(Message::Ack { seq: 9 })));
+/// assert_eq!(dec.next(), Some(Ok(Message::Ack { seq: 9, coord: None })));
 /// assert_eq!(dec.next(), None);
 /// ```
 pub struct Decoder<'a, I> {
@@ -246,6 +272,9 @@ mod tests {
 
     #[test]
     fn every_message_kind_round_trips() {
+        let mut cbuf = [0u8; COORD_MAX];
+        let coord = CoordBytes::encode(&Coordinate::default(), &mut cbuf).unwrap();
+        assert_eq!(coord.decode(), Some(Coordinate::default()));
         let msgs: [Message<'_, u32>; 10] = [
             Message::Ping { seq: 1, target: 2 },
             Message::IndirectPing {
@@ -253,7 +282,10 @@ mod tests {
                 target: 4,
                 nack: true,
             },
-            Message::Ack { seq: u32::MAX },
+            Message::Ack {
+                seq: u32::MAX,
+                coord: Some(coord),
+            },
             Message::Nack { seq: 0 },
             Message::Alive {
                 incarnation: 7,

@@ -2,6 +2,8 @@
 
 use core::time::Duration;
 
+use crate::vivaldi::VivaldiConfig;
+
 /// Protocol timings and the fixed capacities of every table.
 ///
 /// ```
@@ -46,6 +48,10 @@ pub struct Config {
     /// Every this often, with probability failed / alive, a push-pull goes to a
     /// random failed member (Serf's ReconnectInterval): this heals partitions.
     pub reconnect_interval: Duration,
+    /// Vivaldi network coordinates on probe acks (Serf's `!DisableCoordinates`).
+    pub coordinates: bool,
+    /// Coordinate tuning.
+    pub vivaldi: VivaldiConfig,
     /// Fixed capacities.
     pub capacity: Capacity,
 }
@@ -69,6 +75,8 @@ pub struct Capacity {
     pub events: usize,
     /// Indirect probes served concurrently for other members.
     pub relays: usize,
+    /// Other members' coordinates cached for `rtt` and `nearest`.
+    pub coordinates: usize,
 }
 
 impl Capacity {
@@ -83,6 +91,7 @@ impl Capacity {
             transmits: 64,
             events: (members * 2).clamp(32, 8192),
             relays: 16,
+            coordinates: members,
         }
     }
 }
@@ -107,6 +116,8 @@ impl Config {
             dead_reap_timeout: Duration::from_secs(24 * 3600),
             left_reap_timeout: Duration::from_secs(24 * 3600),
             reconnect_interval: Duration::from_secs(30),
+            coordinates: true,
+            vivaldi: VivaldiConfig::default(),
             capacity: Capacity::for_members(1024),
         }
     }

@@ -20,6 +20,7 @@ pub mod awareness;
 pub mod broadcast;
 pub mod codec;
 pub mod config;
+pub mod coordinates;
 pub mod event;
 pub mod identity;
 pub mod inbox;

@@ -5,8 +5,11 @@ use rand_core::RngCore;
 
 use crate::awareness::Awareness;
 use crate::broadcast::{MemberBroadcasts, PayloadTooLarge, UserBroadcasts, MAX_BROADCASTS};
-use crate::codec::{push_pull_flags, wire_state, DecodeError, Decoder, Encoder, Message};
+use crate::codec::{
+    push_pull_flags, wire_state, CoordBytes, DecodeError, Decoder, Encoder, Message, COORD_MAX,
+};
 use crate::config::Config;
+use crate::coordinates::CoordinateCache;
 use crate::event::{Event, EventKind};
 use crate::identity::Identity;
 use crate::inbox::Inbox;
@@ -18,6 +21,7 @@ use crate::stats::Stats;
 use crate::store::{Buffers, Sizes, Store};
 use crate::suspicion::{self, Suspicions};
 use crate::time::Instant;
+use crate::vivaldi::{Client, Coordinate};
 
 pub use crate::probe::Relay;
 
@@ -57,6 +61,8 @@ pub enum Transmission<I: Identity> {
         to: I::Addr,
         /// Sequence number.
         seq: u32,
+        /// Carry our coordinate (not on relayed acks: their RTT spans two hops).
+        coord: bool,
     },
     /// Report an unanswered indirect probe.
     Nack {
@@ -123,10 +129,11 @@ pub enum BuildError {
 /// # let mut k: [Option<_>; 32] = core::array::from_fn(|_| None);
 /// # let mut l: [Option<_>; 16] = core::array::from_fn(|_| None);
 /// # let (mut m, mut n) = ([0u8; 64 * 512], [0u16; 64]);
+/// # let (mut o, mut p) = ([Default::default(); 8], [0u64; 16]);
 /// # let buffers = Buffers::<u32, Borrowed<'_>> { slots: &mut a, index: &mut b, order: &mut c,
 /// #     broadcasts: &mut d, broadcast_handles: &mut e, user_broadcasts: &mut f, user_arena: &mut g,
 /// #     suspicions: &mut h, suspicion_map: &mut i, transmits: &mut j, events: &mut k,
-/// #     relays: &mut l, inbox: &mut m, inbox_lens: &mut n };
+/// #     relays: &mut l, inbox: &mut m, inbox_lens: &mut n, coordinates: &mut o, coordinate_map: &mut p };
 /// let mut node = Node::new(1u32, config, buffers, Rng(1), Instant::ZERO).unwrap();
 /// node.join(Instant::ZERO, 2);
 /// let mut buf = [0u8; 1400];
@@ -147,6 +154,8 @@ pub struct Node<I: Identity, S: Store, R: RngCore> {
     events: Ring<Event<I>, S>,
     inbox: Inbox<S>,
     relays: Relays<I, S>,
+    vivaldi: Client,
+    coordinates: CoordinateCache<S>,
     probe: Probe<I>,
     awareness: Awareness,
     seq: u32,
@@ -177,6 +186,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             return Err(BuildError::Mtu);
         }
         check_sizes(&Sizes::for_config(&config), &buffers.sizes())?;
+        let vivaldi = Client::new(config.vivaldi.clone());
         let seed = rng.next_u64();
         let mut members = MemberTable::new(buffers.slots, buffers.index, buffers.order, seed);
         let my_slot = members
@@ -200,6 +210,8 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             events: Ring::new(buffers.events),
             inbox: Inbox::new(buffers.inbox, buffers.inbox_lens),
             relays: Relays::new(buffers.relays),
+            vivaldi,
+            coordinates: CoordinateCache::new(buffers.coordinates, buffers.coordinate_map),
             probe: Probe::Idle,
             seq: 0,
             leaving: false,
@@ -338,8 +350,14 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     self.piggyback(&mut enc);
                     via.addr()
                 }
-                Transmission::Ack { to, seq } => {
-                    enc.push::<I>(&Message::Ack { seq });
+                Transmission::Ack { to, seq, coord } => {
+                    let mut cbuf = [0u8; COORD_MAX];
+                    let coord = if coord && self.config.coordinates {
+                        CoordBytes::encode(self.vivaldi.coordinate(), &mut cbuf)
+                    } else {
+                        None
+                    };
+                    enc.push::<I>(&Message::Ack { seq, coord });
                     self.piggyback(&mut enc);
                     to
                 }
@@ -453,6 +471,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         s.events_dropped = self.events.dropped;
         s.relays_dropped = self.relays.dropped;
         s.inbox_dropped = self.inbox.dropped;
+        let v = self.vivaldi.stats();
+        s.coordinate_updates = v.updates;
+        s.coordinate_rejected = v.rejected;
+        s.coordinate_resets = v.resets;
         s
     }
     /// Broadcasts still queued (membership and user).
@@ -470,6 +492,62 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// Running suspicions.
     pub fn suspicions(&self) -> usize {
         self.suspicions.len()
+    }
+
+    /// This node's network coordinate.
+    pub fn coordinate(&self) -> &Coordinate {
+        self.vivaldi.coordinate()
+    }
+
+    /// The latest coordinate known for `id` (this node's own for itself).
+    pub fn coordinate_of(&self, id: &I) -> Option<Coordinate> {
+        if *id == self.me {
+            return Some(*self.vivaldi.coordinate());
+        }
+        let slot = self.members.find(id)?;
+        self.coordinates.get(slot).copied()
+    }
+
+    /// Estimated round-trip time between two members this node has coordinates
+    /// for (as `serf rtt a b`).
+    pub fn rtt(&self, a: &I, b: &I) -> Option<core::time::Duration> {
+        let (ca, cb) = (self.coordinate_of(a)?, self.coordinate_of(b)?);
+        if !ca.is_compatible_with(&cb) {
+            return None;
+        }
+        Some(core::time::Duration::from_secs_f64(
+            ca.distance_to(&cb).max(0.0),
+        ))
+    }
+
+    /// Fills `out` with the live members closest to this node by estimated RTT,
+    /// nearest first; returns how many were written (at most `out.len()`).
+    pub fn nearest(&self, out: &mut [(I, core::time::Duration)]) -> usize {
+        let me = self.vivaldi.coordinate();
+        let mut n = 0usize;
+        for (slot, c) in self.coordinates.iter() {
+            let s = self.members.slot(slot);
+            let live = s.state().is_some_and(State::is_live);
+            if slot == self.my_slot || !live || !me.is_compatible_with(c) {
+                continue;
+            }
+            let d = core::time::Duration::from_secs_f64(me.distance_to(c).max(0.0));
+            // Insert into the sorted prefix, dropping the farthest when full.
+            let mut at = n;
+            while at > 0 && out[at - 1].1 > d {
+                at -= 1;
+            }
+            if at >= out.len() {
+                continue;
+            }
+            let end = n.min(out.len() - 1);
+            for k in (at..end).rev() {
+                out[k + 1] = out[k].clone();
+            }
+            out[at] = (s.id().clone(), d);
+            n = (n + 1).min(out.len());
+        }
+        n
     }
 
     // --------------------------------------------------------------- internals
@@ -505,6 +583,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     self.transmits.push_back(Transmission::Ack {
                         to: from.clone(),
                         seq,
+                        coord: true,
                     });
                 } else {
                     self.stats.misdirected += 1;
@@ -526,13 +605,20 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     suspect: None,
                 });
             }
-            Message::Ack { seq } => {
-                if self.probe.acked(seq, now).is_some() {
+            Message::Ack { seq, coord } => {
+                if let Some(rtt) = self.probe.acked(seq, now) {
                     self.awareness.apply(-1);
+                    if let (true, Some(bytes)) = (self.config.coordinates, coord) {
+                        match bytes.decode() {
+                            Some(c) => self.observe_coordinate(rtt, &c),
+                            None => self.stats.decode_errors += 1,
+                        }
+                    }
                 } else if let Some(r) = self.relays.take(seq) {
                     self.transmits.push_back(Transmission::Ack {
                         to: r.requester,
                         seq: r.their_seq,
+                        coord: false,
                     });
                 }
             }
@@ -811,7 +897,32 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         }
     }
 
+    /// Feeds a direct probe's RTT and the target's coordinate to Vivaldi and
+    /// caches the coordinate for `rtt` / `nearest`.
+    fn observe_coordinate(&mut self, rtt: core::time::Duration, c: &Coordinate) {
+        if self.vivaldi.validate(c, rtt.as_secs_f64()).is_err() {
+            return; // counted; nothing cached for a bad coordinate
+        }
+        let Some(target) = self.probe.target() else {
+            return;
+        };
+        let Some(slot) = self.members.find(target) else {
+            return;
+        };
+        let Some(entry) = self.coordinates.entry(slot, &mut self.rng) else {
+            return;
+        };
+        if self
+            .vivaldi
+            .update(c, rtt.as_secs_f64(), &mut entry.filter, &mut self.rng)
+            .is_ok()
+        {
+            entry.coord = *c;
+        }
+    }
+
     fn reap(&mut self, slot: u32) {
+        self.coordinates.forget(slot);
         self.emit(EventKind::Reaped, slot);
         self.broadcasts.forget(slot);
         self.suspicions.cancel(slot);
@@ -1089,6 +1200,8 @@ fn check_sizes(want: &Sizes, got: &Sizes) -> Result<(), BuildError> {
         ("relays", want.relays, got.relays),
         ("inbox", want.inbox, got.inbox),
         ("inbox_lens", want.inbox_lens, got.inbox_lens),
+        ("coordinates", want.coordinates, got.coordinates),
+        ("coordinate_map", want.coordinate_map, got.coordinate_map),
     ];
     for (name, w, g) in pairs {
         if w != g {

@@ -109,6 +109,14 @@ impl<I> Probe<I> {
         }
     }
 
+    /// The member being probed.
+    pub fn target(&self) -> Option<&I> {
+        match self {
+            Probe::Waiting(p) => Some(&p.target),
+            Probe::Idle => None,
+        }
+    }
+
     /// The probe's sequence number (0 when idle).
     pub fn seq(&self) -> u32 {
         match self {

@@ -35,4 +35,10 @@ pub struct Stats {
     pub probe_failures: u64,
     /// Push-pulls sent to failed members to heal partitions.
     pub reconnects: u64,
+    /// Vivaldi updates applied.
+    pub coordinate_updates: u64,
+    /// Vivaldi updates refused (bad RTT or peer coordinate).
+    pub coordinate_rejected: u64,
+    /// Times our coordinate turned invalid and was reset.
+    pub coordinate_resets: u64,
 }

@@ -10,6 +10,7 @@ use core::ops::DerefMut;
 
 use crate::broadcast::Entry;
 use crate::config::Config;
+use crate::coordinates::CacheEntry;
 use crate::event::Event;
 use crate::identity::Identity;
 use crate::member::{index_len, Slot};
@@ -67,6 +68,10 @@ pub struct Sizes {
     pub inbox: usize,
     /// Received user payload lengths.
     pub inbox_lens: usize,
+    /// Cached coordinates of other members.
+    pub coordinates: usize,
+    /// Coordinate cache map buckets.
+    pub coordinate_map: usize,
 }
 
 impl Sizes {
@@ -88,6 +93,8 @@ impl Sizes {
             relays: c.relays,
             inbox: c.user_broadcasts * c.user_payload,
             inbox_lens: c.user_broadcasts,
+            coordinates: c.coordinates,
+            coordinate_map: c.coordinates * 2,
         }
     }
 
@@ -106,6 +113,8 @@ impl Sizes {
             + self.relays * size_of::<Option<Relay<I>>>()
             + self.inbox
             + self.inbox_lens * 2
+            + self.coordinates * size_of::<CacheEntry>()
+            + self.coordinate_map * 8
     }
 }
 
@@ -140,6 +149,10 @@ pub struct Buffers<I: Identity, S: Store> {
     pub inbox: S::Buf<u8>,
     /// Their lengths.
     pub inbox_lens: S::Buf<u16>,
+    /// Cached coordinates of other members.
+    pub coordinates: S::Buf<CacheEntry>,
+    /// Coordinate cache map.
+    pub coordinate_map: S::Buf<u64>,
 }
 
 /// Makes buffers for a [`Store`] (a std runtime implements this with boxed slices).
@@ -167,6 +180,8 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             relays: p.provide(z.relays, None),
             inbox: p.provide(z.inbox, 0),
             inbox_lens: p.provide(z.inbox_lens, 0),
+            coordinates: p.provide(z.coordinates, CacheEntry::default()),
+            coordinate_map: p.provide(z.coordinate_map, 0),
         }
     }
 
@@ -187,6 +202,8 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             relays: self.relays.len(),
             inbox: self.inbox.len(),
             inbox_lens: self.inbox_lens.len(),
+            coordinates: self.coordinates.len(),
+            coordinate_map: self.coordinate_map.len(),
         }
     }
 }

@@ -13,13 +13,20 @@ pub const MAX_DIMS: usize = 8;
 /// Largest adjustment window.
 pub const MAX_WINDOW: usize = 32;
 /// Largest latency filter.
-pub const MAX_FILTER: usize = 8;
+pub const MAX_FILTER: usize = 5;
 /// Serf's threshold below which vectors count as coincident.
 const ZERO_THRESHOLD: f64 = 1.0e-6;
 /// RTTs above this are rejected.
 pub const MAX_RTT_SECS: f64 = 10.0;
 
-/// Tuning of the coordinate client (Serf's `coordinate.DefaultConfig`).
+/// Tuning of the coordinate client.
+///
+/// `default()` is Serf's `coordinate.DefaultConfig` except for the latency
+/// filter: we keep 5 samples and use the second smallest (Ledlie et al.'s
+/// moving-percentile filter) instead of Serf's median of 3, which ignores
+/// queueing spikes and cuts the tail error under jitter. On noise-free RTTs
+/// both filters return the same value, so Serf's tests are unaffected;
+/// [`VivaldiConfig::serf`] is Serf's exact configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VivaldiConfig {
     /// Euclidean dimensions (1..=8).
@@ -34,8 +41,13 @@ pub struct VivaldiConfig {
     pub adjustment_window: usize,
     /// Smallest height, seconds.
     pub height_min: f64,
-    /// RTT samples per peer whose median feeds an update.
+    /// RTT samples kept per peer (at most [`MAX_FILTER`]).
     pub latency_filter: usize,
+    /// Which order statistic of the kept samples feeds an update: the sample
+    /// at index `floor(len × p)` of the sorted window. 0.5 is Serf's median;
+    /// lower values are Ledlie et al.'s moving-percentile filter, which
+    /// ignores queueing spikes.
+    pub latency_percentile: f64,
     /// Gravity constant (pulls coordinates back towards the origin).
     pub gravity_rho: f64,
 }
@@ -49,8 +61,20 @@ impl Default for VivaldiConfig {
             cc: 0.25,
             adjustment_window: 20,
             height_min: 10.0e-6,
-            latency_filter: 3,
+            latency_filter: 5,
+            latency_percentile: 0.25,
             gravity_rho: 150.0,
+        }
+    }
+}
+
+impl VivaldiConfig {
+    /// Serf's `coordinate.DefaultConfig` exactly (median of 3 samples).
+    pub fn serf() -> Self {
+        VivaldiConfig {
+            latency_filter: 3,
+            latency_percentile: 0.5,
+            ..VivaldiConfig::default()
         }
     }
 }
@@ -230,6 +254,12 @@ pub struct LatencyFilter {
 impl LatencyFilter {
     /// Adds a sample (keeping the last `size`) and returns the median.
     pub fn push(&mut self, rtt: f64, size: usize) -> f64 {
+        self.push_percentile(rtt, size, 0.5)
+    }
+
+    /// Adds a sample (keeping the last `size`) and returns the sample at index
+    /// `floor(len × p)` of the sorted window.
+    pub fn push_percentile(&mut self, rtt: f64, size: usize, p: f64) -> f64 {
         let size = size.clamp(1, MAX_FILTER);
         let n = self.len as usize;
         if n < size {
@@ -244,7 +274,8 @@ impl LatencyFilter {
         let mut sorted = [0.0; MAX_FILTER];
         sorted[..n].copy_from_slice(&self.samples[..n]);
         sorted[..n].sort_unstable_by(|a, b| a.total_cmp(b));
-        sorted[n / 2]
+        let at = (n as f64 * p.clamp(0.0, 1.0)) as usize;
+        sorted[at.min(n - 1)]
     }
 }
 
@@ -337,15 +368,9 @@ impl Client {
         self.coord.distance_to(other)
     }
 
-    /// Feeds one RTT measurement (seconds) to a peer whose coordinate is `other`;
-    /// `filter` is that peer's latency filter.
-    pub fn update(
-        &mut self,
-        other: &Coordinate,
-        rtt: f64,
-        filter: &mut LatencyFilter,
-        rng: &mut impl Uniform,
-    ) -> Result<(), UpdateError> {
+    /// Checks a peer coordinate and RTT as [`Client::update`] would, counting a
+    /// rejection, without changing anything else.
+    pub fn validate(&mut self, other: &Coordinate, rtt: f64) -> Result<(), UpdateError> {
         let check = if !other.is_compatible_with(&self.coord) {
             Err(UpdateError::Dimensions)
         } else if !other.is_valid() {
@@ -355,11 +380,23 @@ impl Client {
         } else {
             Ok(())
         };
-        if let Err(e) = check {
+        if check.is_err() {
             self.stats.rejected += 1;
-            return Err(e);
         }
-        let rtt = filter.push(rtt, self.cfg.latency_filter);
+        check
+    }
+
+    /// Feeds one RTT measurement (seconds) to a peer whose coordinate is `other`;
+    /// `filter` is that peer's latency filter.
+    pub fn update(
+        &mut self,
+        other: &Coordinate,
+        rtt: f64,
+        filter: &mut LatencyFilter,
+        rng: &mut impl Uniform,
+    ) -> Result<(), UpdateError> {
+        self.validate(other, rtt)?;
+        let rtt = filter.push_percentile(rtt, self.cfg.latency_filter, self.cfg.latency_percentile);
         self.update_vivaldi(other, rtt, rng);
         self.update_adjustment(other, rtt);
         self.update_gravity(rng);
@@ -489,6 +526,30 @@ mod tests {
     }
 
     #[test]
+    fn client_with_serf_config_filters_by_median_of_three() {
+        let mut c = Client::new(VivaldiConfig::serf());
+        let peer = Coordinate::new(c.config());
+        let mut f = LatencyFilter::default();
+        for rtt in [0.201, 0.200, 0.207, 1.9] {
+            c.update(&peer, rtt, &mut f, &mut TestRng(9)).unwrap();
+        }
+        // The window now holds 0.200, 0.207, 1.9: its median is 0.207.
+        let mut probe = f;
+        assert_eq!(probe.push_percentile(0.207, 3, 0.5), 0.207);
+    }
+
+    #[test]
+    fn default_filter_ignores_queueing_spikes() {
+        let mut f = LatencyFilter::default();
+        let cfg = VivaldiConfig::default();
+        let mut last = 0.0;
+        for rtt in [0.050, 0.090, 0.051, 0.120, 0.052] {
+            last = f.push_percentile(rtt, cfg.latency_filter, cfg.latency_percentile);
+        }
+        assert_eq!(last, 0.051, "second smallest of five");
+    }
+
+    #[test]
     fn latency_filter_follows_serf_sequence() {
         let mut f = LatencyFilter::default();
         let seq = [
@@ -527,7 +588,7 @@ mod tests {
 
     #[test]
     fn invalid_rtts_are_rejected_and_leave_the_estimate_unchanged() {
-        let mut client = Client::new(VivaldiConfig::default());
+        let mut client = Client::new(VivaldiConfig::serf());
         let peer = Coordinate::new(client.config());
         let mut f = LatencyFilter::default();
         let before = *client.coordinate();

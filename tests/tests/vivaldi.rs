@@ -12,10 +12,11 @@ use serf_bench::phantom::{self, Phantom, Source, Truth};
 use serf_bench::rng::SimRng;
 use serf_core::vivaldi::VivaldiConfig;
 
+/// Serf's exact coordinate configuration (these are its conformance tests).
 fn cfg(dims: usize) -> VivaldiConfig {
     VivaldiConfig {
         dims,
-        ..VivaldiConfig::default()
+        ..VivaldiConfig::serf()
     }
 }
 
@@ -167,4 +168,23 @@ fn phantom_random_meets_serf_thresholds() {
     println!("random: go-seed-1 ErrorAvg {avg:.5} (≤ 0.075) ErrorMax {max:.4} (≤ 0.33); 20-seed medians {ma:.4} {mm:.4}");
     assert!(avg <= 0.075 && max <= 0.33);
     assert!(ma <= 0.075 && mm <= 0.33);
+}
+
+#[test]
+fn default_filter_leaves_serf_results_unchanged_on_noise_free_rtts() {
+    // Our default keeps 5 samples and takes the second smallest; on constant
+    // RTTs every order statistic is the same sample, so Serf's runs replay
+    // bit for bit.
+    let t = phantom::circle(25, 0.100);
+    let (a1, m1, _) = go_run(25, 2, &t);
+    let mut p = Phantom::new(
+        25,
+        &VivaldiConfig {
+            dims: 2,
+            ..VivaldiConfig::default()
+        },
+    );
+    p.simulate(&t, 1000, &mut GoRand::new(1));
+    let (a2, m2) = p.evaluate(&t);
+    assert_eq!((a1, m1), (a2, m2));
 }

@@ -43,6 +43,18 @@ fn parse() -> Result<Args, String> {
         if flag == "-h" || flag == "--help" {
             return Err(USAGE.into());
         }
+        const VALUED: [&str; 7] = [
+            "--members",
+            "--seed",
+            "--loss",
+            "--latency-ms",
+            "--profile",
+            "--crash",
+            "--limit-s",
+        ];
+        if !VALUED.contains(&flag.as_str()) {
+            return Err(format!("unknown flag {flag}\n{USAGE}"));
+        }
         let v = it
             .next()
             .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;

@@ -53,6 +53,7 @@ pub unsafe extern "C" fn serf_probe_run(
             transmits: 16,
             events: 32,
             relays: 4,
+            coordinates: 8,
         },
         ..Config::lan()
     };
@@ -70,6 +71,8 @@ pub unsafe extern "C" fn serf_probe_run(
     let mut relays: [Option<_>; 4] = core::array::from_fn(|_| None);
     let mut inbox = [0u8; 4 * 256];
     let mut inbox_lens = [0u16; 4];
+    let mut coordinates = [Default::default(); 8];
+    let mut coordinate_map = [0u64; 16];
     let buffers = Buffers::<u32, Borrowed<'_>> {
         slots: &mut slots,
         index: &mut index,
@@ -85,6 +88,8 @@ pub unsafe extern "C" fn serf_probe_run(
         relays: &mut relays,
         inbox: &mut inbox,
         inbox_lens: &mut inbox_lens,
+        coordinates: &mut coordinates,
+        coordinate_map: &mut coordinate_map,
     };
     let Ok(mut node) = Node::new(1u32, config, buffers, Rng(42), Instant::ZERO) else {
         return -1;
