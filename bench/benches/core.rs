@@ -41,6 +41,7 @@ fn messages() -> Vec<Message<'static, u32>> {
         Message::Alive {
             incarnation: 17,
             node: 40_000,
+            meta: &[],
         },
         Message::Suspect {
             incarnation: 17,
@@ -60,6 +61,7 @@ fn messages() -> Vec<Message<'static, u32>> {
             node: 40_000,
             incarnation: 17,
             state: 1,
+            meta: &[],
         },
         Message::User(&[0x5a; 128]),
     ]
@@ -107,6 +109,7 @@ fn node_with(n: u32) -> BenchNode {
             && enc.push::<u32>(&Message::Alive {
                 incarnation: 1,
                 node: id,
+                meta: &[],
             })
         {
             id += 1;
@@ -135,6 +138,7 @@ fn update_packet(rng: &mut SimRng, n: u32, incarnation: u32) -> Vec<u8> {
         if !enc.push::<u32>(&Message::Alive {
             incarnation,
             node: id,
+            meta: &[],
         }) {
             break;
         }

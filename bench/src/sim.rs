@@ -10,7 +10,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use serf_core::{Config, Event, EventKind, Instant, Node, State};
+use serf_core::{Config, Delivery, Event, EventKind, Instant, Node, State};
 
 use crate::heap::{buffers, Heap};
 use crate::rng::SimRng;
@@ -37,6 +37,21 @@ impl Default for NetConfig {
             loss: 0.0,
         }
     }
+}
+
+/// A user message delivered to `observer` at `at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    /// Virtual time.
+    pub at: Instant,
+    /// Which node delivered it.
+    pub observer: u32,
+    /// Lamport time (user events), `None` for raw broadcasts.
+    pub ltime: Option<u64>,
+    /// Event name (empty for raw broadcasts).
+    pub name: String,
+    /// Payload.
+    pub payload: Vec<u8>,
 }
 
 /// A membership event seen by `observer` at `at`.
@@ -91,6 +106,8 @@ pub struct Sim {
     free_packets: Vec<u32>,
     buf: Vec<u8>,
     log: Vec<Record>,
+    deliveries: Vec<Delivered>,
+    delivery_buf: Vec<u8>,
     record: bool,
     latency_fn: Option<LatencyFn>,
     totals: Totals,
@@ -102,6 +119,7 @@ impl Sim {
         let mut sim = Sim {
             now: Instant::ZERO,
             buf: vec![0; config.mtu],
+            delivery_buf: vec![0; config.capacity.user_payload],
             config,
             net,
             seed,
@@ -115,6 +133,7 @@ impl Sim {
             packets: Vec::new(),
             free_packets: Vec::new(),
             log: Vec::new(),
+            deliveries: Vec::new(),
             record: true,
             latency_fn: None,
             totals: Totals::default(),
@@ -178,6 +197,10 @@ impl Sim {
     /// Events recorded so far.
     pub fn log(&self) -> &[Record] {
         &self.log
+    }
+    /// User messages delivered so far.
+    pub fn deliveries(&self) -> &[Delivered] {
+        &self.deliveries
     }
     /// Totals so far.
     pub fn totals(&self) -> Totals {
@@ -340,8 +363,26 @@ impl Sim {
                 });
             }
         }
-        let mut sink = [0u8; 64];
-        while node.poll_user(&mut sink).is_some() {}
+        while let Some(d) = node.poll_delivery(&mut self.delivery_buf) {
+            if self.record {
+                let (ltime, name, payload) = match d {
+                    Delivery::User(p) => (None, String::new(), p.to_vec()),
+                    Delivery::Event {
+                        ltime,
+                        name,
+                        payload,
+                        ..
+                    } => (Some(ltime), name.to_string(), payload.to_vec()),
+                };
+                self.deliveries.push(Delivered {
+                    at: now,
+                    observer: id,
+                    ltime,
+                    name,
+                    payload,
+                });
+            }
+        }
         if let Some(t) = node.poll_timeout() {
             let t = t.max(now);
             if t < self.wake_at[id as usize] || self.wake_at[id as usize] < now {

@@ -8,6 +8,7 @@
 //! record at send time, so no bytes are stored). User broadcasts keep their
 //! payload in a fixed chunk of the arena.
 
+use crate::codec::Message;
 use crate::member::EMPTY;
 use crate::store::Store;
 
@@ -331,21 +332,29 @@ impl<S: Store> UserBroadcasts<S> {
         self.chunk
     }
 
-    /// Queues a payload for dissemination.
-    pub(crate) fn enqueue(&mut self, payload: &[u8]) -> Result<(), PayloadTooLarge> {
-        if payload.len() > self.chunk {
-            return Err(PayloadTooLarge);
-        }
+    /// Queues a message (encoded into its arena chunk) for dissemination.
+    pub(crate) fn enqueue<I: serde::Serialize>(
+        &mut self,
+        m: &Message<'_, I>,
+    ) -> Result<(), PayloadTooLarge> {
         let Some((e, _)) = self.queue.alloc() else {
             return Err(PayloadTooLarge);
         };
         let at = e as usize * self.chunk;
-        self.arena[at..at + payload.len()].copy_from_slice(payload);
-        self.queue.entry_mut(e).len = payload.len() as u16;
-        Ok(())
+        match postcard::to_slice(m, &mut self.arena[at..at + self.chunk]) {
+            Ok(b) => {
+                let n = b.len();
+                self.queue.entry_mut(e).len = n as u16;
+                Ok(())
+            }
+            Err(_) => {
+                self.queue.release(e);
+                Err(PayloadTooLarge)
+            }
+        }
     }
 
-    /// The payload of entry `e`.
+    /// The encoded message of entry `e`.
     pub(crate) fn payload(&self, e: u32) -> &[u8] {
         let at = e as usize * self.chunk;
         &self.arena[at..at + self.queue.entry(e).len as usize]

@@ -67,12 +67,14 @@ pub enum Message<'a, I> {
         /// The indirect ping's sequence number.
         seq: u32,
     },
-    /// `node` is alive at `incarnation`.
+    /// `node` is alive at `incarnation`, with metadata `meta` (encoded tags).
     Alive {
         /// Incarnation.
         incarnation: u32,
         /// The member.
         node: I,
+        /// Encoded tags (see [`crate::tags`]).
+        meta: &'a [u8],
     },
     /// `from` suspects `node` at `incarnation`.
     Suspect {
@@ -107,6 +109,20 @@ pub enum Message<'a, I> {
         incarnation: u32,
         /// [`wire_state`].
         state: u8,
+        /// Encoded tags.
+        meta: &'a [u8],
+    },
+    /// A user event (Serf message type 3), disseminated by every member that
+    /// sees it for the first time.
+    Event {
+        /// Event clock time.
+        ltime: u64,
+        /// Event name.
+        name: &'a str,
+        /// Opaque payload.
+        payload: &'a [u8],
+        /// Coalescing allowed.
+        coalesce: bool,
     },
     /// An opaque user broadcast.
     User(&'a [u8]),
@@ -126,6 +142,7 @@ impl<I> Message<'_, I> {
             Message::PushPull { .. } => "push_pull",
             Message::State { .. } => "state",
             Message::User(_) => "user",
+            Message::Event { .. } => "event",
         }
     }
 }
@@ -252,6 +269,18 @@ impl<'b> Encoder<'b> {
             Err(_) => false,
         }
     }
+    /// Appends already-encoded message bytes if they fit.
+    pub fn push_raw(&mut self, bytes: &[u8]) -> bool {
+        match self.buf.get_mut(self.pos..self.pos + bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.pos += bytes.len();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Bytes written so far, version byte included.
     pub fn len(&self) -> usize {
         self.pos
@@ -275,7 +304,7 @@ mod tests {
         let mut cbuf = [0u8; COORD_MAX];
         let coord = CoordBytes::encode(&Coordinate::default(), &mut cbuf).unwrap();
         assert_eq!(coord.decode(), Some(Coordinate::default()));
-        let msgs: [Message<'_, u32>; 10] = [
+        let msgs: [Message<'_, u32>; 11] = [
             Message::Ping { seq: 1, target: 2 },
             Message::IndirectPing {
                 seq: 3,
@@ -290,6 +319,7 @@ mod tests {
             Message::Alive {
                 incarnation: 7,
                 node: 8,
+                meta: b"\x01\x04role\x03web",
             },
             Message::Suspect {
                 incarnation: 9,
@@ -309,8 +339,15 @@ mod tests {
                 node: 15,
                 incarnation: 16,
                 state: 4,
+                meta: b"",
             },
             Message::User(b"hello"),
+            Message::Event {
+                ltime: 1 << 40,
+                name: "deploy",
+                payload: b"v2",
+                coalesce: true,
+            },
         ];
         let mut buf = [0u8; 256];
         let mut enc = Encoder::new(&mut buf).unwrap();

@@ -52,6 +52,8 @@ pub struct Config {
     pub coordinates: bool,
     /// Coordinate tuning.
     pub vivaldi: VivaldiConfig,
+    /// Largest user event, name plus payload (Serf's UserEventSizeLimit).
+    pub user_event_size_limit: usize,
     /// Fixed capacities.
     pub capacity: Capacity,
 }
@@ -65,7 +67,8 @@ pub struct Capacity {
     pub broadcasts: usize,
     /// Queued user broadcasts.
     pub user_broadcasts: usize,
-    /// Largest user broadcast payload.
+    /// Bytes per queued or received user message (an encoded user event of
+    /// the size limit plus its header must fit).
     pub user_payload: usize,
     /// Concurrent suspicion timers.
     pub suspicions: usize,
@@ -77,6 +80,10 @@ pub struct Capacity {
     pub relays: usize,
     /// Other members' coordinates cached for `rtt` and `nearest`.
     pub coordinates: usize,
+    /// Encoded tag bytes kept per member (Serf allows 512; 0 disables tags).
+    pub meta: usize,
+    /// Recent user-event times remembered for de-duplication (Serf: 512).
+    pub event_ring: usize,
 }
 
 impl Capacity {
@@ -86,12 +93,14 @@ impl Capacity {
             members,
             broadcasts: members.clamp(16, 4096),
             user_broadcasts: 64,
-            user_payload: 512,
+            user_payload: 640,
             suspicions: (members / 4).clamp(8, 4096),
             transmits: 64,
             events: (members * 2).clamp(32, 8192),
             relays: 16,
             coordinates: members,
+            meta: 128,
+            event_ring: 512,
         }
     }
 }
@@ -118,6 +127,7 @@ impl Config {
             reconnect_interval: Duration::from_secs(30),
             coordinates: true,
             vivaldi: VivaldiConfig::default(),
+            user_event_size_limit: 512,
             capacity: Capacity::for_members(1024),
         }
     }

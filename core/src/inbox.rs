@@ -1,5 +1,7 @@
-//! Received user payloads waiting for the application, in fixed chunks.
+//! Received user messages (raw broadcasts, user events) waiting for the
+//! application, kept encoded in fixed chunks.
 
+use crate::codec::Message;
 use crate::store::Store;
 
 /// A FIFO of user payloads; when full, the oldest is dropped and counted.
@@ -37,9 +39,10 @@ impl<S: Store> Inbox<S> {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    pub(crate) fn push(&mut self, p: &[u8]) {
+    /// Stores a message (encoded) for the application.
+    pub(crate) fn push<I: serde::Serialize>(&mut self, m: &Message<'_, I>) {
         let cap = self.lens.len();
-        if cap == 0 || p.len() > self.chunk {
+        if cap == 0 {
             self.dropped += 1;
             return;
         }
@@ -49,9 +52,13 @@ impl<S: Store> Inbox<S> {
             self.dropped += 1;
         }
         let i = (self.head + self.len) % cap;
-        self.arena[i * self.chunk..i * self.chunk + p.len()].copy_from_slice(p);
-        self.lens[i] = p.len() as u16;
-        self.len += 1;
+        match postcard::to_slice(m, &mut self.arena[i * self.chunk..(i + 1) * self.chunk]) {
+            Ok(b) => {
+                self.lens[i] = b.len() as u16;
+                self.len += 1;
+            }
+            Err(_) => self.dropped += 1,
+        }
     }
     /// Copies the oldest payload into `out` and returns its length; a payload
     /// longer than `out` is truncated to fit.

@@ -4,7 +4,7 @@
 //! The runtime feeds it datagrams ([`Node::handle_datagram`]) and time
 //! ([`Node::handle_timeout`]) and drains what it produces: datagrams
 //! ([`Node::poll_transmit`], written into the caller's buffer), membership
-//! events ([`Node::poll_event`]), received user payloads ([`Node::poll_user`])
+//! events ([`Node::poll_event`]), received user messages ([`Node::poll_delivery`])
 //! and the next deadline ([`Node::poll_timeout`]). Time, randomness and every
 //! byte of memory come from the caller; every table has a fixed capacity.
 //!
@@ -18,14 +18,17 @@ extern crate std;
 
 pub mod awareness;
 pub mod broadcast;
+pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod coordinates;
 pub mod event;
+pub mod events;
 pub mod identity;
 pub mod inbox;
 mod map;
 pub mod member;
+pub mod meta;
 pub mod node;
 pub mod probe;
 pub mod ring;
@@ -33,6 +36,7 @@ pub mod rng;
 pub mod stats;
 pub mod store;
 pub mod suspicion;
+pub mod tags;
 pub mod time;
 pub mod vivaldi;
 
@@ -40,7 +44,7 @@ pub use config::{Capacity, Config};
 pub use event::{Event, EventKind};
 pub use identity::{hash_bytes, mix64, Identity};
 pub use member::State;
-pub use node::{BuildError, Node, Transmission, Transmit};
+pub use node::{BuildError, Delivery, Node, Transmission, Transmit};
 pub use rand_core;
 pub use stats::Stats;
 pub use time::Instant;

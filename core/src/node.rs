@@ -11,15 +11,18 @@ use crate::codec::{
 use crate::config::Config;
 use crate::coordinates::CoordinateCache;
 use crate::event::{Event, EventKind};
+use crate::events::{UserEvents, Verdict};
 use crate::identity::Identity;
 use crate::inbox::Inbox;
 use crate::member::{Counts, MemberTable, State, EMPTY, MAX_MEMBERS};
+use crate::meta::MetaTable;
 use crate::probe::{Probe, Relays};
 use crate::ring::Ring;
 use crate::rng::{below, jitter};
 use crate::stats::Stats;
 use crate::store::{Buffers, Sizes, Store};
 use crate::suspicion::{self, Suspicions};
+use crate::tags::Tags;
 use crate::time::Instant;
 use crate::vivaldi::{Client, Coordinate};
 
@@ -89,6 +92,24 @@ pub enum Transmission<I: Identity> {
     },
 }
 
+/// A user message for the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery<'b> {
+    /// A raw broadcast payload ([`Node::broadcast`]).
+    User(&'b [u8]),
+    /// A user event ([`Node::user_event`]), delivered once per member.
+    Event {
+        /// Lamport time.
+        ltime: u64,
+        /// Name.
+        name: &'b str,
+        /// Payload.
+        payload: &'b [u8],
+        /// Coalescing allowed.
+        coalesce: bool,
+    },
+}
+
 /// A datagram written into the caller's buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit<A> {
@@ -113,27 +134,21 @@ pub enum BuildError {
 ///
 /// ```
 /// use serf_core::{Config, Instant, Node};
-/// use serf_core::store::{Borrowed, Buffers};
+/// use serf_core::store::{Buffers, Provide, Store};
 /// # struct Rng(u64);
 /// # impl rand_core::RngCore for Rng {
 /// #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
 /// #     fn next_u64(&mut self) -> u64 { self.0 = serf_core::mix64(self.0); self.0 }
 /// #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u32() as u8 } }
 /// # }
-/// # let config = Config::lan().with_members(8);
-/// # let z = serf_core::store::Sizes::for_config(&config);
-/// # let (mut a, mut b, mut c) = ([Default::default(); 8], [0u32; 11], [0u32; 8]);
-/// # let (mut d, mut e, mut f, mut g) = ([Default::default(); 16], [0u16; 8], [Default::default(); 64], [0u8; 64 * 512]);
-/// # let (mut h, mut i) = ([Default::default(); 8], [0u64; 16]);
-/// # let mut j: [Option<_>; 64] = core::array::from_fn(|_| None);
-/// # let mut k: [Option<_>; 32] = core::array::from_fn(|_| None);
-/// # let mut l: [Option<_>; 16] = core::array::from_fn(|_| None);
-/// # let (mut m, mut n) = ([0u8; 64 * 512], [0u16; 64]);
-/// # let (mut o, mut p) = ([Default::default(); 8], [0u64; 16]);
-/// # let buffers = Buffers::<u32, Borrowed<'_>> { slots: &mut a, index: &mut b, order: &mut c,
-/// #     broadcasts: &mut d, broadcast_handles: &mut e, user_broadcasts: &mut f, user_arena: &mut g,
-/// #     suspicions: &mut h, suspicion_map: &mut i, transmits: &mut j, events: &mut k,
-/// #     relays: &mut l, inbox: &mut m, inbox_lens: &mut n, coordinates: &mut o, coordinate_map: &mut p };
+/// // Any buffer type works; a std program can use vectors.
+/// struct Heap;
+/// impl Store for Heap { type Buf<T: 'static> = Vec<T>; }
+/// impl Provide<Heap> for Heap {
+///     fn provide<T: Clone + 'static>(&mut self, n: usize, fill: T) -> Vec<T> { vec![fill; n] }
+/// }
+/// let config = Config::lan().with_members(8);
+/// let buffers = Buffers::<u32, Heap>::new(&config, &mut Heap);
 /// let mut node = Node::new(1u32, config, buffers, Rng(1), Instant::ZERO).unwrap();
 /// node.join(Instant::ZERO, 2);
 /// let mut buf = [0u8; 1400];
@@ -156,6 +171,8 @@ pub struct Node<I: Identity, S: Store, R: RngCore> {
     relays: Relays<I, S>,
     vivaldi: Client,
     coordinates: CoordinateCache<S>,
+    meta: MetaTable<S>,
+    user_events: UserEvents<S>,
     probe: Probe<I>,
     awareness: Awareness,
     seq: u32,
@@ -212,6 +229,8 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             relays: Relays::new(buffers.relays),
             vivaldi,
             coordinates: CoordinateCache::new(buffers.coordinates, buffers.coordinate_map),
+            meta: MetaTable::new(buffers.meta, buffers.meta_lens),
+            user_events: UserEvents::new(buffers.event_ring),
             probe: Probe::Idle,
             seq: 0,
             leaving: false,
@@ -250,9 +269,65 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         self.next_gossip = now;
     }
 
+    /// Replaces this node's metadata (encoded tags, see [`crate::tags`]): the
+    /// incarnation goes up and every member receives the new record as an update.
+    pub fn set_meta(&mut self, now: Instant, meta: &[u8]) -> Result<(), crate::tags::TagsTooLarge> {
+        if meta.len() > self.meta.max_len() {
+            return Err(crate::tags::TagsTooLarge);
+        }
+        self.meta.set(self.my_slot, meta);
+        let inc = self.incarnation().wrapping_add(1);
+        let state = if self.leaving {
+            State::Left
+        } else {
+            State::Alive
+        };
+        self.members.set(self.my_slot, state, inc, now);
+        self.broadcasts.enqueue(self.my_slot, EMPTY);
+        Ok(())
+    }
+
     /// Queues a user payload for piggybacked dissemination.
     pub fn broadcast(&mut self, payload: &[u8]) -> Result<(), PayloadTooLarge> {
-        self.user.enqueue(payload)
+        self.user.enqueue(&Message::<'_, I>::User(payload))
+    }
+
+    /// Fires a user event: stamped with the event clock, delivered here and
+    /// disseminated to every member, each delivering it once. Returns its
+    /// Lamport time.
+    pub fn user_event(
+        &mut self,
+        name: &str,
+        payload: &[u8],
+        coalesce: bool,
+    ) -> Result<u64, PayloadTooLarge> {
+        if name.len() + payload.len() > self.config.user_event_size_limit {
+            return Err(PayloadTooLarge);
+        }
+        let ltime = self.user_events.clock.time();
+        self.user_events.clock.increment();
+        let m: Message<'_, I> = Message::Event {
+            ltime,
+            name,
+            payload,
+            coalesce,
+        };
+        // Check it fits a broadcast before recording it as seen.
+        self.user.enqueue(&m)?;
+        self.on_event(ltime, name, payload, coalesce, false);
+        Ok(ltime)
+    }
+
+    /// The three Lamport clocks: (member, event, query).
+    pub fn clocks(&self) -> (u64, u64, u64) {
+        (1, self.user_events.clock.time(), 1)
+    }
+
+    /// Restores the event clock from a snapshot; events at or before the
+    /// restored time are never delivered again.
+    pub fn restore_event_clock(&mut self, ltime: u64) {
+        self.user_events.clock.restore(ltime);
+        self.user_events.min_time = self.user_events.min_time.max(ltime.saturating_add(1));
     }
 
     // ------------------------------------------------------------------ inputs
@@ -404,9 +479,30 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         self.events.pop_front()
     }
 
-    /// Copies the next received user payload into `out`; returns its length.
-    pub fn poll_user(&mut self, out: &mut [u8]) -> Option<usize> {
-        self.inbox.pop(out)
+    /// The next received user message (raw broadcast or user event), decoded
+    /// from a copy in `buf` (which must hold `capacity.user_payload` bytes).
+    pub fn poll_delivery<'b>(&mut self, buf: &'b mut [u8]) -> Option<Delivery<'b>> {
+        let n = self.inbox.pop(buf)?;
+        let bytes: &'b [u8] = &buf[..n];
+        match postcard::from_bytes::<Message<'b, I>>(bytes) {
+            Ok(Message::User(p)) => Some(Delivery::User(p)),
+            Ok(Message::Event {
+                ltime,
+                name,
+                payload,
+                coalesce,
+            }) => Some(Delivery::Event {
+                ltime,
+                name,
+                payload,
+                coalesce,
+            }),
+            // Truncated by a short `buf`: counted, skipped.
+            _ => {
+                self.stats.decode_errors += 1;
+                None
+            }
+        }
     }
 
     /// When [`Node::handle_timeout`] next has work (`None` only when there is
@@ -467,10 +563,13 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         s.broadcasts_dropped = self.broadcasts.queue.stats.dropped;
         s.user_broadcasts_dropped = self.user.queue.stats.dropped;
         s.suspicions_overflowed = self.suspicions.overflowed;
+        s.events_too_old = self.user_events.too_old;
+        s.event_duplicates = self.user_events.duplicates;
         s.transmits_dropped = self.transmits.dropped;
         s.events_dropped = self.events.dropped;
         s.relays_dropped = self.relays.dropped;
         s.inbox_dropped = self.inbox.dropped;
+        s.meta_rejected = self.meta.rejected;
         let v = self.vivaldi.stats();
         s.coordinate_updates = v.updates;
         s.coordinate_rejected = v.rejected;
@@ -492,6 +591,16 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// Running suspicions.
     pub fn suspicions(&self) -> usize {
         self.suspicions.len()
+    }
+
+    /// A member's metadata (encoded tags).
+    pub fn meta_of(&self, id: &I) -> Option<&[u8]> {
+        self.members.find(id).map(|s| self.meta.get(s))
+    }
+
+    /// A member's tags.
+    pub fn tags_of(&self, id: &I) -> Option<Tags<'_>> {
+        self.meta_of(id).map(Tags::new)
     }
 
     /// This node's network coordinate.
@@ -623,7 +732,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 }
             }
             Message::Nack { seq } => self.probe.nacked(seq),
-            Message::Alive { incarnation, node } => self.on_alive(now, node, incarnation),
+            Message::Alive {
+                incarnation,
+                node,
+                meta,
+            } => self.on_alive(now, node, incarnation, meta),
             Message::Suspect {
                 incarnation,
                 node,
@@ -651,8 +764,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 node,
                 incarnation,
                 state,
+                meta,
             } => match state {
-                wire_state::ALIVE => self.on_alive(now, node, incarnation),
+                wire_state::ALIVE => self.on_alive(now, node, incarnation, meta),
                 wire_state::LEFT => {
                     let from = node.clone();
                     self.on_dead(now, node, incarnation, &from, true)
@@ -664,15 +778,48 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 }
                 _ => self.stats.decode_errors += 1,
             },
-            Message::User(p) => self.inbox.push(p),
+            Message::User(p) => self.inbox.push(&Message::<'_, I>::User(p)),
+            Message::Event {
+                ltime,
+                name,
+                payload,
+                coalesce,
+            } => self.on_event(ltime, name, payload, coalesce, true),
         }
     }
 
-    fn on_alive(&mut self, now: Instant, id: I, inc: u32) {
+    /// A user event, received (`rebroadcast`) or fired here.
+    fn on_event(
+        &mut self,
+        ltime: u64,
+        name: &str,
+        payload: &[u8],
+        coalesce: bool,
+        rebroadcast: bool,
+    ) {
+        if self.user_events.observe(ltime, name, payload) != Verdict::New {
+            return;
+        }
+        let m: Message<'_, I> = Message::Event {
+            ltime,
+            name,
+            payload,
+            coalesce,
+        };
+        self.inbox.push(&m);
+        if rebroadcast && self.user.enqueue(&m).is_err() {
+            self.stats.user_broadcasts_dropped += 1;
+        }
+    }
+
+    fn on_alive(&mut self, now: Instant, id: I, inc: u32, meta: &[u8]) {
         if id == self.me {
-            // Someone holds a newer record of us than we do (we restarted):
-            // take a higher incarnation so that our alive wins everywhere.
-            if inc > self.incarnation() && !self.leaving {
+            // Someone holds a newer record of us than we do (we restarted), or
+            // our incarnation with other tags: take a higher incarnation so
+            // that our own record wins everywhere.
+            let mine = self.incarnation();
+            let stale = inc > mine || (inc == mine && meta != self.meta.get(self.my_slot));
+            if stale && !self.leaving {
                 self.refute(now, inc);
             }
             return;
@@ -683,6 +830,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 .insert(id, inc, State::Alive, now, &mut self.rng)
             {
                 Ok(slot) => {
+                    self.meta.set(slot, meta);
                     self.broadcasts.enqueue(slot, EMPTY);
                     self.emit(EventKind::Joined, slot);
                 }
@@ -699,11 +847,18 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         if prev == Some(State::Suspect) {
             self.suspicions.cancel(slot);
         }
+        let changed = self.meta.get(slot) != meta;
+        if changed {
+            self.meta.set(slot, meta);
+        }
         self.broadcasts.enqueue(slot, EMPTY);
         let kind = match prev {
             Some(State::Dead | State::Left) => EventKind::Joined,
             Some(State::Suspect) => EventKind::Alive,
-            _ => EventKind::Updated,
+            _ if changed => EventKind::Updated,
+            // A bare incarnation bump (a refutation elsewhere) changes nothing
+            // an application sees; memberlist does not notify either.
+            _ => return,
         };
         self.emit(kind, slot);
     }
@@ -1088,6 +1243,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                         State::Dead => wire_state::DEAD,
                         State::Left => wire_state::LEFT,
                     },
+                    meta: if state.is_live() {
+                        self.meta.get(at)
+                    } else {
+                        &[]
+                    },
                 };
                 if !enc.push(&m) {
                     break;
@@ -1125,7 +1285,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             if !u_done {
                 match cu.next(&self.user.queue) {
                     Some(e) if nu < MAX_PIGGYBACK => {
-                        if enc.push(&Message::<'_, I>::User(self.user.payload(e))) {
+                        if enc.push_raw(self.user.payload(e)) {
                             sent_u[nu] = e;
                             nu += 1;
                         } else {
@@ -1158,7 +1318,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             }
         };
         let m = match s.state() {
-            Some(State::Alive) => Message::Alive { incarnation, node },
+            Some(State::Alive) => Message::Alive {
+                incarnation,
+                node,
+                meta: self.meta.get(entry.subject),
+            },
             Some(State::Suspect) => Message::Suspect {
                 incarnation,
                 node,
@@ -1202,6 +1366,9 @@ fn check_sizes(want: &Sizes, got: &Sizes) -> Result<(), BuildError> {
         ("inbox_lens", want.inbox_lens, got.inbox_lens),
         ("coordinates", want.coordinates, got.coordinates),
         ("coordinate_map", want.coordinate_map, got.coordinate_map),
+        ("meta", want.meta, got.meta),
+        ("meta_lens", want.meta_lens, got.meta_lens),
+        ("event_ring", want.event_ring, got.event_ring),
     ];
     for (name, w, g) in pairs {
         if w != g {

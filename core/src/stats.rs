@@ -41,4 +41,10 @@ pub struct Stats {
     pub coordinate_rejected: u64,
     /// Times our coordinate turned invalid and was reset.
     pub coordinate_resets: u64,
+    /// Member metadata refused for being over the per-member limit.
+    pub meta_rejected: u64,
+    /// User events dropped as older than the de-duplication ring.
+    pub events_too_old: u64,
+    /// Duplicate user events ignored.
+    pub event_duplicates: u64,
 }

@@ -12,6 +12,7 @@ use crate::broadcast::Entry;
 use crate::config::Config;
 use crate::coordinates::CacheEntry;
 use crate::event::Event;
+use crate::events::EventSlot;
 use crate::identity::Identity;
 use crate::member::{index_len, Slot};
 use crate::node::{Relay, Transmission};
@@ -72,6 +73,12 @@ pub struct Sizes {
     pub coordinates: usize,
     /// Coordinate cache map buckets.
     pub coordinate_map: usize,
+    /// Tag bytes (members × per-member limit).
+    pub meta: usize,
+    /// Tag lengths (one per member).
+    pub meta_lens: usize,
+    /// Recent user-event records.
+    pub event_ring: usize,
 }
 
 impl Sizes {
@@ -95,6 +102,9 @@ impl Sizes {
             inbox_lens: c.user_broadcasts,
             coordinates: c.coordinates,
             coordinate_map: c.coordinates * 2,
+            meta: c.members * c.meta,
+            meta_lens: c.members,
+            event_ring: c.event_ring,
         }
     }
 
@@ -115,6 +125,9 @@ impl Sizes {
             + self.inbox_lens * 2
             + self.coordinates * size_of::<CacheEntry>()
             + self.coordinate_map * 8
+            + self.meta
+            + self.meta_lens * 2
+            + self.event_ring * size_of::<EventSlot>()
     }
 }
 
@@ -153,6 +166,12 @@ pub struct Buffers<I: Identity, S: Store> {
     pub coordinates: S::Buf<CacheEntry>,
     /// Coordinate cache map.
     pub coordinate_map: S::Buf<u64>,
+    /// Tag bytes.
+    pub meta: S::Buf<u8>,
+    /// Tag lengths.
+    pub meta_lens: S::Buf<u16>,
+    /// Recent user-event records.
+    pub event_ring: S::Buf<EventSlot>,
 }
 
 /// Makes buffers for a [`Store`] (a std runtime implements this with boxed slices).
@@ -182,6 +201,9 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             inbox_lens: p.provide(z.inbox_lens, 0),
             coordinates: p.provide(z.coordinates, CacheEntry::default()),
             coordinate_map: p.provide(z.coordinate_map, 0),
+            meta: p.provide(z.meta, 0),
+            meta_lens: p.provide(z.meta_lens, 0),
+            event_ring: p.provide(z.event_ring, EventSlot::default()),
         }
     }
 
@@ -204,6 +226,9 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             inbox_lens: self.inbox_lens.len(),
             coordinates: self.coordinates.len(),
             coordinate_map: self.coordinate_map.len(),
+            meta: self.meta.len(),
+            meta_lens: self.meta_lens.len(),
+            event_ring: self.event_ring.len(),
         }
     }
 }

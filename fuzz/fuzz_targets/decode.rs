@@ -37,7 +37,7 @@ fuzz_target!(|input: Input<'_>| {
         node.handle_timeout(Instant::from_nanos(now));
         while node.poll_transmit(&mut out).is_some() {}
         while node.poll_event().is_some() {}
-        while node.poll_user(&mut out).is_some() {}
+        while node.poll_delivery(&mut out).is_some() {}
         assert!(node.counts().total() <= 16);
     }
 });

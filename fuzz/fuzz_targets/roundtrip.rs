@@ -7,7 +7,9 @@ use serf_core::codec::{Decoder, Encoder, Message};
 
 fuzz_target!(|msgs: Vec<Message<'_, u32>>| {
     let mut first = [0u8; 1400];
-    let Some(mut enc) = Encoder::new(&mut first) else { return };
+    let Some(mut enc) = Encoder::new(&mut first) else {
+        return;
+    };
     let mut pushed = 0;
     for m in &msgs {
         if enc.push(m) {
@@ -18,7 +20,10 @@ fuzz_target!(|msgs: Vec<Message<'_, u32>>| {
     if pushed == 0 {
         return;
     }
-    let decoded: Vec<_> = Decoder::<u32>::new(&first[..n], 1400).unwrap().map(|m| m.unwrap()).collect();
+    let decoded: Vec<_> = Decoder::<u32>::new(&first[..n], 1400)
+        .unwrap()
+        .map(|m| m.unwrap())
+        .collect();
     assert_eq!(decoded.len(), pushed);
     let mut second = [0u8; 1400];
     let mut enc = Encoder::new(&mut second).unwrap();

@@ -159,6 +159,7 @@ fn poisoned_coordinates_on_the_wire_are_rejected_and_counted() {
     enc.push::<u32>(&Message::Alive {
         incarnation: 1,
         node: 2,
+        meta: &[],
     });
     let n = enc.len();
     node.handle_datagram(Instant::ZERO, 2, &alive[..n]).unwrap();

@@ -25,7 +25,7 @@ fn drain(n: &mut N) {
     let mut buf = [0u8; 1400];
     while n.poll_transmit(&mut buf).is_some() {}
     while n.poll_event().is_some() {}
-    while n.poll_user(&mut buf).is_some() {}
+    while n.poll_delivery(&mut buf).is_some() {}
 }
 
 fn packet(msgs: &[Message<'_, u32>]) -> Vec<u8> {
@@ -71,6 +71,7 @@ fn every_truncation_of_a_valid_packet_is_a_typed_error_or_a_prefix() {
         Message::Alive {
             incarnation: 300,
             node: 77,
+            meta: &[],
         },
         Message::Suspect {
             incarnation: 1,
@@ -125,6 +126,7 @@ fn forged_members_beyond_capacity_are_rejected_and_counted() {
         let p = packet(&[Message::Alive {
             incarnation: 0,
             node: id,
+            meta: &[],
         }]);
         n.handle_datagram(Instant::ZERO, id, &p).unwrap();
         drain(&mut n);
@@ -137,14 +139,15 @@ fn forged_members_beyond_capacity_are_rejected_and_counted() {
 #[test]
 fn floods_of_events_transmits_and_broadcasts_are_bounded_and_counted() {
     let mut n = node(256);
-    // Ever-newer incarnations of the same members, never drained: the event and
-    // transmit queues stay bounded and count what they drop.
+    // Ever-newer incarnations (with changed tags) of the same members, never
+    // drained: the event and transmit queues stay bounded and count what they drop.
     for round in 1..20u32 {
         for id in 2..256u32 {
             let p = packet(&[
                 Message::Alive {
                     incarnation: round,
                     node: id,
+                    meta: &[round as u8],
                 },
                 Message::Ping { seq: id, target: 1 },
             ]);

@@ -101,7 +101,7 @@ fn core_allocates_nothing_after_construction() {
         len: 0,
     };
     let mut buf = [0u8; MTU];
-    let mut user = [0u8; 64];
+    let mut user = [0u8; 640];
     let (mut events, mut delivered, mut failed_seen, mut left_seen, mut payloads) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
 
@@ -144,7 +144,7 @@ fn core_allocates_nothing_after_construction() {
                 failed_seen += (e.member == 3 && e.kind == serf_core::EventKind::Failed) as u64;
                 left_seen += (e.member == 5 && e.kind == serf_core::EventKind::Left) as u64;
             }
-            while n.poll_user(&mut user).is_some() {
+            while n.poll_delivery(&mut user).is_some() {
                 payloads += 1;
             }
         }

@@ -33,6 +33,7 @@ fn joining_a_ten_thousand_member_cluster_learns_all_of_it() {
             && enc.push::<u32>(&Message::Alive {
                 incarnation: 3,
                 node: id,
+                meta: &[],
             })
         {
             id += 1;
@@ -72,10 +73,12 @@ fn joining_a_ten_thousand_member_cluster_learns_all_of_it() {
     enc.push::<u32>(&Message::Alive {
         incarnation: 2,
         node: 3,
+        meta: &[],
     });
     enc.push::<u32>(&Message::Alive {
         incarnation: 2,
         node: 7,
+        meta: &[],
     });
     let n = enc.len();
     joiner.handle_datagram(Instant::ZERO, 3, &buf[..n]).unwrap();

@@ -10,7 +10,7 @@ use serf_core::store::Sizes;
 use serf_core::{Config, EventKind, Instant};
 
 const USAGE: &str = "usage: simulate [--members N] [--seed S] [--loss P] [--latency-ms MS] \
-[--profile lan|wan|local] [--crash K] [--no-lifeguard] [--limit-s SECONDS]";
+[--profile lan|wan|local] [--crash K] [--no-lifeguard] [--limit-s SECONDS] [--soak-s SECONDS]";
 
 struct Args {
     members: u32,
@@ -21,6 +21,7 @@ struct Args {
     crash: u32,
     lifeguard: bool,
     limit_s: u64,
+    soak_s: u64,
 }
 
 fn parse() -> Result<Args, String> {
@@ -33,6 +34,7 @@ fn parse() -> Result<Args, String> {
         crash: 10,
         lifeguard: true,
         limit_s: 600,
+        soak_s: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -43,7 +45,8 @@ fn parse() -> Result<Args, String> {
         if flag == "-h" || flag == "--help" {
             return Err(USAGE.into());
         }
-        const VALUED: [&str; 7] = [
+        const VALUED: [&str; 8] = [
+            "--soak-s",
             "--members",
             "--seed",
             "--loss",
@@ -67,6 +70,7 @@ fn parse() -> Result<Args, String> {
             "--profile" => a.profile = v,
             "--crash" => a.crash = v.parse().map_err(|e| bad(&e))?,
             "--limit-s" => a.limit_s = v.parse().map_err(|e| bad(&e))?,
+            "--soak-s" => a.soak_s = v.parse().map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }
@@ -175,6 +179,24 @@ fn main() -> ExitCode {
         None => println!("crash detection   NOT complete within {} s", a.limit_s),
     }
     println!("failure events    {failed} ({false_failures} about live members)");
+    if a.soak_s > 0 {
+        let t1 = sim.now();
+        sim.run_for(Duration::from_secs(a.soak_s));
+        let suspects = sim.count(EventKind::Suspect, t1);
+        let false_failed = sim
+            .log()
+            .iter()
+            .filter(|r| {
+                r.at >= t1
+                    && r.event.kind == EventKind::Failed
+                    && !crashed.contains(&r.event.member)
+            })
+            .count();
+        println!(
+            "soak              {} s: {suspects} suspect events, {false_failed} false failure events",
+            a.soak_s
+        );
+    }
     let totals = sim.totals();
     let secs = sim.now().saturating_since(Instant::ZERO).as_secs_f64();
     println!(

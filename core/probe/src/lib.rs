@@ -54,6 +54,8 @@ pub unsafe extern "C" fn serf_probe_run(
             events: 32,
             relays: 4,
             coordinates: 8,
+            meta: 16,
+            event_ring: 16,
         },
         ..Config::lan()
     };
@@ -73,6 +75,9 @@ pub unsafe extern "C" fn serf_probe_run(
     let mut inbox_lens = [0u16; 4];
     let mut coordinates = [Default::default(); 8];
     let mut coordinate_map = [0u64; 16];
+    let mut meta = [0u8; MEMBERS * 16];
+    let mut meta_lens = [0u16; MEMBERS];
+    let mut event_ring = [Default::default(); 16];
     let buffers = Buffers::<u32, Borrowed<'_>> {
         slots: &mut slots,
         index: &mut index,
@@ -90,6 +95,9 @@ pub unsafe extern "C" fn serf_probe_run(
         inbox_lens: &mut inbox_lens,
         coordinates: &mut coordinates,
         coordinate_map: &mut coordinate_map,
+        meta: &mut meta,
+        meta_lens: &mut meta_lens,
+        event_ring: &mut event_ring,
     };
     let Ok(mut node) = Node::new(1u32, config, buffers, Rng(42), Instant::ZERO) else {
         return -1;
@@ -102,6 +110,7 @@ pub unsafe extern "C" fn serf_probe_run(
         enc.push::<u32>(&Message::Alive {
             incarnation: 1,
             node: 2,
+            meta: &[],
         });
         enc.push::<u32>(&Message::Ping { seq: 7, target: 1 });
         let n = enc.len();

@@ -1,0 +1,217 @@
+//! The Serf layer on top of membership: user events and tags.
+
+use std::time::Duration;
+
+use serf_bench::heap::{buffers, Heap};
+use serf_bench::rng::SimRng;
+use serf_bench::sim::{NetConfig, Sim};
+use serf_core::codec::{Encoder, Message};
+use serf_core::tags::{encode, Tags};
+use serf_core::{Config, Delivery, EventKind, Instant, Node};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn converged(n: u32, config: Config, seed: u64) -> Sim {
+    let mut sim = Sim::new(config, NetConfig::default(), n, seed);
+    for i in 1..n {
+        sim.join(i, 0);
+    }
+    let all: Vec<u32> = (0..n).collect();
+    for _ in 0..60 {
+        if sim.all_see_alive(&all) {
+            return sim;
+        }
+        sim.run_for(secs(1));
+    }
+    panic!("cluster of {n} did not converge");
+}
+
+#[test]
+fn user_event_from_one_member_reaches_all_256_exactly_once() {
+    let n = 256;
+    let mut sim = converged(n, Config::lan().with_members(300), 17);
+    let ltime = sim
+        .node_mut(17)
+        .unwrap()
+        .user_event("deploy", b"v2.1", false)
+        .unwrap();
+    sim.flush(17);
+    sim.run_for(secs(30));
+    let mut per_member = vec![0usize; n as usize];
+    for d in sim.deliveries() {
+        if d.name == "deploy" {
+            assert_eq!(d.ltime, Some(ltime));
+            assert_eq!(d.payload, b"v2.1");
+            per_member[d.observer as usize] += 1;
+        }
+    }
+    let missing = per_member.iter().filter(|&&c| c == 0).count();
+    let twice = per_member.iter().filter(|&&c| c > 1).count();
+    let dups: u64 = (0..n)
+        .map(|i| sim.node(i).unwrap().stats().event_duplicates)
+        .sum();
+    println!(
+        "event reached {} of {n} members, {dups} duplicate receptions suppressed",
+        n as usize - missing
+    );
+    assert_eq!(missing, 0, "every member delivered it");
+    assert_eq!(twice, 0, "no member delivered it twice");
+    assert!(dups > 0, "re-broadcast copies arrived and were recognised");
+}
+
+#[test]
+fn user_event_over_the_size_limit_is_refused() {
+    let config = Config::lan().with_members(8);
+    let mut node = Node::new(
+        1u32,
+        config.clone(),
+        buffers(&config),
+        SimRng::new(1),
+        Instant::ZERO,
+    )
+    .unwrap();
+    assert!(node.user_event("big", &[0u8; 600], false).is_err());
+    assert!(node.user_event("ok", &[0u8; 500], true).is_ok());
+    let mut buf = vec![0u8; config.capacity.user_payload];
+    match node.poll_delivery(&mut buf) {
+        Some(Delivery::Event {
+            name,
+            payload,
+            coalesce,
+            ..
+        }) => {
+            assert_eq!((name, payload.len(), coalesce), ("ok", 500, true));
+        }
+        other => panic!("the originator delivers its own event, got {other:?}"),
+    }
+}
+
+#[test]
+fn tag_change_reaches_every_member_as_an_update() {
+    let n = 32;
+    let mut sim = converged(n, Config::lan().with_members(40), 4);
+    let t0 = sim.now();
+    let mut meta = [0u8; 512];
+    let len = encode(&[("role", "db"), ("region", "syd")], &mut meta).unwrap();
+    let now = sim.now();
+    let before = sim.node(5).unwrap().incarnation();
+    sim.node_mut(5)
+        .unwrap()
+        .set_meta(now, &meta[..len])
+        .unwrap();
+    sim.flush(5);
+    sim.run_for(secs(20));
+    assert!(
+        sim.node(5).unwrap().incarnation() > before,
+        "tag change bumps the incarnation"
+    );
+    for i in 0..n {
+        let tags: Vec<_> = sim.node(i).unwrap().tags_of(&5).unwrap().collect();
+        assert_eq!(tags, [("role", "db"), ("region", "syd")], "member {i}");
+    }
+    let updates = sim.first_reports(5, EventKind::Updated, t0);
+    assert_eq!(
+        updates.len(),
+        (n - 1) as usize,
+        "every other member saw an update"
+    );
+    // A member that starts afresh learns the tags through its join push-pull.
+    sim.crash(9);
+    sim.run_for(secs(1));
+    sim.restart(9, 0);
+    sim.run_for(secs(2));
+    let tags = Tags::new(sim.node(9).unwrap().meta_of(&5).unwrap());
+    assert_eq!(tags.get("region"), Some("syd"));
+}
+
+#[test]
+fn restored_event_clock_stops_old_events_from_being_delivered_again() {
+    let config = Config::lan().with_members(8);
+    let event = |ltime: u64| {
+        let mut buf = [0u8; 128];
+        let mut enc = Encoder::new(&mut buf).unwrap();
+        assert!(enc.push::<u32>(&Message::Event {
+            ltime,
+            name: "deploy",
+            payload: b"v1",
+            coalesce: false
+        }));
+        let n = enc.len();
+        buf[..n].to_vec()
+    };
+    let count = |node: &mut Node<u32, Heap, SimRng>| {
+        let mut buf = vec![0u8; 640];
+        let mut n = 0;
+        while node.poll_delivery(&mut buf).is_some() {
+            n += 1;
+        }
+        n
+    };
+    // A fresh node (no snapshot) delivers an old event it never saw.
+    let mut fresh = Node::new(
+        1u32,
+        config.clone(),
+        buffers(&config),
+        SimRng::new(1),
+        Instant::ZERO,
+    )
+    .unwrap();
+    fresh.handle_datagram(Instant::ZERO, 2, &event(40)).unwrap();
+    assert_eq!(count(&mut fresh), 1);
+    // The same node again: duplicates are not delivered twice.
+    fresh.handle_datagram(Instant::ZERO, 2, &event(40)).unwrap();
+    assert_eq!(count(&mut fresh), 0);
+    // A restarted node whose snapshot recorded event clock 41 drops it.
+    let mut restored = Node::new(
+        1u32,
+        config.clone(),
+        buffers(&config),
+        SimRng::new(1),
+        Instant::ZERO,
+    )
+    .unwrap();
+    restored.restore_event_clock(41);
+    assert!(restored.clocks().1 >= 41);
+    restored
+        .handle_datagram(Instant::ZERO, 2, &event(40))
+        .unwrap();
+    assert_eq!(count(&mut restored), 0);
+    assert_eq!(restored.stats().events_too_old, 1);
+    restored
+        .handle_datagram(Instant::ZERO, 2, &event(42))
+        .unwrap();
+    assert_eq!(count(&mut restored), 1, "newer events still flow");
+}
+
+#[test]
+fn events_older_than_the_ring_are_dropped() {
+    let config = Config::lan().with_members(8);
+    let mut node = Node::new(
+        1u32,
+        config.clone(),
+        buffers(&config),
+        SimRng::new(1),
+        Instant::ZERO,
+    )
+    .unwrap();
+    let mut buf = [0u8; 128];
+    for (ltime, want) in [(2000u64, true), (1000, false), (1600, true)] {
+        let mut enc = Encoder::new(&mut buf).unwrap();
+        enc.push::<u32>(&Message::Event {
+            ltime,
+            name: "e",
+            payload: b"",
+            coalesce: false,
+        });
+        let n = enc.len();
+        node.handle_datagram(Instant::ZERO, 2, &buf[..n]).unwrap();
+        let mut out = vec![0u8; 640];
+        assert_eq!(
+            node.poll_delivery(&mut out).is_some(),
+            want,
+            "ltime {ltime}"
+        );
+    }
+}
