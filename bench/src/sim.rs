@@ -39,6 +39,44 @@ impl Default for NetConfig {
     }
 }
 
+/// What kind of user message was delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveredKind {
+    /// A raw broadcast.
+    User,
+    /// A user event.
+    Event {
+        /// Lamport time.
+        ltime: u64,
+    },
+    /// A query to answer.
+    Query {
+        /// Query id.
+        id: u32,
+        /// Originator.
+        from: u32,
+    },
+    /// An ack to our query.
+    QueryAck {
+        /// Query id.
+        id: u32,
+        /// Responder.
+        from: u32,
+    },
+    /// A response to our query.
+    QueryResponse {
+        /// Query id.
+        id: u32,
+        /// Responder.
+        from: u32,
+    },
+    /// Our query finished.
+    QueryDone {
+        /// Query id.
+        id: u32,
+    },
+}
+
 /// A user message delivered to `observer` at `at`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivered {
@@ -46,13 +84,16 @@ pub struct Delivered {
     pub at: Instant,
     /// Which node delivered it.
     pub observer: u32,
-    /// Lamport time (user events), `None` for raw broadcasts.
-    pub ltime: Option<u64>,
-    /// Event name (empty for raw broadcasts).
+    /// What it was.
+    pub kind: DeliveredKind,
+    /// Event or query name (empty otherwise).
     pub name: String,
     /// Payload.
     pub payload: Vec<u8>,
 }
+
+/// Answers queries in the simulator: `(node, query name, payload)` → response.
+pub type Responder = Box<dyn FnMut(u32, &str, &[u8]) -> Option<Vec<u8>>>;
 
 /// A membership event seen by `observer` at `at`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +149,8 @@ pub struct Sim {
     log: Vec<Record>,
     deliveries: Vec<Delivered>,
     delivery_buf: Vec<u8>,
+    staging: Vec<u8>,
+    responder: Option<Responder>,
     record: bool,
     latency_fn: Option<LatencyFn>,
     totals: Totals,
@@ -119,7 +162,13 @@ impl Sim {
         let mut sim = Sim {
             now: Instant::ZERO,
             buf: vec![0; config.mtu],
-            delivery_buf: vec![0; config.capacity.user_payload],
+            delivery_buf: vec![
+                0;
+                config
+                    .capacity
+                    .user_payload
+                    .max(config.capacity.reassembly_bytes)
+            ],
             config,
             net,
             seed,
@@ -134,6 +183,8 @@ impl Sim {
             free_packets: Vec::new(),
             log: Vec::new(),
             deliveries: Vec::new(),
+            staging: Vec::new(),
+            responder: None,
             record: true,
             latency_fn: None,
             totals: Totals::default(),
@@ -159,6 +210,11 @@ impl Sim {
             self.now,
         )
         .expect("simulator config builds")
+    }
+
+    /// Answers queries with `f` (none answered by default).
+    pub fn set_responder(&mut self, f: Responder) {
+        self.responder = Some(f);
     }
 
     /// Stops recording events (large runs).
@@ -307,52 +363,84 @@ impl Sim {
         self.queue.push(Reverse((at, self.seq, action)));
     }
 
-    /// Drains `id`'s outputs: datagrams into the network, events into the log,
-    /// and its next deadline into the queue.
+    /// Drains `id`'s outputs: user messages into the log (answering queries
+    /// through the responder), datagrams into the network, events into the
+    /// log, and its next deadline into the queue.
     pub fn flush(&mut self, id: u32) {
         let now = self.now;
         let Some(node) = self.nodes[id as usize].as_mut() else {
             return;
         };
-        while let Some(t) = node.poll_transmit(&mut self.buf) {
-            self.totals.packets += 1;
-            self.totals.bytes += t.len as u64;
-            let to = t.to;
-            let lost = to as usize >= self.groups.len()
-                || self.groups[to as usize] != self.groups[id as usize]
-                || (self.net.loss > 0.0 && self.rng.unit() < self.net.loss);
-            if lost {
-                self.totals.lost += 1;
-                continue;
+        let mut answers: Vec<(u32, Vec<u8>)> = Vec::new();
+        while let Some(d) = node.poll_delivery(&mut self.delivery_buf) {
+            let (kind, name, payload) = match d {
+                Delivery::User(p) => (DeliveredKind::User, String::new(), p.to_vec()),
+                Delivery::Event {
+                    ltime,
+                    name,
+                    payload,
+                    ..
+                } => (
+                    DeliveredKind::Event { ltime },
+                    name.to_string(),
+                    payload.to_vec(),
+                ),
+                Delivery::Query {
+                    id: qid,
+                    from,
+                    name,
+                    payload,
+                    ..
+                } => {
+                    if let Some(r) = self.responder.as_mut().and_then(|f| f(id, name, payload)) {
+                        answers.push((qid, r));
+                    }
+                    (
+                        DeliveredKind::Query { id: qid, from },
+                        name.to_string(),
+                        payload.to_vec(),
+                    )
+                }
+                Delivery::QueryAck { id: qid, from } => (
+                    DeliveredKind::QueryAck { id: qid, from },
+                    String::new(),
+                    Vec::new(),
+                ),
+                Delivery::QueryResponse {
+                    id: qid,
+                    from,
+                    payload,
+                } => (
+                    DeliveredKind::QueryResponse { id: qid, from },
+                    String::new(),
+                    payload.to_vec(),
+                ),
+                Delivery::QueryDone { id: qid } => (
+                    DeliveredKind::QueryDone { id: qid },
+                    String::new(),
+                    Vec::new(),
+                ),
+            };
+            if self.record {
+                self.deliveries.push(Delivered {
+                    at: now,
+                    observer: id,
+                    kind,
+                    name,
+                    payload,
+                });
             }
-            let delay = match &self.latency_fn {
-                Some(f) => f(id, to),
-                None => {
-                    let j = self.net.jitter.as_nanos() as u64;
-                    let extra = if j > 0 { self.rng.below(j) } else { 0 };
-                    self.net.latency + Duration::from_nanos(extra)
-                }
-            };
-            let packet = match self.free_packets.pop() {
-                Some(p) => p,
-                None => {
-                    self.packets.push(Vec::with_capacity(self.buf.len()));
-                    (self.packets.len() - 1) as u32
-                }
-            };
-            let slot = &mut self.packets[packet as usize];
-            slot.clear();
-            slot.extend_from_slice(&self.buf[..t.len]);
-            self.seq += 1;
-            self.queue.push(Reverse((
-                now + delay,
-                self.seq,
-                Action::Deliver {
-                    to,
-                    from: id,
-                    packet,
-                },
-            )));
+        }
+        for (qid, r) in answers {
+            let _ = node.respond(now, qid, &r);
+        }
+        let mut out: Vec<(u32, usize, usize)> = Vec::new();
+        let mut staged = std::mem::take(&mut self.staging);
+        staged.clear();
+        while let Some(t) = node.poll_transmit(&mut self.buf) {
+            let at = staged.len();
+            staged.extend_from_slice(&self.buf[..t.len]);
+            out.push((t.to, at, t.len));
         }
         while let Some(event) = node.poll_event() {
             if self.record {
@@ -363,33 +451,56 @@ impl Sim {
                 });
             }
         }
-        while let Some(d) = node.poll_delivery(&mut self.delivery_buf) {
-            if self.record {
-                let (ltime, name, payload) = match d {
-                    Delivery::User(p) => (None, String::new(), p.to_vec()),
-                    Delivery::Event {
-                        ltime,
-                        name,
-                        payload,
-                        ..
-                    } => (Some(ltime), name.to_string(), payload.to_vec()),
-                };
-                self.deliveries.push(Delivered {
-                    at: now,
-                    observer: id,
-                    ltime,
-                    name,
-                    payload,
-                });
-            }
+        let next = node.poll_timeout();
+        for (to, at, len) in out {
+            self.send(id, to, &staged[at..at + len]);
         }
-        if let Some(t) = node.poll_timeout() {
+        self.staging = staged;
+        if let Some(t) = next {
             let t = t.max(now);
             if t < self.wake_at[id as usize] || self.wake_at[id as usize] < now {
                 self.wake_at[id as usize] = t;
                 self.push(t, Action::Wake { node: id });
             }
         }
+    }
+
+    /// Puts one datagram on the network (or loses it).
+    fn send(&mut self, from: u32, to: u32, bytes: &[u8]) {
+        let now = self.now;
+        self.totals.packets += 1;
+        self.totals.bytes += bytes.len() as u64;
+        let lost = to as usize >= self.groups.len()
+            || self.groups[to as usize] != self.groups[from as usize]
+            || (self.net.loss > 0.0 && self.rng.unit() < self.net.loss);
+        if lost {
+            self.totals.lost += 1;
+            return;
+        }
+        let delay = match &self.latency_fn {
+            Some(f) => f(from, to),
+            None => {
+                let j = self.net.jitter.as_nanos() as u64;
+                let extra = if j > 0 { self.rng.below(j) } else { 0 };
+                self.net.latency + Duration::from_nanos(extra)
+            }
+        };
+        let packet = match self.free_packets.pop() {
+            Some(p) => p,
+            None => {
+                self.packets.push(Vec::with_capacity(self.buf.len()));
+                (self.packets.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.packets[packet as usize];
+        slot.clear();
+        slot.extend_from_slice(bytes);
+        self.seq += 1;
+        self.queue.push(Reverse((
+            now + delay,
+            self.seq,
+            Action::Deliver { to, from, packet },
+        )));
     }
 
     /// `observer`'s view: every member it knows with its state, sorted by id.

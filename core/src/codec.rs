@@ -126,6 +126,57 @@ pub enum Message<'a, I> {
     },
     /// An opaque user broadcast.
     User(&'a [u8]),
+    /// A query (Serf message type 4).
+    Query {
+        /// Query clock time.
+        ltime: u64,
+        /// Random id chosen by the originator.
+        id: u32,
+        /// The originator (responses go to its address).
+        from: I,
+        /// [`crate::query::flags`].
+        flags: u8,
+        /// Responses also travel through this many random members.
+        relay_factor: u8,
+        /// Deadline after the query was sent, milliseconds.
+        timeout_ms: u32,
+        /// Node filter: an encoded list of identities (empty: no filter).
+        nodes: &'a [u8],
+        /// Tag filter: encoded (key, expression) pairs (empty: no filter).
+        tags: &'a [u8],
+        /// Query name.
+        name: &'a str,
+        /// Opaque payload.
+        payload: &'a [u8],
+    },
+    /// An ack or (a chunk of) a response to a query (Serf message type 5).
+    QueryResponse {
+        /// The query's time.
+        ltime: u64,
+        /// The query's id.
+        id: u32,
+        /// The responder.
+        from: I,
+        /// [`crate::query::response_flags`].
+        flags: u8,
+        /// Chunk number.
+        index: u16,
+        /// Chunks in the whole response.
+        total: u16,
+        /// Length of the whole response.
+        total_len: u32,
+        /// Where this chunk goes in the whole response.
+        offset: u32,
+        /// This chunk's bytes.
+        payload: &'a [u8],
+    },
+    /// Please forward `inner` (an encoded query response) to `dest` (Serf's relay).
+    Relay {
+        /// Final destination.
+        dest: I,
+        /// The encoded message to forward.
+        inner: &'a [u8],
+    },
 }
 
 impl<I> Message<'_, I> {
@@ -143,6 +194,9 @@ impl<I> Message<'_, I> {
             Message::State { .. } => "state",
             Message::User(_) => "user",
             Message::Event { .. } => "event",
+            Message::Query { .. } => "query",
+            Message::QueryResponse { .. } => "query_response",
+            Message::Relay { .. } => "relay",
         }
     }
 }
@@ -304,7 +358,7 @@ mod tests {
         let mut cbuf = [0u8; COORD_MAX];
         let coord = CoordBytes::encode(&Coordinate::default(), &mut cbuf).unwrap();
         assert_eq!(coord.decode(), Some(Coordinate::default()));
-        let msgs: [Message<'_, u32>; 11] = [
+        let msgs: [Message<'_, u32>; 14] = [
             Message::Ping { seq: 1, target: 2 },
             Message::IndirectPing {
                 seq: 3,
@@ -347,6 +401,33 @@ mod tests {
                 name: "deploy",
                 payload: b"v2",
                 coalesce: true,
+            },
+            Message::Query {
+                ltime: 9,
+                id: 77,
+                from: 3,
+                flags: 1,
+                relay_factor: 2,
+                timeout_ms: 3200,
+                nodes: &[1, 5],
+                tags: &[],
+                name: "load",
+                payload: b"",
+            },
+            Message::QueryResponse {
+                ltime: 9,
+                id: 77,
+                from: 4,
+                flags: 0,
+                index: 2,
+                total: 3,
+                total_len: 3000,
+                offset: 2000,
+                payload: b"0.42",
+            },
+            Message::Relay {
+                dest: 3,
+                inner: &[9, 9],
             },
         ];
         let mut buf = [0u8; 256];

@@ -13,7 +13,7 @@ use crate::vivaldi::VivaldiConfig;
 /// assert_eq!(Config::wan().suspicion_mult, 6);
 /// assert_eq!(Config::local().gossip_interval.as_millis(), 100);
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// Time between probes (scaled by the health score).
     pub probe_interval: Duration,
@@ -54,6 +54,16 @@ pub struct Config {
     pub vivaldi: VivaldiConfig,
     /// Largest user event, name plus payload (Serf's UserEventSizeLimit).
     pub user_event_size_limit: usize,
+    /// Largest encoded query (Serf's QuerySizeLimit).
+    pub query_size_limit: usize,
+    /// Largest query response (Serf's QueryResponseSizeLimit is 1024; larger
+    /// responses travel in chunks, up to `capacity.reassembly_bytes`).
+    pub query_response_size_limit: usize,
+    /// Query timeout = gossip interval × this × ceil(log10(N + 1)).
+    pub query_timeout_mult: u32,
+    /// Tag filter matcher `(expression, value) -> matches`; the std runtime
+    /// plugs in regular expressions.
+    pub tag_matcher: fn(&str, &str) -> bool,
     /// Fixed capacities.
     pub capacity: Capacity,
 }
@@ -84,6 +94,20 @@ pub struct Capacity {
     pub meta: usize,
     /// Recent user-event times remembered for de-duplication (Serf: 512).
     pub event_ring: usize,
+    /// Recent query times remembered for de-duplication (Serf: 512).
+    pub query_ring: usize,
+    /// Received queries this node may still answer.
+    pub incoming_queries: usize,
+    /// Queries this node sent that are still collecting answers.
+    pub outgoing_queries: usize,
+    /// (query, responder) pairs remembered so relayed copies count once.
+    pub query_seen: usize,
+    /// Responses larger than a datagram being reassembled at once.
+    pub reassembly_slots: usize,
+    /// Largest reassembled response, bytes (default 64 KiB).
+    pub reassembly_bytes: usize,
+    /// Datagrams (responses, chunks, relays) waiting to be sent.
+    pub outbox: usize,
 }
 
 impl Capacity {
@@ -93,7 +117,7 @@ impl Capacity {
             members,
             broadcasts: members.clamp(16, 4096),
             user_broadcasts: 64,
-            user_payload: 640,
+            user_payload: 1100,
             suspicions: (members / 4).clamp(8, 4096),
             transmits: 64,
             events: (members * 2).clamp(32, 8192),
@@ -101,6 +125,13 @@ impl Capacity {
             coordinates: members,
             meta: 128,
             event_ring: 512,
+            query_ring: 512,
+            incoming_queries: 64,
+            outgoing_queries: 8,
+            query_seen: (members * 4).clamp(64, 1 << 16),
+            reassembly_slots: 2,
+            reassembly_bytes: 64 * 1024,
+            outbox: 64,
         }
     }
 }
@@ -128,6 +159,10 @@ impl Config {
             coordinates: true,
             vivaldi: VivaldiConfig::default(),
             user_event_size_limit: 512,
+            query_size_limit: 1024,
+            query_response_size_limit: 1024,
+            query_timeout_mult: 16,
+            tag_matcher: crate::query::simple_match,
             capacity: Capacity::for_members(1024),
         }
     }

@@ -31,6 +31,7 @@ pub mod member;
 pub mod meta;
 pub mod node;
 pub mod probe;
+pub mod query;
 pub mod ring;
 pub mod rng;
 pub mod stats;

@@ -12,11 +12,15 @@ use crate::config::Config;
 use crate::coordinates::CoordinateCache;
 use crate::event::{Event, EventKind};
 use crate::events::{UserEvents, Verdict};
-use crate::identity::Identity;
+use crate::identity::{mix64, Identity};
 use crate::inbox::Inbox;
 use crate::member::{Counts, MemberTable, State, EMPTY, MAX_MEMBERS};
 use crate::meta::MetaTable;
 use crate::probe::{Probe, Relays};
+use crate::query::{
+    flags, passes, response_flags, Incoming, Outbox, Outgoing, QueryError, QueryParams, Reassembly,
+    SeenSet, MAX_CHUNKS,
+};
 use crate::ring::Ring;
 use crate::rng::{below, jitter};
 use crate::stats::Stats;
@@ -79,6 +83,13 @@ pub enum Transmission<I: Identity> {
         /// Destination.
         to: I,
     },
+    /// A stored datagram body (query responses, chunks, relayed copies).
+    Outbox {
+        /// Destination.
+        to: I::Addr,
+        /// Outbox slot.
+        slot: u16,
+    },
     /// Our member states, from `cursor` on, in as many datagrams as it takes.
     PushPull {
         /// Destination.
@@ -94,7 +105,7 @@ pub enum Transmission<I: Identity> {
 
 /// A user message for the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Delivery<'b> {
+pub enum Delivery<'b, I> {
     /// A raw broadcast payload ([`Node::broadcast`]).
     User(&'b [u8]),
     /// A user event ([`Node::user_event`]), delivered once per member.
@@ -108,7 +119,45 @@ pub enum Delivery<'b> {
         /// Coalescing allowed.
         coalesce: bool,
     },
+    /// A query to answer with [`Node::respond`] before its deadline.
+    Query {
+        /// Query id (pass to `respond`).
+        id: u32,
+        /// Lamport time.
+        ltime: u64,
+        /// The originator.
+        from: I,
+        /// Name.
+        name: &'b str,
+        /// Payload.
+        payload: &'b [u8],
+    },
+    /// A member acknowledged our query.
+    QueryAck {
+        /// Query id.
+        id: u32,
+        /// Who.
+        from: I,
+    },
+    /// A member answered our query (reassembled if it came in chunks).
+    QueryResponse {
+        /// Query id.
+        id: u32,
+        /// Who.
+        from: I,
+        /// The response.
+        payload: &'b [u8],
+    },
+    /// Our query's deadline passed: no more acks or responses will come.
+    QueryDone {
+        /// Query id.
+        id: u32,
+    },
 }
+
+/// Inbox-only response flags (never valid on the wire).
+const LOCAL_LARGE: u8 = 0x80;
+const LOCAL_DONE: u8 = 0x40;
 
 /// A datagram written into the caller's buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,6 +222,13 @@ pub struct Node<I: Identity, S: Store, R: RngCore> {
     coordinates: CoordinateCache<S>,
     meta: MetaTable<S>,
     user_events: UserEvents<S>,
+    queries_seen: UserEvents<S>,
+    incoming: S::Buf<Incoming<I>>,
+    outgoing: S::Buf<Outgoing>,
+    seen: SeenSet<S>,
+    reassembly: S::Buf<Reassembly<I>>,
+    reassembly_bytes: S::Buf<u8>,
+    outbox: Outbox<S>,
     probe: Probe<I>,
     awareness: Awareness,
     seq: u32,
@@ -231,6 +287,13 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             coordinates: CoordinateCache::new(buffers.coordinates, buffers.coordinate_map),
             meta: MetaTable::new(buffers.meta, buffers.meta_lens),
             user_events: UserEvents::new(buffers.event_ring),
+            queries_seen: UserEvents::new(buffers.query_ring),
+            incoming: buffers.incoming,
+            outgoing: buffers.outgoing,
+            seen: SeenSet::new(buffers.query_seen),
+            reassembly: buffers.reassembly,
+            reassembly_bytes: buffers.reassembly_bytes,
+            outbox: Outbox::new(buffers.outbox, buffers.outbox_lens),
             probe: Probe::Idle,
             seq: 0,
             leaving: false,
@@ -246,7 +309,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     pub fn join(&mut self, _now: Instant, addr: I::Addr) {
         self.leaving = false;
         let session = self.next_seq();
-        self.transmits.push_back(Transmission::PushPull {
+        self.queue(Transmission::PushPull {
             to: addr,
             session,
             cursor: 0,
@@ -320,7 +383,203 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
 
     /// The three Lamport clocks: (member, event, query).
     pub fn clocks(&self) -> (u64, u64, u64) {
-        (1, self.user_events.clock.time(), 1)
+        (
+            1,
+            self.user_events.clock.time(),
+            self.queries_seen.clock.time(),
+        )
+    }
+
+    /// Restores the query clock from a snapshot (older queries are ignored).
+    pub fn restore_query_clock(&mut self, ltime: u64) {
+        self.queries_seen.clock.restore(ltime);
+        self.queries_seen.min_time = self.queries_seen.min_time.max(ltime.saturating_add(1));
+    }
+
+    /// The default query timeout for the current cluster size.
+    pub fn default_query_timeout(&self) -> core::time::Duration {
+        let n = self.cluster_size() as f64;
+        let scale = libm::ceil(libm::log10(n + 1.0)).max(1.0) as u32;
+        self.config.gossip_interval * self.config.query_timeout_mult * scale
+    }
+
+    /// Sends a query to the cluster (this node answers it too if it matches).
+    /// Acks, responses and a final done arrive through [`Node::poll_delivery`].
+    /// Returns the query id.
+    pub fn query(
+        &mut self,
+        now: Instant,
+        name: &str,
+        payload: &[u8],
+        params: &QueryParams<'_, I>,
+    ) -> Result<u32, QueryError> {
+        let mut nodes = [0u8; 512];
+        let mut tags = [0u8; 512];
+        let nodes_len = if params.nodes.is_empty() {
+            0
+        } else {
+            crate::query::encode_nodes(params.nodes, &mut nodes)
+                .ok_or(QueryError::FilterTooLarge)?
+        };
+        let tags_len = if params.tags.is_empty() {
+            0
+        } else {
+            crate::tags::encode(params.tags, &mut tags).map_err(|_| QueryError::FilterTooLarge)?
+        };
+        let timeout = params
+            .timeout
+            .unwrap_or_else(|| self.default_query_timeout());
+        let Some(slot) = self.outgoing.iter().position(|q| !q.used) else {
+            return Err(QueryError::Busy);
+        };
+        let ltime = self.queries_seen.clock.time();
+        let id = self.rng.next_u32();
+        let m: Message<'_, I> = Message::Query {
+            ltime,
+            id,
+            from: self.me.clone(),
+            flags: if params.ack { flags::ACK } else { 0 },
+            relay_factor: params.relay_factor,
+            timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+            nodes: &nodes[..nodes_len],
+            tags: &tags[..tags_len],
+            name,
+            payload,
+        };
+        let mut sized = [0u8; 2048];
+        match postcard::to_slice(&m, &mut sized) {
+            Ok(b) if b.len() <= self.config.query_size_limit => {}
+            _ => return Err(QueryError::TooLarge),
+        }
+        self.outgoing[slot] = Outgoing {
+            id,
+            ltime,
+            deadline: now + timeout,
+            acks: 0,
+            responses: 0,
+            used: true,
+        };
+        self.on_message(now, &self.me.addr(), m);
+        Ok(id)
+    }
+
+    /// Answers a query delivered by [`Node::poll_delivery`], once, before its
+    /// deadline. Responses above one datagram go in chunks.
+    pub fn respond(&mut self, now: Instant, id: u32, payload: &[u8]) -> Result<(), QueryError> {
+        let Some(q) = self
+            .incoming
+            .iter()
+            .position(|q| q.used && q.id == id && q.deadline > now)
+        else {
+            return Err(QueryError::UnknownQuery);
+        };
+        let limit = self
+            .config
+            .query_response_size_limit
+            .min(self.config.capacity.reassembly_bytes.max(1024));
+        if payload.len() > limit {
+            return Err(QueryError::ResponseTooLarge);
+        }
+        let Incoming {
+            ltime,
+            origin,
+            relay_factor,
+            ..
+        } = self.incoming[q].clone();
+        // Chunk size: what a datagram holds after the response header.
+        let header = {
+            let mut tmp = [0u8; 512];
+            let probe: Message<'_, I> = Message::QueryResponse {
+                ltime,
+                id,
+                from: self.me.clone(),
+                flags: 0,
+                index: u16::MAX,
+                total: u16::MAX,
+                total_len: u32::MAX,
+                offset: u32::MAX,
+                payload: &[],
+            };
+            postcard::to_slice(&probe, &mut tmp)
+                .map(|b| b.len())
+                .unwrap_or(512)
+        };
+        let chunk = self.config.mtu.saturating_sub(1 + header + 3).max(1);
+        let chunks = payload.len().div_ceil(chunk).max(1);
+        let relays = if chunks == 1 {
+            relay_factor as usize
+        } else {
+            0
+        };
+        if chunks as u32 > MAX_CHUNKS || self.outbox.free() < chunks * (1 + relays) {
+            return Err(QueryError::Busy);
+        }
+        self.incoming[q].used = false;
+        let to = origin.addr();
+        for (k, part) in payload
+            .chunks(chunk)
+            .enumerate()
+            .chain(core::iter::once((0, &[][..])).take((payload.is_empty()) as usize))
+        {
+            let m: Message<'_, I> = Message::QueryResponse {
+                ltime,
+                id,
+                from: self.me.clone(),
+                flags: 0,
+                index: k as u16,
+                total: chunks as u16,
+                total_len: payload.len() as u32,
+                offset: (k * chunk) as u32,
+                payload: part,
+            };
+            if let Some(slot) = self.outbox.put(&m) {
+                self.queue(Transmission::Outbox {
+                    to: to.clone(),
+                    slot,
+                });
+            }
+            if relays > 0 {
+                self.relay_copies(&m, &origin, relays);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `m` to `origin` through `n` random alive members too.
+    fn relay_copies(&mut self, m: &Message<'_, I>, origin: &I, n: usize) {
+        let mut inner = [0u8; 1400];
+        let Ok(inner) = postcard::to_slice(m, &mut inner) else {
+            return;
+        };
+        let origin_slot = self.members.find(origin).unwrap_or(EMPTY);
+        let mut picked = [EMPTY; 8];
+        let mut k = 0;
+        for _ in 0..DRAW_ATTEMPTS {
+            if k >= n.min(picked.len()) {
+                break;
+            }
+            let Some(s) = self.members.random_slot(&mut self.rng) else {
+                break;
+            };
+            if s == self.my_slot || s == origin_slot || picked[..k].contains(&s) {
+                continue;
+            }
+            if self.members.slot(s).state() != Some(State::Alive) {
+                continue;
+            }
+            picked[k] = s;
+            k += 1;
+        }
+        for &s in &picked[..k] {
+            let via = self.members.slot(s).id().addr();
+            let relay: Message<'_, I> = Message::Relay {
+                dest: origin.clone(),
+                inner,
+            };
+            if let Some(slot) = self.outbox.put(&relay) {
+                self.queue(Transmission::Outbox { to: via, slot });
+            }
+        }
     }
 
     /// Restores the event clock from a snapshot; events at or before the
@@ -368,6 +627,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             }
         }
         self.expire_relays(now);
+        self.expire_queries(now);
         self.probe_timeout(now);
         if now >= self.next_probe {
             self.probe_tick(now);
@@ -441,6 +701,18 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     self.piggyback(&mut enc);
                     to
                 }
+                // Direct replies carry no piggyback: they mostly go to one
+                // originator, where gossip would be wasted (as memberlist's
+                // best-effort sends).
+                Transmission::Outbox { to, slot } => {
+                    let ok = enc.push_raw(self.outbox.get(slot));
+                    self.outbox.release(slot);
+                    if !ok {
+                        self.stats.transmits_dropped += 1;
+                        continue;
+                    }
+                    to
+                }
                 Transmission::Gossip { to } => {
                     self.piggyback(&mut enc);
                     if enc.is_empty() {
@@ -481,10 +753,67 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
 
     /// The next received user message (raw broadcast or user event), decoded
     /// from a copy in `buf` (which must hold `capacity.user_payload` bytes).
-    pub fn poll_delivery<'b>(&mut self, buf: &'b mut [u8]) -> Option<Delivery<'b>> {
+    pub fn poll_delivery<'b>(&mut self, buf: &'b mut [u8]) -> Option<Delivery<'b, I>> {
         let n = self.inbox.pop(buf)?;
+        // A reassembled response: the inbox holds a marker naming the slot.
+        if let Ok(Message::QueryResponse {
+            id,
+            from,
+            flags,
+            index,
+            total_len,
+            ..
+        }) = postcard::from_bytes::<Message<'_, I>>(&buf[..n])
+        {
+            if flags & LOCAL_DONE != 0 {
+                return Some(Delivery::QueryDone { id });
+            }
+            if flags & LOCAL_LARGE != 0 {
+                let len = (total_len as usize).min(buf.len());
+                if len < total_len as usize {
+                    self.stats.decode_errors += 1; // caller buffer too small
+                }
+                let at = index as usize * self.config.capacity.reassembly_bytes;
+                buf[..len].copy_from_slice(&self.reassembly_bytes[at..at + len]);
+                if let Some(r) = self.reassembly.get_mut(index as usize) {
+                    r.used = false;
+                }
+                return Some(Delivery::QueryResponse {
+                    id,
+                    from,
+                    payload: &buf[..len],
+                });
+            }
+        }
         let bytes: &'b [u8] = &buf[..n];
         match postcard::from_bytes::<Message<'b, I>>(bytes) {
+            Ok(Message::Query {
+                id,
+                ltime,
+                from,
+                name,
+                payload,
+                ..
+            }) => Some(Delivery::Query {
+                id,
+                ltime,
+                from,
+                name,
+                payload,
+            }),
+            Ok(Message::QueryResponse {
+                id,
+                from,
+                flags,
+                payload,
+                ..
+            }) => {
+                if flags & response_flags::ACK != 0 {
+                    Some(Delivery::QueryAck { id, from })
+                } else {
+                    Some(Delivery::QueryResponse { id, from, payload })
+                }
+            }
             Ok(Message::User(p)) => Some(Delivery::User(p)),
             Ok(Message::Event {
                 ltime,
@@ -522,6 +851,15 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             t = t.min(d);
         }
         if let Some(d) = self.relays.next_deadline() {
+            t = t.min(d);
+        }
+        if let Some(d) = self
+            .outgoing
+            .iter()
+            .filter(|q| q.used)
+            .map(|q| q.deadline)
+            .min()
+        {
             t = t.min(d);
         }
         Some(t)
@@ -570,6 +908,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         s.relays_dropped = self.relays.dropped;
         s.inbox_dropped = self.inbox.dropped;
         s.meta_rejected = self.meta.rejected;
+        s.outbox_dropped = self.outbox.dropped;
         let v = self.vivaldi.stats();
         s.coordinate_updates = v.updates;
         s.coordinate_rejected = v.rejected;
@@ -661,6 +1000,14 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
 
     // --------------------------------------------------------------- internals
 
+    /// Queues a transmission; if the full queue evicts an outbox datagram,
+    /// its slot is freed (the eviction is counted by the ring).
+    fn queue(&mut self, t: Transmission<I>) {
+        if let Some(Transmission::Outbox { slot, .. }) = self.transmits.push_back(t) {
+            self.outbox.release(slot);
+        }
+    }
+
     fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         self.seq
@@ -689,7 +1036,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         match m {
             Message::Ping { seq, target } => {
                 if target == self.me {
-                    self.transmits.push_back(Transmission::Ack {
+                    self.queue(Transmission::Ack {
                         to: from.clone(),
                         seq,
                         coord: true,
@@ -708,7 +1055,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     nack,
                     deadline,
                 });
-                self.transmits.push_back(Transmission::Ping {
+                self.queue(Transmission::Ping {
                     target,
                     seq: ours,
                     suspect: None,
@@ -724,7 +1071,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                         }
                     }
                 } else if let Some(r) = self.relays.take(seq) {
-                    self.transmits.push_back(Transmission::Ack {
+                    self.queue(Transmission::Ack {
                         to: r.requester,
                         seq: r.their_seq,
                         coord: false,
@@ -752,7 +1099,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             }
             Message::PushPull { session, flags } => {
                 if flags & push_pull_flags::WANT_REPLY != 0 {
-                    self.transmits.push_back(Transmission::PushPull {
+                    self.queue(Transmission::PushPull {
                         to: from.clone(),
                         session,
                         cursor: 0,
@@ -785,6 +1132,274 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 payload,
                 coalesce,
             } => self.on_event(ltime, name, payload, coalesce, true),
+            m @ Message::Query { .. } => self.on_query(now, &m),
+            Message::QueryResponse {
+                ltime,
+                id,
+                from,
+                flags,
+                index,
+                total,
+                total_len,
+                offset,
+                payload,
+            } => self.on_query_response(
+                ltime, id, from, flags, index, total, total_len, offset, payload,
+            ),
+            Message::Relay { dest, inner } => self.on_relay(dest, inner),
+        }
+    }
+
+    /// A query, received or sent by this node.
+    fn on_query(&mut self, now: Instant, m: &Message<'_, I>) {
+        let Message::Query {
+            ltime,
+            id,
+            from,
+            flags: qflags,
+            relay_factor,
+            timeout_ms,
+            nodes,
+            tags,
+            ..
+        } = m
+        else {
+            return;
+        };
+        if self.queries_seen.observe(*ltime, "", &id.to_le_bytes()) != Verdict::New {
+            return;
+        }
+        if qflags & flags::NO_BROADCAST == 0 && self.user.enqueue(m).is_err() {
+            self.stats.user_broadcasts_dropped += 1;
+        }
+        let mine = Tags::new(self.meta.get(self.my_slot));
+        if !passes(&self.me, mine, nodes, tags, self.config.tag_matcher) {
+            return;
+        }
+        let deadline = now + core::time::Duration::from_millis(*timeout_ms as u64);
+        if qflags & flags::ACK != 0 {
+            let ack: Message<'_, I> = Message::QueryResponse {
+                ltime: *ltime,
+                id: *id,
+                from: self.me.clone(),
+                flags: response_flags::ACK,
+                index: 0,
+                total: 1,
+                total_len: 0,
+                offset: 0,
+                payload: &[],
+            };
+            if let Some(slot) = self.outbox.put(&ack) {
+                self.queue(Transmission::Outbox {
+                    to: from.addr(),
+                    slot,
+                });
+            }
+            if *relay_factor > 0 {
+                self.relay_copies(&ack, from, *relay_factor as usize);
+            }
+        }
+        // Remember it for `respond`; a full table gives way to the oldest.
+        let slot = match self
+            .incoming
+            .iter()
+            .position(|q| !q.used || q.deadline <= now)
+        {
+            Some(s) => s,
+            None => {
+                self.stats.queries_dropped += 1;
+                let mut oldest = 0;
+                for (i, q) in self.incoming.iter().enumerate() {
+                    if q.deadline < self.incoming[oldest].deadline {
+                        oldest = i;
+                    }
+                }
+                oldest
+            }
+        };
+        self.incoming[slot] = Incoming {
+            id: *id,
+            ltime: *ltime,
+            origin: from.clone(),
+            deadline,
+            relay_factor: *relay_factor,
+            used: true,
+        };
+        self.inbox.push(m);
+    }
+
+    /// An ack or response (chunk) for one of our queries.
+    #[allow(clippy::too_many_arguments)]
+    fn on_query_response(
+        &mut self,
+        ltime: u64,
+        id: u32,
+        from: I,
+        rflags: u8,
+        index: u16,
+        total: u16,
+        total_len: u32,
+        offset: u32,
+        payload: &[u8],
+    ) {
+        if rflags & (LOCAL_LARGE | LOCAL_DONE) != 0 {
+            self.stats.decode_errors += 1;
+            return;
+        }
+        let Some(q) = self
+            .outgoing
+            .iter()
+            .position(|q| q.used && q.id == id && q.ltime == ltime)
+        else {
+            self.stats.stray_responses += 1;
+            return;
+        };
+        let who = from.hash_with(0x51);
+        let ack = rflags & response_flags::ACK != 0;
+        if ack || total <= 1 {
+            if !self
+                .seen
+                .insert(mix64(who ^ ((id as u64) << 1) ^ ack as u64))
+            {
+                return; // a relayed copy, or the seen set is full
+            }
+            let m: Message<'_, I> = Message::QueryResponse {
+                ltime,
+                id,
+                from,
+                flags: rflags,
+                index: 0,
+                total: 1,
+                total_len: payload.len() as u32,
+                offset: 0,
+                payload,
+            };
+            if ack {
+                self.outgoing[q].acks += 1;
+            } else {
+                self.outgoing[q].responses += 1;
+            }
+            self.inbox.push(&m);
+            return;
+        }
+        // A chunk of a large response.
+        let cap = self.config.capacity.reassembly_bytes;
+        let end = offset as usize + payload.len();
+        if total as u32 > MAX_CHUNKS
+            || index >= total
+            || total_len as usize > cap
+            || end > total_len as usize
+        {
+            self.stats.decode_errors += 1;
+            return;
+        }
+        let slot = match self
+            .reassembly
+            .iter()
+            .position(|r| r.used && r.id == id && r.from == from)
+        {
+            Some(s) => s,
+            None => {
+                let Some(s) = self.reassembly.iter().position(|r| !r.used) else {
+                    self.stats.responses_dropped += 1;
+                    return;
+                };
+                self.reassembly[s] = Reassembly {
+                    id,
+                    from: from.clone(),
+                    total_len,
+                    chunks: total,
+                    received: 0,
+                    used: true,
+                };
+                s
+            }
+        };
+        let r = &mut self.reassembly[slot];
+        if r.total_len != total_len || r.chunks != total {
+            self.stats.decode_errors += 1;
+            return;
+        }
+        r.received |= 1 << index;
+        let base = slot * cap;
+        self.reassembly_bytes[base + offset as usize..base + end].copy_from_slice(payload);
+        let complete = if total as u32 == 64 {
+            u64::MAX
+        } else {
+            (1u64 << total) - 1
+        };
+        if self.reassembly[slot].received == complete {
+            if !self.seen.insert(mix64(who ^ ((id as u64) << 1))) {
+                self.reassembly[slot].used = false;
+                return;
+            }
+            self.outgoing[q].responses += 1;
+            let marker: Message<'_, I> = Message::QueryResponse {
+                ltime,
+                id,
+                from,
+                flags: LOCAL_LARGE,
+                index: slot as u16,
+                total,
+                total_len,
+                offset: 0,
+                payload: &[],
+            };
+            self.inbox.push(&marker);
+        }
+    }
+
+    /// Forwards a relayed query response to its destination.
+    fn on_relay(&mut self, dest: I, inner: &[u8]) {
+        // Only query responses are relayed: nothing else can be reflected.
+        match postcard::from_bytes::<Message<'_, I>>(inner) {
+            Ok(Message::QueryResponse { .. }) => {
+                if let Some(slot) = self.outbox.put_raw(inner) {
+                    self.queue(Transmission::Outbox {
+                        to: dest.addr(),
+                        slot,
+                    });
+                }
+            }
+            _ => self.stats.decode_errors += 1,
+        }
+    }
+
+    /// Ends queries whose deadline passed (a handful of slots, scanned).
+    fn expire_queries(&mut self, now: Instant) {
+        let mut any = false;
+        for i in 0..self.outgoing.len() {
+            let q = &self.outgoing[i];
+            if !q.used {
+                continue;
+            }
+            if q.deadline > now {
+                any = true;
+                continue;
+            }
+            let (id, ltime) = (q.id, q.ltime);
+            self.outgoing[i].used = false;
+            for r in self.reassembly.iter_mut() {
+                if r.used && r.id == id {
+                    r.used = false;
+                    self.stats.responses_dropped += 1;
+                }
+            }
+            let done: Message<'_, I> = Message::QueryResponse {
+                ltime,
+                id,
+                from: self.me.clone(),
+                flags: LOCAL_DONE,
+                index: 0,
+                total: 0,
+                total_len: 0,
+                offset: 0,
+                payload: &[],
+            };
+            self.inbox.push(&done);
+        }
+        if !any {
+            self.seen.clear();
         }
     }
 
@@ -1043,7 +1658,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 self.next_probe,
             );
             self.stats.probes += 1;
-            self.transmits.push_back(Transmission::Ping {
+            self.queue(Transmission::Ping {
                 target,
                 seq,
                 suspect,
@@ -1113,7 +1728,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let seq = self.probe.seq();
         for &s in &picked[..n] {
             let via = self.members.slot(s).id().clone();
-            self.transmits.push_back(Transmission::IndirectPing {
+            self.queue(Transmission::IndirectPing {
                 via,
                 target: target.clone(),
                 seq,
@@ -1126,7 +1741,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     fn expire_relays(&mut self, now: Instant) {
         while let Some(r) = self.relays.pop_expired(now) {
             if r.nack {
-                self.transmits.push_back(Transmission::Nack {
+                self.queue(Transmission::Nack {
                     to: r.requester,
                     seq: r.their_seq,
                 });
@@ -1164,7 +1779,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         }
         for &s in &picked[..n] {
             let to = self.members.slot(s).id().clone();
-            self.transmits.push_back(Transmission::Gossip { to });
+            self.queue(Transmission::Gossip { to });
         }
     }
 
@@ -1186,7 +1801,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             if s != self.my_slot && self.members.slot(s).state() == Some(State::Alive) {
                 let to = self.members.slot(s).id().addr();
                 let session = self.next_seq();
-                self.transmits.push_back(Transmission::PushPull {
+                self.queue(Transmission::PushPull {
                     to,
                     session,
                     cursor: 0,
@@ -1217,7 +1832,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 let to = self.members.slot(s).id().addr();
                 let session = self.next_seq();
                 self.stats.reconnects += 1;
-                self.transmits.push_back(Transmission::PushPull {
+                self.queue(Transmission::PushPull {
                     to,
                     session,
                     cursor: 0,
@@ -1369,6 +1984,18 @@ fn check_sizes(want: &Sizes, got: &Sizes) -> Result<(), BuildError> {
         ("meta", want.meta, got.meta),
         ("meta_lens", want.meta_lens, got.meta_lens),
         ("event_ring", want.event_ring, got.event_ring),
+        ("query_ring", want.query_ring, got.query_ring),
+        ("incoming", want.incoming, got.incoming),
+        ("outgoing", want.outgoing, got.outgoing),
+        ("query_seen", want.query_seen, got.query_seen),
+        ("reassembly", want.reassembly, got.reassembly),
+        (
+            "reassembly_bytes",
+            want.reassembly_bytes,
+            got.reassembly_bytes,
+        ),
+        ("outbox", want.outbox, got.outbox),
+        ("outbox_lens", want.outbox_lens, got.outbox_lens),
     ];
     for (name, w, g) in pairs {
         if w != g {

@@ -35,15 +35,17 @@ impl<T: 'static, S: Store> Ring<T, S> {
     pub fn is_full(&self) -> bool {
         self.len == self.buf.len()
     }
-    /// Appends, dropping (and counting) the oldest entry when full.
-    pub(crate) fn push_back(&mut self, v: T) {
+    /// Appends, dropping (and counting) the oldest entry when full; returns
+    /// the dropped entry.
+    pub(crate) fn push_back(&mut self, v: T) -> Option<T> {
         let cap = self.buf.len();
         if cap == 0 {
             self.dropped += 1;
-            return;
+            return Some(v);
         }
+        let mut evicted = None;
         if self.len == cap {
-            self.buf[self.head] = None;
+            evicted = self.buf[self.head].take();
             self.head = wrap(self.head + 1, cap);
             self.len -= 1;
             self.dropped += 1;
@@ -51,6 +53,7 @@ impl<T: 'static, S: Store> Ring<T, S> {
         let at = wrap(self.head + self.len, cap);
         self.buf[at] = Some(v);
         self.len += 1;
+        evicted
     }
     /// Puts an entry back at the front (after a `pop_front`, so there is room).
     pub(crate) fn push_front(&mut self, v: T) {

@@ -47,4 +47,12 @@ pub struct Stats {
     pub events_too_old: u64,
     /// Duplicate user events ignored.
     pub event_duplicates: u64,
+    /// Received queries evicted before their deadline (table full).
+    pub queries_dropped: u64,
+    /// Query responses for no query of ours (late, or forged).
+    pub stray_responses: u64,
+    /// Large responses dropped (no reassembly slot, or incomplete at the deadline).
+    pub responses_dropped: u64,
+    /// Datagrams refused by the outbox (full).
+    pub outbox_dropped: u64,
 }

@@ -16,6 +16,7 @@ use crate::events::EventSlot;
 use crate::identity::Identity;
 use crate::member::{index_len, Slot};
 use crate::node::{Relay, Transmission};
+use crate::query::{Incoming, Outgoing, Reassembly};
 use crate::suspicion::Suspicion;
 
 /// A family of slice-like buffers.
@@ -79,6 +80,22 @@ pub struct Sizes {
     pub meta_lens: usize,
     /// Recent user-event records.
     pub event_ring: usize,
+    /// Recent query records.
+    pub query_ring: usize,
+    /// Received queries.
+    pub incoming: usize,
+    /// Sent queries.
+    pub outgoing: usize,
+    /// Seen-responder set buckets.
+    pub query_seen: usize,
+    /// Reassembly records.
+    pub reassembly: usize,
+    /// Reassembly bytes.
+    pub reassembly_bytes: usize,
+    /// Outbox bytes.
+    pub outbox: usize,
+    /// Outbox lengths.
+    pub outbox_lens: usize,
 }
 
 impl Sizes {
@@ -105,6 +122,14 @@ impl Sizes {
             meta: c.members * c.meta,
             meta_lens: c.members,
             event_ring: c.event_ring,
+            query_ring: c.query_ring,
+            incoming: c.incoming_queries,
+            outgoing: c.outgoing_queries,
+            query_seen: c.query_seen,
+            reassembly: c.reassembly_slots,
+            reassembly_bytes: c.reassembly_slots * c.reassembly_bytes,
+            outbox: c.outbox * config.mtu,
+            outbox_lens: c.outbox,
         }
     }
 
@@ -127,7 +152,14 @@ impl Sizes {
             + self.coordinate_map * 8
             + self.meta
             + self.meta_lens * 2
-            + self.event_ring * size_of::<EventSlot>()
+            + (self.event_ring + self.query_ring) * size_of::<EventSlot>()
+            + self.incoming * size_of::<Incoming<I>>()
+            + self.outgoing * size_of::<Outgoing>()
+            + self.query_seen * 8
+            + self.reassembly * size_of::<Reassembly<I>>()
+            + self.reassembly_bytes
+            + self.outbox
+            + self.outbox_lens * 2
     }
 }
 
@@ -172,6 +204,22 @@ pub struct Buffers<I: Identity, S: Store> {
     pub meta_lens: S::Buf<u16>,
     /// Recent user-event records.
     pub event_ring: S::Buf<EventSlot>,
+    /// Recent query records.
+    pub query_ring: S::Buf<EventSlot>,
+    /// Received queries.
+    pub incoming: S::Buf<Incoming<I>>,
+    /// Sent queries.
+    pub outgoing: S::Buf<Outgoing>,
+    /// Seen-responder set.
+    pub query_seen: S::Buf<u64>,
+    /// Reassembly records.
+    pub reassembly: S::Buf<Reassembly<I>>,
+    /// Reassembly bytes.
+    pub reassembly_bytes: S::Buf<u8>,
+    /// Outbox bytes.
+    pub outbox: S::Buf<u8>,
+    /// Outbox lengths.
+    pub outbox_lens: S::Buf<u16>,
 }
 
 /// Makes buffers for a [`Store`] (a std runtime implements this with boxed slices).
@@ -204,6 +252,14 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             meta: p.provide(z.meta, 0),
             meta_lens: p.provide(z.meta_lens, 0),
             event_ring: p.provide(z.event_ring, EventSlot::default()),
+            query_ring: p.provide(z.query_ring, EventSlot::default()),
+            incoming: p.provide(z.incoming, Incoming::default()),
+            outgoing: p.provide(z.outgoing, Outgoing::default()),
+            query_seen: p.provide(z.query_seen, 0),
+            reassembly: p.provide(z.reassembly, Reassembly::default()),
+            reassembly_bytes: p.provide(z.reassembly_bytes, 0),
+            outbox: p.provide(z.outbox, 0),
+            outbox_lens: p.provide(z.outbox_lens, 0),
         }
     }
 
@@ -229,6 +285,14 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             meta: self.meta.len(),
             meta_lens: self.meta_lens.len(),
             event_ring: self.event_ring.len(),
+            query_ring: self.query_ring.len(),
+            incoming: self.incoming.len(),
+            outgoing: self.outgoing.len(),
+            query_seen: self.query_seen.len(),
+            reassembly: self.reassembly.len(),
+            reassembly_bytes: self.reassembly_bytes.len(),
+            outbox: self.outbox.len(),
+            outbox_lens: self.outbox_lens.len(),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serf_bench::heap::{buffers, Heap};
 use serf_bench::rng::SimRng;
-use serf_bench::sim::{NetConfig, Sim};
+use serf_bench::sim::{DeliveredKind, NetConfig, Sim};
 use serf_core::codec::{Encoder, Message};
 use serf_core::tags::{encode, Tags};
 use serf_core::{Config, Delivery, EventKind, Instant, Node};
@@ -42,7 +42,7 @@ fn user_event_from_one_member_reaches_all_256_exactly_once() {
     let mut per_member = vec![0usize; n as usize];
     for d in sim.deliveries() {
         if d.name == "deploy" {
-            assert_eq!(d.ltime, Some(ltime));
+            assert_eq!(d.kind, DeliveredKind::Event { ltime });
             assert_eq!(d.payload, b"v2.1");
             per_member[d.observer as usize] += 1;
         }

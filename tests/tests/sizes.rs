@@ -28,23 +28,42 @@ fn one_known_member_costs_at_most_24_bytes_of_table_memory() {
 fn node_memory_for_1024_members_is_reported() {
     let config = Config::lan().with_members(1024);
     let z = Sizes::for_config(&config);
-    let bytes = z.bytes::<u32>();
+    let full = z.bytes::<u32>();
     println!(
-        "one node, 1024 members, u32 identities: {bytes} B of buffers ({:.1} KiB) {z:?}",
-        bytes as f64 / 1024.0
+        "one node, 1024 members, every feature at default capacity: {full} B ({:.1} KiB) {z:?}",
+        full as f64 / 1024.0
     );
+    // A membership-only sidecar: no coordinates cache, tags, user messages or
+    // large responses, small queues.
     let lean = Config {
         capacity: serf_core::Capacity {
-            user_broadcasts: 8,
+            user_broadcasts: 4,
+            user_payload: 256,
             events: 64,
+            coordinates: 0,
+            meta: 0,
+            event_ring: 16,
+            query_ring: 16,
+            incoming_queries: 1,
+            outgoing_queries: 1,
+            query_seen: 16,
+            reassembly_slots: 0,
+            outbox: 4,
             ..config.capacity.clone()
         },
         ..config
     };
     let lb = Sizes::for_config(&lean).bytes::<u32>();
     println!(
-        "same with 8 user broadcasts and 64 queued events: {lb} B ({:.1} KiB)",
+        "one node, 1024 members, membership only: {lb} B ({:.1} KiB)",
         lb as f64 / 1024.0
     );
-    assert!(bytes < 512 * 1024);
+    assert!(
+        lb < 128 * 1024,
+        "membership-only node for 1024 members stays small: {lb}"
+    );
+    assert!(
+        full < 1024 * 1024,
+        "full node for 1024 members under 1 MiB: {full}"
+    );
 }

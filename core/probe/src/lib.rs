@@ -56,6 +56,13 @@ pub unsafe extern "C" fn serf_probe_run(
             coordinates: 8,
             meta: 16,
             event_ring: 16,
+            query_ring: 16,
+            incoming_queries: 2,
+            outgoing_queries: 2,
+            query_seen: 16,
+            reassembly_slots: 1,
+            reassembly_bytes: 2048,
+            outbox: 4,
         },
         ..Config::lan()
     };
@@ -78,6 +85,14 @@ pub unsafe extern "C" fn serf_probe_run(
     let mut meta = [0u8; MEMBERS * 16];
     let mut meta_lens = [0u16; MEMBERS];
     let mut event_ring = [Default::default(); 16];
+    let mut query_ring = [Default::default(); 16];
+    let mut incoming: [_; 2] = core::array::from_fn(|_| Default::default());
+    let mut outgoing: [_; 2] = core::array::from_fn(|_| Default::default());
+    let mut query_seen = [0u64; 16];
+    let mut reassembly: [_; 1] = core::array::from_fn(|_| Default::default());
+    let mut reassembly_bytes = [0u8; 2048];
+    let mut outbox = [0u8; 4 * 1400];
+    let mut outbox_lens = [0u16; 4];
     let buffers = Buffers::<u32, Borrowed<'_>> {
         slots: &mut slots,
         index: &mut index,
@@ -98,6 +113,14 @@ pub unsafe extern "C" fn serf_probe_run(
         meta: &mut meta,
         meta_lens: &mut meta_lens,
         event_ring: &mut event_ring,
+        query_ring: &mut query_ring,
+        incoming: &mut incoming,
+        outgoing: &mut outgoing,
+        query_seen: &mut query_seen,
+        reassembly: &mut reassembly,
+        reassembly_bytes: &mut reassembly_bytes,
+        outbox: &mut outbox,
+        outbox_lens: &mut outbox_lens,
     };
     let Ok(mut node) = Node::new(1u32, config, buffers, Rng(42), Instant::ZERO) else {
         return -1;
