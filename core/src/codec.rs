@@ -170,6 +170,17 @@ pub enum Message<'a, I> {
         /// This chunk's bytes.
         payload: &'a [u8],
     },
+    /// A join or leave intent stamped with the member clock (Serf types 0 and 1).
+    Intent {
+        /// Member clock time.
+        ltime: u64,
+        /// The member.
+        node: I,
+        /// Leave (true) or join (false).
+        leave: bool,
+        /// With a leave: erase the member everywhere (force-leave -prune).
+        prune: bool,
+    },
     /// Please forward `inner` (an encoded query response) to `dest` (Serf's relay).
     Relay {
         /// Final destination.
@@ -197,6 +208,7 @@ impl<I> Message<'_, I> {
             Message::Query { .. } => "query",
             Message::QueryResponse { .. } => "query_response",
             Message::Relay { .. } => "relay",
+            Message::Intent { .. } => "intent",
         }
     }
 }
@@ -358,7 +370,7 @@ mod tests {
         let mut cbuf = [0u8; COORD_MAX];
         let coord = CoordBytes::encode(&Coordinate::default(), &mut cbuf).unwrap();
         assert_eq!(coord.decode(), Some(Coordinate::default()));
-        let msgs: [Message<'_, u32>; 14] = [
+        let msgs: [Message<'_, u32>; 15] = [
             Message::Ping { seq: 1, target: 2 },
             Message::IndirectPing {
                 seq: 3,
@@ -428,6 +440,12 @@ mod tests {
             Message::Relay {
                 dest: 3,
                 inner: &[9, 9],
+            },
+            Message::Intent {
+                ltime: 5,
+                node: 6,
+                leave: true,
+                prune: false,
             },
         ];
         let mut buf = [0u8; 256];

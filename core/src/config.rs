@@ -108,6 +108,8 @@ pub struct Capacity {
     pub reassembly_bytes: usize,
     /// Datagrams (responses, chunks, relays) waiting to be sent.
     pub outbox: usize,
+    /// Intents about not-yet-known members kept (Serf's recent intents).
+    pub pending_intents: usize,
 }
 
 impl Capacity {
@@ -132,6 +134,7 @@ impl Capacity {
             reassembly_slots: 2,
             reassembly_bytes: 64 * 1024,
             outbox: 64,
+            pending_intents: 128,
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod event;
 pub mod events;
 pub mod identity;
 pub mod inbox;
+pub mod intent;
 mod map;
 pub mod member;
 pub mod meta;

@@ -14,6 +14,7 @@ use crate::event::{Event, EventKind};
 use crate::events::{UserEvents, Verdict};
 use crate::identity::{mix64, Identity};
 use crate::inbox::Inbox;
+use crate::intent::Intents;
 use crate::member::{Counts, MemberTable, State, EMPTY, MAX_MEMBERS};
 use crate::meta::MetaTable;
 use crate::probe::{Probe, Relays};
@@ -229,6 +230,7 @@ pub struct Node<I: Identity, S: Store, R: RngCore> {
     reassembly: S::Buf<Reassembly<I>>,
     reassembly_bytes: S::Buf<u8>,
     outbox: Outbox<S>,
+    intents: Intents<I, S>,
     probe: Probe<I>,
     awareness: Awareness,
     seq: u32,
@@ -294,6 +296,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             reassembly: buffers.reassembly,
             reassembly_bytes: buffers.reassembly_bytes,
             outbox: Outbox::new(buffers.outbox, buffers.outbox_lens),
+            intents: Intents::new(buffers.intent_status, buffers.pending_intents),
             probe: Probe::Idle,
             seq: 0,
             leaving: false,
@@ -308,6 +311,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// Contacts `addr` with a push-pull exchange (full state both ways).
     pub fn join(&mut self, _now: Instant, addr: I::Addr) {
         self.leaving = false;
+        // Announce the join with the member clock (Serf's join intent).
+        let ltime = self.intents.clock.time();
+        self.intents.apply(self.my_slot, ltime, false);
+        self.broadcast_intent(ltime, self.me.clone(), false, false);
         let session = self.next_seq();
         self.queue(Transmission::PushPull {
             to: addr,
@@ -325,6 +332,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             return;
         }
         self.leaving = true;
+        // Serf's leave intent first, then memberlist's leave (dead from self).
+        let ltime = self.intents.clock.time();
+        self.intents.clock.increment();
+        self.intents.apply(self.my_slot, ltime, true);
+        self.broadcast_intent(ltime, self.me.clone(), true, false);
         let inc = self.members.slot(self.my_slot).incarnation();
         self.members.set(self.my_slot, State::Left, inc, now);
         self.broadcasts.enqueue(self.my_slot, EMPTY);
@@ -348,6 +360,90 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         self.members.set(self.my_slot, state, inc, now);
         self.broadcasts.enqueue(self.my_slot, EMPTY);
         Ok(())
+    }
+
+    /// Forces a member out (`serf force-leave`): a leave intent marks a failed
+    /// member left everywhere (with `prune`, erased); a live member refutes it.
+    pub fn force_leave(&mut self, now: Instant, id: &I, prune: bool) -> bool {
+        if *id == self.me || self.members.find(id).is_none() {
+            return false;
+        }
+        let ltime = self.intents.clock.time();
+        self.intents.clock.increment();
+        self.on_intent(now, ltime, id.clone(), true, prune);
+        true
+    }
+
+    /// True if member `id` announced (or was forced into) a leave and has not
+    /// refuted it (Serf's "leaving" status).
+    pub fn member_leaving(&self, id: &I) -> bool {
+        self.members
+            .find(id)
+            .is_some_and(|s| self.intents.leaving(s))
+    }
+
+    /// Restores the member clock from a snapshot.
+    pub fn restore_member_clock(&mut self, ltime: u64) {
+        self.intents.clock.restore(ltime);
+    }
+
+    fn broadcast_intent(&mut self, ltime: u64, node: I, leave: bool, prune: bool) {
+        let m: Message<'_, I> = Message::Intent {
+            ltime,
+            node,
+            leave,
+            prune,
+        };
+        if self.user.enqueue(&m).is_err() {
+            self.stats.user_broadcasts_dropped += 1;
+        }
+    }
+
+    /// A join or leave intent, received or made here.
+    fn on_intent(&mut self, now: Instant, ltime: u64, node: I, leave: bool, prune: bool) {
+        self.intents.clock.witness(ltime);
+        if node == self.me {
+            if ltime <= self.intents.ltime(self.my_slot) {
+                return;
+            }
+            if leave && !self.leaving {
+                // Someone says we are leaving: refute with a newer join intent.
+                let t = self.intents.clock.time();
+                self.intents.clock.increment();
+                self.intents.apply(self.my_slot, t, false);
+                self.stats.refutations += 1;
+                self.broadcast_intent(t, node, false, false);
+            } else if self.intents.apply(self.my_slot, ltime, leave) {
+                self.broadcast_intent(ltime, node, leave, prune);
+            }
+            return;
+        }
+        let Some(slot) = self.members.find(&node) else {
+            if self.intents.buffer(&node, ltime, leave) {
+                self.broadcast_intent(ltime, node, leave, prune);
+            }
+            return;
+        };
+        if !self.intents.apply(slot, ltime, leave) {
+            return; // old news (this also stops re-broadcast loops)
+        }
+        self.broadcast_intent(ltime, node, leave, prune);
+        if !leave {
+            return;
+        }
+        match self.members.slot(slot).state() {
+            Some(State::Dead) => {
+                let inc = self.members.slot(slot).incarnation();
+                self.members.set(slot, State::Left, inc, now);
+                self.broadcasts.enqueue(slot, slot);
+                self.emit(EventKind::Left, slot);
+                if prune {
+                    self.reap(slot);
+                }
+            }
+            Some(State::Left) if prune => self.reap(slot),
+            _ => {}
+        }
     }
 
     /// Queues a user payload for piggybacked dissemination.
@@ -384,7 +480,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// The three Lamport clocks: (member, event, query).
     pub fn clocks(&self) -> (u64, u64, u64) {
         (
-            1,
+            self.intents.clock.time(),
             self.user_events.clock.time(),
             self.queries_seen.clock.time(),
         )
@@ -1147,6 +1243,12 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 ltime, id, from, flags, index, total, total_len, offset, payload,
             ),
             Message::Relay { dest, inner } => self.on_relay(dest, inner),
+            Message::Intent {
+                ltime,
+                node,
+                leave,
+                prune,
+            } => self.on_intent(now, ltime, node, leave, prune),
         }
     }
 
@@ -1446,6 +1548,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             {
                 Ok(slot) => {
                     self.meta.set(slot, meta);
+                    self.intents.reset(slot);
+                    if let Some((ltime, leave)) = self.intents.take(self.members.slot(slot).id()) {
+                        self.intents.apply(slot, ltime, leave);
+                    }
                     self.broadcasts.enqueue(slot, EMPTY);
                     self.emit(EventKind::Joined, slot);
                 }
@@ -1693,6 +1799,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
 
     fn reap(&mut self, slot: u32) {
         self.coordinates.forget(slot);
+        self.intents.reset(slot);
         self.emit(EventKind::Reaped, slot);
         self.broadcasts.forget(slot);
         self.suspicions.cancel(slot);
@@ -1996,6 +2103,8 @@ fn check_sizes(want: &Sizes, got: &Sizes) -> Result<(), BuildError> {
         ),
         ("outbox", want.outbox, got.outbox),
         ("outbox_lens", want.outbox_lens, got.outbox_lens),
+        ("intent_status", want.intent_status, got.intent_status),
+        ("pending_intents", want.pending_intents, got.pending_intents),
     ];
     for (name, w, g) in pairs {
         if w != g {

@@ -14,6 +14,7 @@ use crate::coordinates::CacheEntry;
 use crate::event::Event;
 use crate::events::EventSlot;
 use crate::identity::Identity;
+use crate::intent::Pending;
 use crate::member::{index_len, Slot};
 use crate::node::{Relay, Transmission};
 use crate::query::{Incoming, Outgoing, Reassembly};
@@ -96,6 +97,10 @@ pub struct Sizes {
     pub outbox: usize,
     /// Outbox lengths.
     pub outbox_lens: usize,
+    /// Intent status words (one per member).
+    pub intent_status: usize,
+    /// Buffered intents about unknown members.
+    pub pending_intents: usize,
 }
 
 impl Sizes {
@@ -130,6 +135,8 @@ impl Sizes {
             reassembly_bytes: c.reassembly_slots * c.reassembly_bytes,
             outbox: c.outbox * config.mtu,
             outbox_lens: c.outbox,
+            intent_status: c.members,
+            pending_intents: c.pending_intents,
         }
     }
 
@@ -160,6 +167,8 @@ impl Sizes {
             + self.reassembly_bytes
             + self.outbox
             + self.outbox_lens * 2
+            + self.intent_status * 8
+            + self.pending_intents * size_of::<Pending<I>>()
     }
 }
 
@@ -220,6 +229,10 @@ pub struct Buffers<I: Identity, S: Store> {
     pub outbox: S::Buf<u8>,
     /// Outbox lengths.
     pub outbox_lens: S::Buf<u16>,
+    /// Intent status words.
+    pub intent_status: S::Buf<u64>,
+    /// Buffered intents.
+    pub pending_intents: S::Buf<Pending<I>>,
 }
 
 /// Makes buffers for a [`Store`] (a std runtime implements this with boxed slices).
@@ -260,6 +273,8 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             reassembly_bytes: p.provide(z.reassembly_bytes, 0),
             outbox: p.provide(z.outbox, 0),
             outbox_lens: p.provide(z.outbox_lens, 0),
+            intent_status: p.provide(z.intent_status, 0),
+            pending_intents: p.provide(z.pending_intents, Pending::default()),
         }
     }
 
@@ -293,6 +308,8 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             reassembly_bytes: self.reassembly_bytes.len(),
             outbox: self.outbox.len(),
             outbox_lens: self.outbox_lens.len(),
+            intent_status: self.intent_status.len(),
+            pending_intents: self.pending_intents.len(),
         }
     }
 }

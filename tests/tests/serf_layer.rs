@@ -215,3 +215,65 @@ fn events_older_than_the_ring_are_dropped() {
         );
     }
 }
+
+#[test]
+fn live_node_refutes_its_own_leave() {
+    let n = 16;
+    let mut sim = converged(n, Config::lan().with_members(24), 31);
+    let t0 = sim.now();
+    // Member 2 wrongly forces live member 7 out.
+    assert!(sim.node_mut(2).unwrap().force_leave(t0, &7, false));
+    sim.flush(2);
+    assert!(
+        sim.node(2).unwrap().member_leaving(&7),
+        "the accuser marks it leaving at first"
+    );
+    sim.run_for(secs(20));
+    assert!(sim.node(7).unwrap().stats().refutations >= 1, "7 refuted");
+    for i in 0..n {
+        assert!(
+            !sim.node(i).unwrap().member_leaving(&7),
+            "member {i} still thinks 7 is leaving"
+        );
+    }
+    let all: Vec<u32> = (0..n).collect();
+    assert!(sim.all_see_alive(&all));
+    assert_eq!(sim.count(EventKind::Left, t0), 0);
+}
+
+#[test]
+fn force_leave_marks_a_failed_member_left_everywhere_and_prune_erases_it() {
+    let n = 12;
+    let mut sim = converged(n, Config::lan().with_members(16), 33);
+    sim.crash(4);
+    sim.crash(5);
+    sim.run_for(secs(60));
+    for i in (0..n).filter(|i| *i != 4 && *i != 5) {
+        assert_eq!(
+            sim.node(i).unwrap().member(&4).unwrap().0,
+            serf_core::State::Dead
+        );
+    }
+    let t0 = sim.now();
+    assert!(sim.node_mut(0).unwrap().force_leave(t0, &4, false));
+    assert!(sim.node_mut(0).unwrap().force_leave(t0, &5, true));
+    sim.flush(0);
+    sim.run_for(secs(20));
+    for i in (0..n).filter(|i| *i != 4 && *i != 5) {
+        let node = sim.node(i).unwrap();
+        assert_eq!(
+            node.member(&4).unwrap().0,
+            serf_core::State::Left,
+            "member {i}"
+        );
+        assert_eq!(node.member(&5), None, "member {i} pruned 5");
+    }
+    assert_eq!(
+        sim.first_reports(4, EventKind::Left, t0).len(),
+        (n - 2) as usize
+    );
+    assert_eq!(
+        sim.first_reports(5, EventKind::Reaped, t0).len(),
+        (n - 2) as usize
+    );
+}

@@ -49,6 +49,7 @@ fn node_memory_for_1024_members_is_reported() {
             query_seen: 16,
             reassembly_slots: 0,
             outbox: 4,
+            pending_intents: 4,
             ..config.capacity.clone()
         },
         ..config

@@ -63,6 +63,7 @@ pub unsafe extern "C" fn serf_probe_run(
             reassembly_slots: 1,
             reassembly_bytes: 2048,
             outbox: 4,
+            pending_intents: 4,
         },
         ..Config::lan()
     };
@@ -93,6 +94,8 @@ pub unsafe extern "C" fn serf_probe_run(
     let mut reassembly_bytes = [0u8; 2048];
     let mut outbox = [0u8; 4 * 1400];
     let mut outbox_lens = [0u16; 4];
+    let mut intent_status = [0u64; MEMBERS];
+    let mut pending_intents: [_; 4] = core::array::from_fn(|_| Default::default());
     let buffers = Buffers::<u32, Borrowed<'_>> {
         slots: &mut slots,
         index: &mut index,
@@ -121,6 +124,8 @@ pub unsafe extern "C" fn serf_probe_run(
         reassembly_bytes: &mut reassembly_bytes,
         outbox: &mut outbox,
         outbox_lens: &mut outbox_lens,
+        intent_status: &mut intent_status,
+        pending_intents: &mut pending_intents,
     };
     let Ok(mut node) = Node::new(1u32, config, buffers, Rng(42), Instant::ZERO) else {
         return -1;
