@@ -133,7 +133,7 @@ pub type LatencyFn = Box<dyn Fn(u32, u32) -> Duration>;
 /// The simulator.
 pub struct Sim {
     now: Instant,
-    config: Config,
+    configs: Vec<Config>,
     net: NetConfig,
     seed: u64,
     nodes: Vec<Option<SimNode>>,
@@ -159,9 +159,22 @@ pub struct Sim {
 impl Sim {
     /// `n` members (ids `0..n`) with `config`, none joined yet.
     pub fn new(config: Config, net: NetConfig, n: u32, seed: u64) -> Sim {
+        Sim::with_configs(net, n, seed, |_| config.clone())
+    }
+
+    /// `n` members, member `id` configured by `config_of(id)` (keys, labels...).
+    pub fn with_configs(
+        net: NetConfig,
+        n: u32,
+        seed: u64,
+        config_of: impl Fn(u32) -> Config,
+    ) -> Sim {
+        let configs: Vec<Config> = (0..n).map(&config_of).collect();
+        let config = configs.first().cloned().unwrap_or_else(Config::lan);
         let mut sim = Sim {
             now: Instant::ZERO,
             buf: vec![0; config.mtu],
+            configs,
             delivery_buf: vec![
                 0;
                 config
@@ -169,7 +182,6 @@ impl Sim {
                     .user_payload
                     .max(config.capacity.reassembly_bytes)
             ],
-            config,
             net,
             seed,
             nodes: Vec::with_capacity(n as usize),
@@ -202,14 +214,9 @@ impl Sim {
         let rng = SimRng::new(
             self.seed.wrapping_mul(0x9E37_79B9).wrapping_add(id as u64) ^ ((restarts as u64) << 40),
         );
-        Node::new(
-            id,
-            self.config.clone(),
-            buffers(&self.config),
-            rng,
-            self.now,
-        )
-        .expect("simulator config builds")
+        let config = self.configs[id as usize].clone();
+        Node::new(id, config.clone(), buffers(&config), rng, self.now)
+            .expect("simulator config builds")
     }
 
     /// Answers queries with `f` (none answered by default).
@@ -529,6 +536,22 @@ impl Sim {
                     .collect();
                 live == want
             })
+    }
+
+    /// True if each of `members` sees exactly `members` as alive (others may
+    /// run apart, e.g. a member with the wrong key).
+    pub fn all_see_alive_among(&self, members: &[u32]) -> bool {
+        let mut want: Vec<u32> = members.to_vec();
+        want.sort_unstable();
+        members.iter().all(|&i| {
+            let live: Vec<u32> = self
+                .view(i)
+                .into_iter()
+                .filter(|(_, s)| s.is_live())
+                .map(|(id, _)| id)
+                .collect();
+            live == want
+        })
     }
 
     /// Ids of running members.

@@ -245,6 +245,8 @@ pub enum DecodeError {
     Oversized(usize),
     /// A message that does not parse (truncated, bad tag, bad varint...).
     Malformed,
+    /// Wrong label, missing or unexpected encryption, or undecryptable.
+    Frame(crate::crypto::FrameError),
 }
 
 impl core::fmt::Display for DecodeError {
@@ -254,6 +256,7 @@ impl core::fmt::Display for DecodeError {
             DecodeError::Version(v) => write!(f, "unsupported wire version {v}"),
             DecodeError::Oversized(n) => write!(f, "datagram of {n} bytes exceeds the MTU"),
             DecodeError::Malformed => write!(f, "malformed message"),
+            DecodeError::Frame(e) => write!(f, "datagram refused: {e:?}"),
         }
     }
 }

@@ -64,6 +64,11 @@ pub struct Config {
     /// Tag filter matcher `(expression, value) -> matches`; the std runtime
     /// plugs in regular expressions.
     pub tag_matcher: fn(&str, &str) -> bool,
+    /// Keys for AES-GCM encryption (empty: plaintext); the first encrypts.
+    pub keyring: crate::crypto::Keyring,
+    /// Cluster label bound into every datagram; clusters with different
+    /// labels never exchange state.
+    pub label: Option<crate::crypto::Label>,
     /// Fixed capacities.
     pub capacity: Capacity,
 }
@@ -166,6 +171,8 @@ impl Config {
             query_response_size_limit: 1024,
             query_timeout_mult: 16,
             tag_matcher: crate::query::simple_match,
+            keyring: crate::crypto::Keyring::default(),
+            label: None,
             capacity: Capacity::for_members(1024),
         }
     }

@@ -22,6 +22,7 @@ pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod coordinates;
+pub mod crypto;
 pub mod event;
 pub mod events;
 pub mod identity;

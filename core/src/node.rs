@@ -10,6 +10,7 @@ use crate::codec::{
 };
 use crate::config::Config;
 use crate::coordinates::CoordinateCache;
+use crate::crypto::{self, FrameError, Key, KeyError, Keyring};
 use crate::event::{Event, EventKind};
 use crate::events::{UserEvents, Verdict};
 use crate::identity::{mix64, Identity};
@@ -22,6 +23,7 @@ use crate::query::{
     flags, passes, response_flags, Incoming, Outbox, Outgoing, QueryError, QueryParams, Reassembly,
     SeenSet, MAX_CHUNKS,
 };
+use crate::query::{KeyOp, KeyResponse};
 use crate::ring::Ring;
 use crate::rng::{below, jitter};
 use crate::stats::Stats;
@@ -231,6 +233,8 @@ pub struct Node<I: Identity, S: Store, R: RngCore> {
     reassembly_bytes: S::Buf<u8>,
     outbox: Outbox<S>,
     intents: Intents<I, S>,
+    keyring: Keyring,
+    scratch: Option<S::Buf<u8>>,
     probe: Probe<I>,
     awareness: Awareness,
     seq: u32,
@@ -262,6 +266,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         }
         check_sizes(&Sizes::for_config(&config), &buffers.sizes())?;
         let vivaldi = Client::new(config.vivaldi.clone());
+        let config_keyring = config.keyring.clone();
         let seed = rng.next_u64();
         let mut members = MemberTable::new(buffers.slots, buffers.index, buffers.order, seed);
         let my_slot = members
@@ -297,6 +302,8 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             reassembly_bytes: buffers.reassembly_bytes,
             outbox: Outbox::new(buffers.outbox, buffers.outbox_lens),
             intents: Intents::new(buffers.intent_status, buffers.pending_intents),
+            keyring: config_keyring,
+            scratch: Some(buffers.scratch),
             probe: Probe::Idle,
             seq: 0,
             leaving: false,
@@ -499,10 +506,97 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         self.config.gossip_interval * self.config.query_timeout_mult * scale
     }
 
+    /// The keyring in force.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+    /// Installs a key locally.
+    pub fn install_key(&mut self, key: Key) -> Result<(), KeyError> {
+        self.keyring.install(key)
+    }
+    /// Makes an installed key the primary locally.
+    pub fn use_key(&mut self, key: &Key) -> Result<(), KeyError> {
+        self.keyring.use_key(key)
+    }
+    /// Removes a key locally.
+    pub fn remove_key(&mut self, key: &Key) -> Result<(), KeyError> {
+        self.keyring.remove(key)
+    }
+
+    /// Runs a keyring operation on every member through an internal query;
+    /// each member's [`KeyResponse`] arrives as a query response.
+    pub fn key_query(
+        &mut self,
+        now: Instant,
+        op: KeyOp,
+        key: Option<&Key>,
+    ) -> Result<u32, QueryError> {
+        let payload = key.map_or(&[][..], |k| k.as_bytes());
+        self.send_query(now, op.query_name(), payload, &QueryParams::default())
+    }
+
+    /// Performs an internal query's work here and answers it.
+    fn internal_query(&mut self, now: Instant, id: u32, name: &str, payload: &[u8]) {
+        let Some(op) = KeyOp::from_query_name(name) else {
+            return; // `_serf_ping` and unknown internal names: the ack is the answer
+        };
+        let mut out = [0u8; 1 + crypto::MAX_KEYS * 33];
+        let result = match (op, Key::new(payload)) {
+            (KeyOp::List, _) => {
+                let mut n = 1;
+                for k in self.keyring.keys() {
+                    let b = k.as_bytes();
+                    out[n] = b.len() as u8;
+                    out[n + 1..n + 1 + b.len()].copy_from_slice(b);
+                    n += 1 + b.len();
+                }
+                Ok(n)
+            }
+            (_, Err(e)) => Err(e),
+            (KeyOp::Install, Ok(k)) => self.keyring.install(k).map(|_| 1),
+            (KeyOp::Use, Ok(k)) => self.keyring.use_key(&k).map(|_| 1),
+            (KeyOp::Remove, Ok(k)) => self.keyring.remove(&k).map(|_| 1),
+        };
+        let len = match result {
+            Ok(n) => {
+                out[0] = 1;
+                n
+            }
+            Err(e) => {
+                out[0] = 0;
+                let msg: &[u8] = match e {
+                    KeyError::Length => b"key must be 16, 24 or 32 bytes",
+                    KeyError::Full => b"keyring is full",
+                    KeyError::Unknown => b"key is not installed",
+                    KeyError::Primary => b"removing the primary key is not allowed",
+                };
+                out[1..1 + msg.len()].copy_from_slice(msg);
+                1 + msg.len()
+            }
+        };
+        debug_assert!(KeyResponse::parse(&out[..len]).is_some());
+        if self.respond(now, id, &out[..len]).is_err() {
+            self.stats.queries_dropped += 1;
+        }
+    }
+
     /// Sends a query to the cluster (this node answers it too if it matches).
     /// Acks, responses and a final done arrive through [`Node::poll_delivery`].
     /// Returns the query id.
     pub fn query(
+        &mut self,
+        now: Instant,
+        name: &str,
+        payload: &[u8],
+        params: &QueryParams<'_, I>,
+    ) -> Result<u32, QueryError> {
+        if name.starts_with("_serf_") && !(name == "_serf_ping" && payload.is_empty()) {
+            return Err(QueryError::Reserved);
+        }
+        self.send_query(now, name, payload, params)
+    }
+
+    fn send_query(
         &mut self,
         now: Instant,
         name: &str,
@@ -696,6 +790,53 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         datagram: &[u8],
     ) -> Result<(), DecodeError> {
         self.stats.received += 1;
+        if datagram.len() > self.config.mtu {
+            self.stats.decode_errors += 1;
+            return Err(DecodeError::Oversized(datagram.len()));
+        }
+        let framed = self.config.label.is_some()
+            || !self.keyring.is_empty()
+            || matches!(
+                datagram.first(),
+                Some(&crypto::LABELLED | &crypto::ENCRYPTED)
+            );
+        if !framed {
+            return self.process(now, from, datagram);
+        }
+        let body = match crypto::strip_label(datagram, self.config.label.as_ref()) {
+            Ok(b) => b,
+            Err(e) => return self.refuse(e),
+        };
+        if self.keyring.is_empty() {
+            if body.first() == Some(&crypto::ENCRYPTED) {
+                return self.refuse(FrameError::Encryption);
+            }
+            return self.process(now, from, body);
+        }
+        // Decrypt into the scratch buffer (taken out of `self` while in use).
+        let Some(mut scratch) = self.scratch.take() else {
+            return self.refuse(FrameError::Decrypt);
+        };
+        let result = match crypto::open(
+            body,
+            &mut scratch,
+            self.config.label.as_ref(),
+            &self.keyring,
+        ) {
+            Ok(n) => self.process(now, from, &scratch[..n]),
+            Err(e) => self.refuse(e),
+        };
+        self.scratch = Some(scratch);
+        result
+    }
+
+    fn refuse(&mut self, e: FrameError) -> Result<(), DecodeError> {
+        self.stats.frames_rejected += 1;
+        Err(DecodeError::Frame(e))
+    }
+
+    /// Decodes and applies a plain datagram.
+    fn process(&mut self, now: Instant, from: I::Addr, datagram: &[u8]) -> Result<(), DecodeError> {
         let decoder = match Decoder::<I>::new(datagram, self.config.mtu) {
             Ok(d) => d,
             Err(e) => {
@@ -744,7 +885,31 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// Writes the next datagram into `buf` (at most MTU bytes are used).
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit<I::Addr>> {
         let limit = buf.len().min(self.config.mtu);
-        let buf = &mut buf[..limit];
+        let head = crypto::header_len(self.config.label.as_ref(), &self.keyring);
+        let tail = crypto::trailer_len(&self.keyring);
+        if limit < head + tail + 64 {
+            return None;
+        }
+        let (to, len) = self.poll_plain(&mut buf[head..limit - tail])?;
+        let mut nonce = [0u8; crypto::NONCE];
+        self.rng.fill_bytes(&mut nonce);
+        match crypto::seal(
+            &mut buf[..limit],
+            len,
+            self.config.label.as_ref(),
+            &self.keyring,
+            nonce,
+        ) {
+            Some(len) => Some(Transmit { to, len }),
+            None => {
+                self.stats.transmits_dropped += 1;
+                None
+            }
+        }
+    }
+
+    /// The next datagram, unframed, written into `buf`.
+    fn poll_plain(&mut self, buf: &mut [u8]) -> Option<(I::Addr, usize)> {
         while let Some(t) = self.transmits.pop_front() {
             let Some(mut enc) = Encoder::new(buf) else {
                 self.transmits.push_front(t);
@@ -837,7 +1002,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 }
             };
             self.stats.sent += 1;
-            return Some(Transmit { to, len: enc.len() });
+            return Some((to, enc.len()));
         }
         None
     }
@@ -1263,7 +1428,8 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             timeout_ms,
             nodes,
             tags,
-            ..
+            name,
+            payload,
         } = m
         else {
             return;
@@ -1327,7 +1493,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             relay_factor: *relay_factor,
             used: true,
         };
-        self.inbox.push(m);
+        if name.starts_with("_serf_") {
+            self.internal_query(now, *id, name, payload);
+        } else {
+            self.inbox.push(m);
+        }
     }
 
     /// An ack or response (chunk) for one of our queries.
@@ -2105,6 +2275,7 @@ fn check_sizes(want: &Sizes, got: &Sizes) -> Result<(), BuildError> {
         ("outbox_lens", want.outbox_lens, got.outbox_lens),
         ("intent_status", want.intent_status, got.intent_status),
         ("pending_intents", want.pending_intents, got.pending_intents),
+        ("scratch", want.scratch, got.scratch),
     ];
     for (name, w, g) in pairs {
         if w != g {

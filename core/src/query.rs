@@ -65,6 +65,80 @@ pub enum QueryError {
     Busy,
     /// The filter lists do not fit their encoding buffers.
     FilterTooLarge,
+    /// Names starting `_serf_` are internal (except `_serf_ping` with no payload).
+    Reserved,
+}
+
+/// Cluster-wide keyring operations (internal queries, as Serf's `keys` command).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyOp {
+    /// Add a key everywhere.
+    Install,
+    /// Make a key the primary everywhere.
+    Use,
+    /// Remove a key everywhere.
+    Remove,
+    /// Report every member's keys.
+    List,
+}
+
+impl KeyOp {
+    /// The internal query name.
+    pub fn query_name(self) -> &'static str {
+        match self {
+            KeyOp::Install => "_serf_install-key",
+            KeyOp::Use => "_serf_use-key",
+            KeyOp::Remove => "_serf_remove-key",
+            KeyOp::List => "_serf_list-keys",
+        }
+    }
+    /// The operation an internal query name stands for.
+    pub fn from_query_name(name: &str) -> Option<KeyOp> {
+        [KeyOp::Install, KeyOp::Use, KeyOp::Remove, KeyOp::List]
+            .into_iter()
+            .find(|op| op.query_name() == name)
+    }
+}
+
+/// A member's answer to a key operation: `[1 = ok | 0 = failed]` then, on
+/// failure, a message, or for `List` the keys as `len, bytes` pairs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyResponse<'a> {
+    /// The operation succeeded there.
+    pub ok: bool,
+    /// Failure message (empty on success).
+    pub message: &'a str,
+    keys: &'a [u8],
+}
+
+impl<'a> KeyResponse<'a> {
+    /// Parses a response payload (`None` if malformed).
+    pub fn parse(payload: &'a [u8]) -> Option<Self> {
+        let (&status, rest) = payload.split_first()?;
+        match status {
+            1 => Some(KeyResponse {
+                ok: true,
+                message: "",
+                keys: rest,
+            }),
+            0 => Some(KeyResponse {
+                ok: false,
+                message: core::str::from_utf8(rest).ok()?,
+                keys: &[],
+            }),
+            _ => None,
+        }
+    }
+    /// The keys listed (for `List`).
+    pub fn keys(&self) -> impl Iterator<Item = &'a [u8]> {
+        let mut rest = self.keys;
+        core::iter::from_fn(move || {
+            let (&n, tail) = rest.split_first()?;
+            let key = tail.get(..n as usize)?;
+            rest = &tail[n as usize..];
+            Some(key)
+        })
+    }
 }
 
 /// Encodes a node filter list.

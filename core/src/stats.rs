@@ -55,4 +55,6 @@ pub struct Stats {
     pub responses_dropped: u64,
     /// Datagrams refused by the outbox (full).
     pub outbox_dropped: u64,
+    /// Datagrams refused for their label or encryption (wrong cluster or key).
+    pub frames_rejected: u64,
 }

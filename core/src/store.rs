@@ -101,6 +101,8 @@ pub struct Sizes {
     pub intent_status: usize,
     /// Buffered intents about unknown members.
     pub pending_intents: usize,
+    /// Decryption scratch (one MTU).
+    pub scratch: usize,
 }
 
 impl Sizes {
@@ -137,6 +139,7 @@ impl Sizes {
             outbox_lens: c.outbox,
             intent_status: c.members,
             pending_intents: c.pending_intents,
+            scratch: config.mtu,
         }
     }
 
@@ -169,6 +172,7 @@ impl Sizes {
             + self.outbox_lens * 2
             + self.intent_status * 8
             + self.pending_intents * size_of::<Pending<I>>()
+            + self.scratch
     }
 }
 
@@ -233,6 +237,8 @@ pub struct Buffers<I: Identity, S: Store> {
     pub intent_status: S::Buf<u64>,
     /// Buffered intents.
     pub pending_intents: S::Buf<Pending<I>>,
+    /// Decryption scratch.
+    pub scratch: S::Buf<u8>,
 }
 
 /// Makes buffers for a [`Store`] (a std runtime implements this with boxed slices).
@@ -275,6 +281,7 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             outbox_lens: p.provide(z.outbox_lens, 0),
             intent_status: p.provide(z.intent_status, 0),
             pending_intents: p.provide(z.pending_intents, Pending::default()),
+            scratch: p.provide(z.scratch, 0),
         }
     }
 
@@ -310,6 +317,7 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             outbox_lens: self.outbox_lens.len(),
             intent_status: self.intent_status.len(),
             pending_intents: self.pending_intents.len(),
+            scratch: self.scratch.len(),
         }
     }
 }

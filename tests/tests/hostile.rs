@@ -62,7 +62,58 @@ fn random_datagrams_are_rejected_or_applied_without_panic() {
         assert!(n.counts().total() as usize <= 64);
     }
     assert!(errors > 100_000, "most random input is rejected ({errors})");
-    assert!(n.stats().decode_errors >= errors);
+    let s = n.stats();
+    assert!(s.decode_errors + s.frames_rejected >= errors);
+}
+
+#[test]
+fn with_a_keyring_no_plaintext_or_undecryptable_packet_changes_any_state() {
+    let mut config = Config::lan().with_members(16);
+    config
+        .keyring
+        .install(serf_core::crypto::Key::new(&[5u8; 32]).unwrap())
+        .unwrap();
+    let mut n: N = Node::new(
+        1,
+        config.clone(),
+        buffers(&config),
+        SimRng::new(1),
+        Instant::ZERO,
+    )
+    .unwrap();
+    let mut out = [0u8; 1400];
+    while n.poll_transmit(&mut out).is_some() {}
+    let valid_plaintext = packet(&[
+        Message::Alive {
+            incarnation: 9,
+            node: 2,
+            meta: &[],
+        },
+        Message::Ping { seq: 1, target: 1 },
+        Message::Suspect {
+            incarnation: 0,
+            node: 1,
+            from: 2,
+        },
+    ]);
+    let mut rng = SimRng::new(77);
+    for i in 0..20_000u64 {
+        let d: Vec<u8> = if i % 3 == 0 {
+            valid_plaintext.clone()
+        } else {
+            let mut d: Vec<u8> = (0..rng.below(300)).map(|_| rng.below(256) as u8).collect();
+            if let Some(b) = d.first_mut() {
+                *b = serf_core::crypto::ENCRYPTED; // forged "encrypted" packets
+            }
+            d
+        };
+        assert!(n.handle_datagram(Instant::ZERO, 2, &d).is_err());
+    }
+    assert_eq!(n.counts().total(), 1, "nobody was admitted");
+    assert_eq!(n.incarnation(), 0, "no refutation was provoked");
+    assert!(n.poll_event().is_none());
+    assert!(n.poll_transmit(&mut out).is_none(), "no ack went out");
+    assert_eq!(n.stats().frames_rejected, 20_000);
 }
 
 #[test]

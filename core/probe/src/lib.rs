@@ -4,6 +4,7 @@
 #![no_std]
 
 use serf_core::codec::{Encoder, Message};
+use serf_core::crypto;
 use serf_core::store::{Borrowed, Buffers};
 use serf_core::{Capacity, Config, Instant, Node};
 
@@ -65,6 +66,13 @@ pub unsafe extern "C" fn serf_probe_run(
             outbox: 4,
             pending_intents: 4,
         },
+        keyring: {
+            let mut ring = serf_core::crypto::Keyring::default();
+            if let Ok(k) = serf_core::crypto::Key::new(&[7u8; 32]) {
+                let _ = ring.install(k);
+            }
+            ring
+        },
         ..Config::lan()
     };
     let mut slots = [Default::default(); MEMBERS];
@@ -95,6 +103,7 @@ pub unsafe extern "C" fn serf_probe_run(
     let mut outbox = [0u8; 4 * 1400];
     let mut outbox_lens = [0u16; 4];
     let mut intent_status = [0u64; MEMBERS];
+    let mut scratch = [0u8; 1400];
     let mut pending_intents: [_; 4] = core::array::from_fn(|_| Default::default());
     let buffers = Buffers::<u32, Borrowed<'_>> {
         slots: &mut slots,
@@ -126,13 +135,16 @@ pub unsafe extern "C" fn serf_probe_run(
         outbox_lens: &mut outbox_lens,
         intent_status: &mut intent_status,
         pending_intents: &mut pending_intents,
+        scratch: &mut scratch,
     };
     let Ok(mut node) = Node::new(1u32, config, buffers, Rng(42), Instant::ZERO) else {
         return -1;
     };
-    let mut builtin = [0u8; 64];
+    let mut builtin = [0u8; 128];
     let input: &[u8] = if data.is_null() {
-        let Some(mut enc) = Encoder::new(&mut builtin) else {
+        // A datagram sealed with the cluster key, as a peer would send it.
+        let head = crypto::header_len(None, node.keyring());
+        let Some(mut enc) = Encoder::new(&mut builtin[head..100]) else {
             return -2;
         };
         enc.push::<u32>(&Message::Alive {
@@ -142,7 +154,11 @@ pub unsafe extern "C" fn serf_probe_run(
         });
         enc.push::<u32>(&Message::Ping { seq: 7, target: 1 });
         let n = enc.len();
-        &builtin[..n]
+        let ring = node.keyring().clone();
+        match crypto::seal(&mut builtin, n, None, &ring, [9; crypto::NONCE]) {
+            Some(len) => &builtin[..len],
+            None => return -4,
+        }
     } else {
         unsafe { core::slice::from_raw_parts(data, len) }
     };
