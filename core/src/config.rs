@@ -130,7 +130,7 @@ impl Capacity {
             events: (members * 2).clamp(32, 8192),
             relays: 16,
             coordinates: members,
-            meta: 128,
+            meta: 512,
             event_ring: 512,
             query_ring: 512,
             incoming_queries: 64,

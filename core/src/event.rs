@@ -17,6 +17,13 @@ pub enum EventKind {
     Left,
     /// A failed or left member was removed from the table.
     Reaped,
+    /// `member` claims a name we know at another address (ignored).
+    NameConflict,
+    /// Another node holds our name and the cluster sided with it: the
+    /// runtime should shut this node down (Serf's conflict resolution).
+    ConflictLost,
+    /// Another node claimed our name; the cluster sided with us.
+    ConflictWon,
 }
 
 /// A membership event.

@@ -22,6 +22,16 @@ pub trait Identity: Clone + Eq + Default + Serialize + DeserializeOwned + 'stati
     /// A well-mixed 64-bit hash keyed by `seed` (a per-node random value, so that
     /// forged identities cannot be chosen to collide).
     fn hash_with(&self, seed: u64) -> u64;
+    /// Hash of the part that must be unique in a cluster (the node name); by
+    /// default the whole identity.
+    fn name_hash(&self, seed: u64) -> u64 {
+        self.hash_with(seed)
+    }
+    /// True if both identities carry the same name (possibly at different
+    /// addresses: a name conflict).
+    fn same_name(&self, other: &Self) -> bool {
+        self == other
+    }
 }
 
 /// A 64-bit finaliser (SplitMix64): cheap and good enough to spread keys.

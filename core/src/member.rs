@@ -180,10 +180,17 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
         ((h as u32) >> 24) << SLOT_BITS
     }
 
-    /// Looks a member up by identity: O(1) expected.
+    /// Looks a member up by identity (name and address): O(1) expected.
     #[inline]
     pub fn find(&self, id: &I) -> Option<u32> {
-        let h = id.hash_with(self.seed);
+        self.find_name(id)
+            .filter(|&s| self.slots[s as usize].id == *id)
+    }
+
+    /// Looks a member up by name only (whatever its address): O(1) expected.
+    #[inline]
+    pub fn find_name(&self, id: &I) -> Option<u32> {
+        let h = id.name_hash(self.seed);
         let tag = Self::tag(h);
         let n = self.index.len();
         let mut b = self.home(h);
@@ -194,7 +201,7 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
             }
             if e & !SLOT_MASK == tag {
                 let s = e & SLOT_MASK;
-                if self.slots[s as usize].id == *id {
+                if self.slots[s as usize].id.same_name(id) {
                     return Some(s);
                 }
             }
@@ -206,7 +213,8 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
         None
     }
 
-    /// Inserts a new member (the caller has checked it is absent). New slots join
+    /// Inserts a new member (the caller has checked that no member has its
+    /// name). New slots join
     /// the unvisited part of the probe order, i.e. a random point of this round.
     pub fn insert(
         &mut self,
@@ -232,7 +240,7 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
         } else {
             return Err(TableFull);
         };
-        let h = id.hash_with(self.seed);
+        let h = id.name_hash(self.seed);
         let n = self.index.len();
         let mut b = self.home(h);
         while self.index[b] != EMPTY {
@@ -269,7 +277,7 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
             return;
         };
         let n = self.index.len();
-        let h = self.slots[s as usize].id.hash_with(self.seed);
+        let h = self.slots[s as usize].id.name_hash(self.seed);
         let mut i = self.home(h);
         while self.index[i] & SLOT_MASK != s || self.index[i] == EMPTY {
             i += 1;
@@ -287,7 +295,7 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
             if e == EMPTY {
                 break;
             }
-            let k = self.home(self.slots[(e & SLOT_MASK) as usize].id.hash_with(self.seed));
+            let k = self.home(self.slots[(e & SLOT_MASK) as usize].id.name_hash(self.seed));
             let stays = if i <= j {
                 i < k && k <= j
             } else {

@@ -235,6 +235,7 @@ pub struct Node<I: Identity, S: Store, R: RngCore> {
     intents: Intents<I, S>,
     keyring: Keyring,
     scratch: Option<S::Buf<u8>>,
+    conflict_lost: bool,
     probe: Probe<I>,
     awareness: Awareness,
     seq: u32,
@@ -304,6 +305,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             intents: Intents::new(buffers.intent_status, buffers.pending_intents),
             keyring: config_keyring,
             scratch: Some(buffers.scratch),
+            conflict_lost: false,
             probe: Probe::Idle,
             seq: 0,
             leaving: false,
@@ -535,8 +537,44 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         self.send_query(now, op.query_name(), payload, &QueryParams::default())
     }
 
+    /// Someone else claims our name: ask the cluster whom it believes
+    /// (Serf's `_serf_conflict` query; the majority decides at the deadline).
+    fn resolve_conflict(&mut self, now: Instant) {
+        if self.conflict_lost || self.outgoing.iter().any(|q| q.used && q.conflict) {
+            return;
+        }
+        let params = QueryParams {
+            ack: false,
+            ..QueryParams::default()
+        };
+        if self
+            .send_query(now, "_serf_conflict", &[], &params)
+            .is_err()
+        {
+            self.stats.queries_dropped += 1;
+        }
+    }
+
     /// Performs an internal query's work here and answers it.
-    fn internal_query(&mut self, now: Instant, id: u32, name: &str, payload: &[u8]) {
+    fn internal_query(&mut self, now: Instant, id: u32, from: &I, name: &str, payload: &[u8]) {
+        if name == "_serf_conflict" {
+            // Tell the asker whom we hold under its name (not asked of itself).
+            if *from == self.me {
+                return;
+            }
+            let mut out = [0u8; 512];
+            let held = self
+                .members
+                .find_name(from)
+                .map(|s| self.members.slot(s).id().clone());
+            let len = held
+                .and_then(|h| postcard::to_slice(&h, &mut out).ok().map(|b| b.len()))
+                .unwrap_or(0);
+            if self.respond(now, id, &out[..len]).is_err() {
+                self.stats.queries_dropped += 1;
+            }
+            return;
+        }
         let Some(op) = KeyOp::from_query_name(name) else {
             return; // `_serf_ping` and unknown internal names: the ack is the answer
         };
@@ -648,6 +686,8 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             acks: 0,
             responses: 0,
             used: true,
+            conflict: name == "_serf_conflict",
+            matching: 0,
         };
         self.on_message(now, &self.me.addr(), m);
         Ok(id)
@@ -1180,6 +1220,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     pub fn pending_broadcasts(&self) -> usize {
         self.broadcasts.queue.len() + self.user.queue.len()
     }
+    /// True once this node lost a name conflict: the runtime should stop it.
+    pub fn conflict_lost(&self) -> bool {
+        self.conflict_lost
+    }
     /// True after [`Node::leave`].
     pub fn is_leaving(&self) -> bool {
         self.leaving
@@ -1494,7 +1538,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             used: true,
         };
         if name.starts_with("_serf_") {
-            self.internal_query(now, *id, name, payload);
+            self.internal_query(now, *id, from, name, payload);
         } else {
             self.inbox.push(m);
         }
@@ -1550,6 +1594,13 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 self.outgoing[q].acks += 1;
             } else {
                 self.outgoing[q].responses += 1;
+            }
+            if self.outgoing[q].conflict {
+                let held = postcard::from_bytes::<I>(payload);
+                if !ack && held.is_ok_and(|h| h == self.me) {
+                    self.outgoing[q].matching += 1;
+                }
+                return;
             }
             self.inbox.push(&m);
             return;
@@ -1650,7 +1701,21 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 continue;
             }
             let (id, ltime) = (q.id, q.ltime);
+            let (conflict, answers, matching) = (q.conflict, q.responses, q.matching);
             self.outgoing[i].used = false;
+            if conflict {
+                // Majority rule: at least half of the answers plus one must
+                // name us at our address, or we yield the name.
+                let won = answers == 0 || matching > answers / 2;
+                let kind = if won {
+                    EventKind::ConflictWon
+                } else {
+                    EventKind::ConflictLost
+                };
+                self.conflict_lost |= !won;
+                self.emit(kind, self.my_slot);
+                continue;
+            }
             for r in self.reassembly.iter_mut() {
                 if r.used && r.id == id {
                     r.used = false;
@@ -1712,6 +1777,25 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             return;
         }
         let Some(slot) = self.members.find(&id) else {
+            if let Some(holder) = self.members.find_name(&id) {
+                // Same name, another address. A left holder gives the name up
+                // (memberlist reclaims left names); otherwise it is a conflict.
+                if self.members.slot(holder).state() == Some(State::Left) {
+                    self.reap(holder);
+                } else {
+                    self.stats.name_conflicts += 1;
+                    if holder == self.my_slot {
+                        self.resolve_conflict(now);
+                    } else {
+                        self.events.push_back(Event {
+                            kind: EventKind::NameConflict,
+                            member: id,
+                            incarnation: inc,
+                        });
+                    }
+                    return;
+                }
+            }
             match self
                 .members
                 .insert(id, inc, State::Alive, now, &mut self.rng)

@@ -219,6 +219,10 @@ pub struct Incoming<I> {
 /// A query this node sent, awaiting acks and responses.
 #[derive(Clone, Debug, Default)]
 pub struct Outgoing {
+    /// An internal name-conflict query (answers are counted, not delivered).
+    pub(crate) conflict: bool,
+    /// Conflict answers naming us at our address.
+    pub(crate) matching: u32,
     pub(crate) id: u32,
     pub(crate) ltime: u64,
     pub(crate) deadline: Instant,

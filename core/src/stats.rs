@@ -57,4 +57,6 @@ pub struct Stats {
     pub outbox_dropped: u64,
     /// Datagrams refused for their label or encryption (wrong cluster or key).
     pub frames_rejected: u64,
+    /// Alive messages naming a known member at another address.
+    pub name_conflicts: u64,
 }

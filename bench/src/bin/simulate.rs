@@ -99,6 +99,12 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     config = config.with_members(a.members as usize + 8);
+    // Membership only: no tags, coordinates cache or large responses, so that
+    // thousands of simulated members fit in memory.
+    config.capacity.meta = 0;
+    config.capacity.coordinates = 0;
+    config.capacity.reassembly_slots = 0;
+    config.coordinates = false;
     config.lifeguard = a.lifeguard;
     let net = NetConfig {
         latency: Duration::from_millis(a.latency_ms),
