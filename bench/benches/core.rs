@@ -178,7 +178,7 @@ fn probe_tick(c: &mut Criterion) {
     for n in [1_000u32, 10_000, 50_000] {
         let mut node = node_with(n);
         let mut out = [0u8; 1400];
-        let mut ack = [0u8; 16];
+        let mut ack = [0u8; 256];
         let mut now = Instant::ZERO;
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {

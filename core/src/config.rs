@@ -61,9 +61,8 @@ pub struct Config {
     pub query_response_size_limit: usize,
     /// Query timeout = gossip interval × this × ceil(log10(N + 1)).
     pub query_timeout_mult: u32,
-    /// Tag filter matcher `(expression, value) -> matches`; the std runtime
-    /// plugs in regular expressions.
-    pub tag_matcher: fn(&str, &str) -> bool,
+    /// Tag filter matcher; the std runtime plugs in regular expressions.
+    pub tag_matcher: &'static dyn crate::query::TagMatcher,
     /// Keys for AES-GCM encryption (empty: plaintext); the first encrypts.
     pub keyring: crate::crypto::Keyring,
     /// Cluster label bound into every datagram; clusters with different
@@ -170,7 +169,7 @@ impl Config {
             query_size_limit: 1024,
             query_response_size_limit: 1024,
             query_timeout_mult: 16,
-            tag_matcher: crate::query::simple_match,
+            tag_matcher: &crate::query::SIMPLE_MATCHER,
             keyring: crate::crypto::Keyring::default(),
             label: None,
             capacity: Capacity::for_members(1024),

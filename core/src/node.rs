@@ -1337,6 +1337,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         self.config.retransmit_mult * libm::ceil(libm::log10(n + 1.0)) as u32
     }
 
+    #[inline(always)]
     fn on_message(&mut self, now: Instant, from: &I::Addr, m: Message<'_, I>) {
         match m {
             Message::Ping { seq, target } => {
@@ -1822,7 +1823,8 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         if prev == Some(State::Suspect) {
             self.suspicions.cancel(slot);
         }
-        let changed = self.meta.get(slot) != meta;
+        let stored = self.meta.get(slot);
+        let changed = stored.len() != meta.len() || (!meta.is_empty() && stored != meta);
         if changed {
             self.meta.set(slot, meta);
         }

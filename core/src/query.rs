@@ -191,18 +191,39 @@ impl<I: for<'de> Deserialize<'de>> Iterator for NodeList<'_, I> {
     }
 }
 
+/// Decides whether a tag value matches a filter expression. Serf uses Go
+/// regular expressions (unanchored); the core ships [`SimpleMatcher`] and the
+/// std runtime plugs in full regular expressions.
+pub trait TagMatcher: core::fmt::Debug + Sync {
+    /// True if `value` matches `expr`.
+    fn matches(&self, expr: &str, value: &str) -> bool;
+}
+
+/// The built-in matcher ([`simple_match`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SimpleMatcher;
+
+impl TagMatcher for SimpleMatcher {
+    fn matches(&self, expr: &str, value: &str) -> bool {
+        simple_match(expr, value)
+    }
+}
+
+/// The built-in matcher as a `'static` trait object for [`crate::Config`].
+pub static SIMPLE_MATCHER: SimpleMatcher = SimpleMatcher;
+
 /// True if a member named `me` with tags `mine` passes the filters.
 pub fn passes<I: Identity>(
     me: &I,
     mine: Tags<'_>,
     nodes: &[u8],
     tag_filter: &[u8],
-    matcher: fn(&str, &str) -> bool,
+    matcher: &dyn TagMatcher,
 ) -> bool {
     if !nodes.is_empty() && !NodeList::<I>::new(nodes).any(|n| n == *me) {
         return false;
     }
-    Tags::new(tag_filter).all(|(key, expr)| matcher(expr, mine.get(key).unwrap_or("")))
+    Tags::new(tag_filter).all(|(key, expr)| matcher.matches(expr, mine.get(key).unwrap_or("")))
 }
 
 /// A query this node received and may answer.

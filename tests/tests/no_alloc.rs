@@ -75,7 +75,13 @@ struct Wire {
 
 #[test]
 fn core_allocates_nothing_after_construction() {
-    let config = Config::local().with_members(32);
+    // Every layer on: encryption with a label, tags, events, queries.
+    let mut config = Config::local().with_members(32);
+    config
+        .keyring
+        .install(serf_core::crypto::Key::new(&[4u8; 32]).unwrap())
+        .unwrap();
+    config.label = serf_core::crypto::Label::new("no-alloc");
     let mut nodes: Vec<Option<Node<u32, Boxed, Rng>>> = (0..N as u32)
         .map(|i| {
             Some(
@@ -101,9 +107,13 @@ fn core_allocates_nothing_after_construction() {
         len: 0,
     };
     let mut buf = [0u8; MTU];
-    let mut user = [0u8; 640];
+    let mut user = vec![0u8; config.capacity.reassembly_bytes];
     let (mut events, mut delivered, mut failed_seen, mut left_seen, mut payloads) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut user_events, mut queries, mut responses, mut updates) = (0u64, 0u64, 0u64, 0u64);
+    let mut tags = [0u8; 64];
+    let tags_len = serf_core::tags::encode(&[("role", "web")], &mut tags).unwrap();
+    let params = serf_core::query::QueryParams::<u32>::default();
 
     COUNTING.with(|c| c.set(true));
     for n in nodes.iter_mut().skip(1) {
@@ -115,6 +125,25 @@ fn core_allocates_nothing_after_construction() {
         if step == 20_000 / tick {
             nodes[3] = None; // crash
             nodes[1].as_mut().unwrap().broadcast(b"deploy v2").unwrap();
+        }
+        if step == 30_000 / tick {
+            nodes[2]
+                .as_mut()
+                .unwrap()
+                .user_event("deploy", b"v3", false)
+                .unwrap();
+            nodes[4]
+                .as_mut()
+                .unwrap()
+                .set_meta(now, &tags[..tags_len])
+                .unwrap();
+        }
+        if step == 40_000 / tick {
+            nodes[0]
+                .as_mut()
+                .unwrap()
+                .query(now, "load", b"", &params)
+                .unwrap();
         }
         if step == 60_000 / tick {
             nodes[5].as_mut().unwrap().leave(now);
@@ -141,11 +170,25 @@ fn core_allocates_nothing_after_construction() {
             }
             while let Some(e) = n.poll_event() {
                 events += 1;
+                updates += (e.member == 4 && e.kind == serf_core::EventKind::Updated) as u64;
                 failed_seen += (e.member == 3 && e.kind == serf_core::EventKind::Failed) as u64;
                 left_seen += (e.member == 5 && e.kind == serf_core::EventKind::Left) as u64;
             }
-            while n.poll_delivery(&mut user).is_some() {
+            let mut answer = None;
+            while let Some(d) = n.poll_delivery(&mut user) {
                 payloads += 1;
+                match d {
+                    serf_core::Delivery::Event { .. } => user_events += 1,
+                    serf_core::Delivery::Query { id, .. } => {
+                        queries += 1;
+                        answer = Some(id);
+                    }
+                    serf_core::Delivery::QueryResponse { .. } => responses += 1,
+                    _ => {}
+                }
+            }
+            if let Some(id) = answer {
+                n.respond(now, id, b"0.42").unwrap();
             }
         }
         std::mem::swap(&mut cur, &mut next);
@@ -160,6 +203,19 @@ fn core_allocates_nothing_after_construction() {
     assert_eq!(failed_seen, (N - 1) as u64, "every survivor saw the crash");
     assert!(left_seen >= (N - 3) as u64, "the leave reached the others");
     assert!(payloads > 0, "user broadcasts were delivered");
+    println!("{user_events} user events, {queries} queries, {responses} responses, {updates} tag updates");
+    assert_eq!(
+        user_events,
+        (N - 1) as u64,
+        "the event reached every live member once"
+    );
+    assert_eq!(
+        queries,
+        (N - 1) as u64,
+        "the query reached every live member"
+    );
+    assert_eq!(responses, (N - 1) as u64, "and every answer came back");
+    assert_eq!(updates, (N - 2) as u64, "the tag change reached the others");
     let view = nodes[0].as_ref().unwrap();
     assert_eq!(view.member(&3).unwrap().0, State::Dead);
     assert_eq!(allocs, 0, "the core allocated after construction");

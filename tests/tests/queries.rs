@@ -216,3 +216,47 @@ fn oversized_queries_and_responses_are_refused() {
         .is_err());
     assert!(node.respond(now, 12345, b"x").is_err(), "unknown query id");
 }
+
+/// A matcher plugged in by the application (here: exact equality only).
+#[derive(Debug)]
+struct Exact;
+impl serf_core::query::TagMatcher for Exact {
+    fn matches(&self, expr: &str, value: &str) -> bool {
+        expr == value
+    }
+}
+static EXACT: Exact = Exact;
+
+#[test]
+fn tag_filters_use_the_configured_matcher() {
+    let n = 6;
+    let mut config = Config::lan().with_members(8);
+    config.tag_matcher = &EXACT;
+    let mut sim = converged(n, config, 14);
+    let now = sim.now();
+    for (i, role) in [(1u32, "web"), (2, "web-2"), (3, "db")] {
+        let mut meta = [0u8; 64];
+        let len = encode(&[("role", role)], &mut meta).unwrap();
+        sim.node_mut(i)
+            .unwrap()
+            .set_meta(now, &meta[..len])
+            .unwrap();
+        sim.flush(i);
+    }
+    sim.run_for(secs(10));
+    let now = sim.now();
+    // With the built-in (unanchored) matcher "web" would also match "web-2".
+    let params = QueryParams {
+        tags: &[("role", "web")],
+        ..QueryParams::default()
+    };
+    let id = sim
+        .node_mut(0)
+        .unwrap()
+        .query(now, "q", b"", &params)
+        .unwrap();
+    sim.flush(0);
+    sim.run_for(secs(8));
+    let (acks, _, _) = answers(&sim, 0, id);
+    assert_eq!(acks, vec![1]);
+}
