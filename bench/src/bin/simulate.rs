@@ -104,6 +104,11 @@ fn main() -> ExitCode {
     config.capacity.meta = 0;
     config.capacity.coordinates = 0;
     config.capacity.reassembly_slots = 0;
+    config.capacity.user_broadcasts = 16;
+    config.capacity.outbox = 16;
+    config.capacity.event_ring = 64;
+    config.capacity.query_ring = 64;
+    config.capacity.query_seen = 64;
     config.coordinates = false;
     config.lifeguard = a.lifeguard;
     let net = NetConfig {
