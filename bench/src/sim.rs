@@ -224,6 +224,31 @@ impl Sim {
         self.responder = Some(f);
     }
 
+    /// `n` members that all join through member 0, run until every member sees
+    /// all the others alive (at most `limit` virtual seconds, retrying lost
+    /// joins as an agent's retry-join would). `None` if they do not converge.
+    pub fn converged(config: Config, n: u32, seed: u64, limit: u64) -> Option<Sim> {
+        let mut sim = Sim::new(config, NetConfig::default(), n, seed);
+        for i in 1..n {
+            sim.join(i, 0);
+        }
+        let all: Vec<u32> = (0..n).collect();
+        for t in 0..limit {
+            if sim.all_see_alive(&all) {
+                return Some(sim);
+            }
+            if t % 5 == 4 {
+                for i in 1..n {
+                    if sim.node(i).is_some_and(|x| x.counts().total() == 1) {
+                        sim.join(i, 0);
+                    }
+                }
+            }
+            sim.run_for(Duration::from_secs(1));
+        }
+        sim.all_see_alive(&all).then_some(sim)
+    }
+
     /// Stops recording events (large runs).
     pub fn set_recording(&mut self, on: bool) {
         self.record = on;

@@ -36,6 +36,7 @@ pub mod probe;
 pub mod query;
 pub mod ring;
 pub mod rng;
+pub mod seq;
 pub mod stats;
 pub mod store;
 pub mod suspicion;

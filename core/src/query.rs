@@ -4,9 +4,10 @@
 
 use core::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::identity::{mix64, Identity};
+use crate::seq::Seq;
 use crate::store::Store;
 use crate::tags::Tags;
 use crate::time::Instant;
@@ -147,49 +148,7 @@ pub fn encode_nodes<I: Serialize>(nodes: &[I], buf: &mut [u8]) -> Option<usize> 
 }
 
 /// Iterates over an encoded node filter list (malformed input ends it).
-pub struct NodeList<'a, I> {
-    rest: &'a [u8],
-    left: usize,
-    _id: core::marker::PhantomData<I>,
-}
-
-impl<'a, I: for<'de> Deserialize<'de>> NodeList<'a, I> {
-    /// Reads an encoded list.
-    pub fn new(bytes: &'a [u8]) -> Self {
-        match postcard::take_from_bytes::<usize>(bytes) {
-            Ok((n, rest)) => NodeList {
-                rest,
-                left: n,
-                _id: core::marker::PhantomData,
-            },
-            Err(_) => NodeList {
-                rest: &[],
-                left: 0,
-                _id: core::marker::PhantomData,
-            },
-        }
-    }
-}
-
-impl<I: for<'de> Deserialize<'de>> Iterator for NodeList<'_, I> {
-    type Item = I;
-    fn next(&mut self) -> Option<I> {
-        if self.left == 0 {
-            return None;
-        }
-        match postcard::take_from_bytes::<I>(self.rest) {
-            Ok((v, rest)) => {
-                self.rest = rest;
-                self.left -= 1;
-                Some(v)
-            }
-            Err(_) => {
-                self.left = 0;
-                None
-            }
-        }
-    }
-}
+pub type NodeList<'a, I> = Seq<'a, I>;
 
 /// Decides whether a tag value matches a filter expression. Serf uses Go
 /// regular expressions (unanchored); the core ships [`SimpleMatcher`] and the

@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+use crate::seq::Seq;
+
 /// Largest encoded tag set (Serf / memberlist `MetaMaxSize`).
 pub const MAX_META: usize = 512;
 
@@ -34,19 +36,12 @@ pub fn encode(pairs: &[(&str, &str)], buf: &mut [u8]) -> Result<usize, TagsTooLa
 
 /// Iterates over the pairs of an encoded tag set.
 #[derive(Clone, Debug)]
-pub struct Tags<'a> {
-    rest: &'a [u8],
-    left: usize,
-}
+pub struct Tags<'a>(Seq<'a, (&'a str, &'a str)>);
 
 impl<'a> Tags<'a> {
     /// Reads encoded tags (empty bytes = no tags).
     pub fn new(meta: &'a [u8]) -> Self {
-        match postcard::take_from_bytes::<usize>(meta) {
-            // `usize` is a varint: the pair count.
-            Ok((n, rest)) => Tags { rest, left: n },
-            Err(_) => Tags { rest: &[], left: 0 },
-        }
+        Tags(Seq::new(meta))
     }
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&'a str> {
@@ -57,20 +52,7 @@ impl<'a> Tags<'a> {
 impl<'a> Iterator for Tags<'a> {
     type Item = (&'a str, &'a str);
     fn next(&mut self) -> Option<Self::Item> {
-        if self.left == 0 {
-            return None;
-        }
-        match postcard::take_from_bytes::<(&'a str, &'a str)>(self.rest) {
-            Ok((pair, rest)) => {
-                self.rest = rest;
-                self.left -= 1;
-                Some(pair)
-            }
-            Err(_) => {
-                self.left = 0;
-                None
-            }
-        }
+        self.0.next()
     }
 }
 

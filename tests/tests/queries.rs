@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serf_bench::sim::{DeliveredKind, NetConfig, Sim};
+use serf_bench::sim::{DeliveredKind, Sim};
 use serf_core::query::QueryParams;
 use serf_core::tags::encode;
 use serf_core::Config;
@@ -13,18 +13,7 @@ fn secs(s: u64) -> Duration {
 }
 
 fn converged(n: u32, config: Config, seed: u64) -> Sim {
-    let mut sim = Sim::new(config, NetConfig::default(), n, seed);
-    for i in 1..n {
-        sim.join(i, 0);
-    }
-    let all: Vec<u32> = (0..n).collect();
-    for _ in 0..60 {
-        if sim.all_see_alive(&all) {
-            return sim;
-        }
-        sim.run_for(secs(1));
-    }
-    panic!("cluster of {n} did not converge");
+    Sim::converged(config, n, seed, 60).unwrap_or_else(|| panic!("cluster of {n} did not converge"))
 }
 
 /// What the originator saw of one query.
