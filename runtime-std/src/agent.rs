@@ -1,0 +1,453 @@
+//! `serf agent`: configuration from flags, the member, the RPC port, event
+//! handlers, joins, and signals (SIGINT leaves gracefully, SIGTERM exits).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serf_core::crypto::{Key, Label};
+use serf_core::Config;
+
+use crate::cli::{parse_duration, parse_join_addr, Flags, DEFAULT_PORT, DEFAULT_RPC};
+use crate::handlers::{self, Handler, SelfInfo};
+use crate::hub::Hub;
+use crate::id::NodeId;
+use crate::member::{Command, Member, Output};
+use crate::rpc::{self, base64_decode, RpcConfig};
+
+/// Everything `serf agent` was asked to do.
+#[derive(Debug)]
+pub struct AgentConfig {
+    /// Node name.
+    pub name: String,
+    /// UDP bind address.
+    pub bind: SocketAddr,
+    /// Address gossiped to others.
+    pub advertise: SocketAddr,
+    /// Protocol configuration (profile, keys, label).
+    pub config: Config,
+    /// Tags.
+    pub tags: Vec<(String, String)>,
+    /// Event handlers.
+    pub handlers: Vec<Handler>,
+    /// Join at start (failure is fatal).
+    pub join: Vec<SocketAddr>,
+    /// Join in the background until it works.
+    pub retry_join: Vec<SocketAddr>,
+    /// Retry interval.
+    pub retry_interval: Duration,
+    /// Retry attempts (0 = unlimited).
+    pub retry_max: u32,
+    /// RPC listen address.
+    pub rpc_addr: SocketAddr,
+    /// RPC auth key.
+    pub rpc_auth: String,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The address others reach an unspecified bind at: the outbound interface.
+fn outbound_ip() -> IpAddr {
+    // Connecting a UDP socket sends nothing; it only selects a route.
+    UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").and_then(|_| s.local_addr()))
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+fn parse_bind(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(ip) = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Ok(SocketAddr::new(ip, DEFAULT_PORT));
+    }
+    Err(format!(
+        "invalid bind address {s:?}: use IP, IP:port or [IPv6]:port"
+    ))
+}
+
+impl AgentConfig {
+    /// Parses the agent's flags.
+    pub fn from_args(argv: &[String]) -> Result<AgentConfig, String> {
+        const UNSUPPORTED: [&str; 9] = [
+            "snapshot",
+            "config-file",
+            "config-dir",
+            "tags-file",
+            "keyring-file",
+            "discover",
+            "iface",
+            "mdns-iface",
+            "syslog",
+        ];
+        let mut valued = vec![
+            "node",
+            "bind",
+            "advertise",
+            "profile",
+            "tag",
+            "encrypt",
+            "label",
+            "event-handler",
+            "join",
+            "retry-join",
+            "retry-interval",
+            "retry-max",
+            "rpc-addr",
+            "rpc-auth",
+            "log-level",
+            "broadcast-timeout",
+            "protocol",
+            "role",
+        ];
+        valued.extend(UNSUPPORTED);
+        let f = Flags::parse(argv, &["replay", "rejoin", "disable-compression"], &valued)?;
+        if !f.args.is_empty() {
+            return Err(format!("unexpected arguments: {:?}", f.args));
+        }
+        for u in UNSUPPORTED {
+            if f.get(u).is_some() {
+                return Err(format!("-{u} is not supported by this agent yet"));
+            }
+        }
+        let name = f.get("node").map(str::to_string).unwrap_or_else(hostname);
+        let bind = parse_bind(f.get("bind").unwrap_or("0.0.0.0:7946"))?;
+        let advertise = match f.get("advertise") {
+            Some(a) => {
+                let mut a = parse_bind(a)?;
+                if a.port() == DEFAULT_PORT
+                    && bind.port() != DEFAULT_PORT
+                    && !f
+                        .get("advertise")
+                        .is_some_and(|s| s.contains("]:") || s.matches(':').count() == 1)
+                {
+                    a.set_port(bind.port());
+                }
+                a
+            }
+            None if bind.ip().is_unspecified() => SocketAddr::new(outbound_ip(), bind.port()),
+            None => bind,
+        };
+        if NodeId::new(&name, advertise).is_none() {
+            return Err(format!("node name {name:?} must be 1 to 128 bytes"));
+        }
+        let profile = f.get("profile").unwrap_or("lan");
+        let mut config = Config::profile(profile)
+            .ok_or_else(|| format!("unknown profile {profile:?}: use lan, wan or local"))?;
+        config = config.with_members(1024);
+        config.tag_matcher = &REGEX;
+        if let Some(k) = f.get("encrypt") {
+            let bytes = base64_decode(k).ok_or("-encrypt: key is not valid base64")?;
+            let key = Key::new(&bytes).map_err(|_| {
+                format!(
+                    "-encrypt: key must be 16, 24 or 32 bytes, got {}",
+                    bytes.len()
+                )
+            })?;
+            config
+                .keyring
+                .install(key)
+                .map_err(|e| format!("-encrypt: {e:?}"))?;
+        }
+        if let Some(l) = f.get("label") {
+            config.label = Some(Label::new(l).ok_or("-label must be 1 to 255 bytes")?);
+        }
+        let mut tags = Vec::new();
+        for t in f.all("tag") {
+            let (k, v) = t
+                .split_once('=')
+                .ok_or_else(|| format!("invalid tag {t:?}: use key=value"))?;
+            tags.retain(|(x, _): &(String, String)| x != k);
+            tags.push((k.to_string(), v.to_string()));
+        }
+        if let Some(role) = f.get("role") {
+            tags.push(("role".into(), role.into()));
+        }
+        let handlers = f
+            .all("event-handler")
+            .iter()
+            .map(|h| Handler::parse(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let join = f
+            .all("join")
+            .iter()
+            .map(|j| parse_join_addr(j))
+            .collect::<Result<Vec<_>, _>>()?;
+        let retry_join = f
+            .all("retry-join")
+            .iter()
+            .map(|j| parse_join_addr(j))
+            .collect::<Result<Vec<_>, _>>()?;
+        let retry_interval = f
+            .get("retry-interval")
+            .map(parse_duration)
+            .transpose()?
+            .unwrap_or(Duration::from_secs(30))
+            .max(Duration::from_secs(1));
+        let retry_max = f
+            .get("retry-max")
+            .map(|r| r.parse().map_err(|_| format!("invalid -retry-max {r:?}")))
+            .transpose()?
+            .unwrap_or(0);
+        let rpc_addr: SocketAddr = f
+            .get("rpc-addr")
+            .unwrap_or(DEFAULT_RPC)
+            .parse()
+            .map_err(|_| "invalid -rpc-addr: use IP:port".to_string())?;
+        if let Some(level) = f.get("log-level") {
+            if !matches!(
+                level.to_lowercase().as_str(),
+                "trace" | "debug" | "info" | "warn" | "err" | "error"
+            ) {
+                return Err(format!("invalid log level {level:?}"));
+            }
+        }
+        if let Some(t) = f.get("broadcast-timeout") {
+            parse_duration(t)?;
+        }
+        Ok(AgentConfig {
+            name,
+            bind,
+            advertise,
+            config,
+            tags,
+            handlers,
+            join,
+            retry_join,
+            retry_interval,
+            retry_max,
+            rpc_addr,
+            rpc_auth: f.get("rpc-auth").unwrap_or("").to_string(),
+        })
+    }
+}
+
+/// Full regular expressions for query tag filters (unanchored, as Serf).
+#[derive(Debug)]
+struct RegexMatcher;
+impl serf_core::query::TagMatcher for RegexMatcher {
+    fn matches(&self, expr: &str, value: &str) -> bool {
+        regex::Regex::new(expr).is_ok_and(|r| r.is_match(value))
+    }
+}
+static REGEX: RegexMatcher = RegexMatcher;
+
+/// Runs the agent until it leaves or is signalled; returns the exit code.
+pub fn run(argv: &[String]) -> i32 {
+    let cfg = match AgentConfig::from_args(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("==> {e}");
+            return 1;
+        }
+    };
+    match start(cfg) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("==> Error starting agent: {e}");
+            1
+        }
+    }
+}
+
+fn start(cfg: AgentConfig) -> Result<i32, String> {
+    println!("==> Starting Serf agent...");
+    let id = NodeId::new(&cfg.name, cfg.advertise).ok_or("invalid node name")?;
+    let (out_tx, out_rx) = mpsc::channel::<Output>();
+    let member = Member::start(id, cfg.bind, cfg.config.clone(), out_tx)
+        .map_err(|e| format!("cannot bind {}: {e}", cfg.bind))?;
+    let commands = member.commands();
+    if !cfg.tags.is_empty() {
+        let (tx, rx) = mpsc::channel();
+        commands
+            .send(Command::SetTags(cfg.tags.clone(), tx))
+            .map_err(|_| "agent stopped")?;
+        rx.recv().map_err(|_| "agent stopped")??;
+    }
+    let hub = Arc::new(Hub::default());
+    hub.set_handler_specs(
+        cfg.handlers
+            .iter()
+            .map(|h| {
+                let (f, s) = h.spec.split_once('=').unwrap_or(("*", &h.spec));
+                (f.to_string(), s.to_string())
+            })
+            .collect(),
+    );
+    let me = SelfInfo {
+        name: cfg.name.clone(),
+        tags: cfg.tags.clone(),
+    };
+    let workers: Vec<_> = cfg
+        .handlers
+        .iter()
+        .map(|h| handlers::spawn(h.clone(), me.clone(), commands.clone()))
+        .collect();
+    {
+        let hub = hub.clone();
+        std::thread::spawn(move || {
+            while let Ok(out) = out_rx.recv() {
+                hub.publish(&out);
+                for w in &workers {
+                    let _ = w.send(out.clone());
+                }
+            }
+        });
+    }
+    let listener = TcpListener::bind(cfg.rpc_addr)
+        .map_err(|e| format!("cannot listen for RPC on {}: {e}", cfg.rpc_addr))?;
+    rpc::serve(
+        listener,
+        commands.clone(),
+        hub.clone(),
+        RpcConfig {
+            auth_key: cfg.rpc_auth.clone(),
+        },
+    );
+    println!("==> Serf agent running!");
+    println!("         Node name: '{}'", cfg.name);
+    println!("         Bind addr: '{}'", member.local_addr);
+    println!("        Advertise: '{}'", cfg.advertise);
+    println!("          RPC addr: '{}'", cfg.rpc_addr);
+    println!("         Encrypted: {}", !cfg.config.keyring.is_empty());
+    println!("          Profile: {}", profile_name(&cfg.config));
+    if !cfg.join.is_empty() {
+        let (tx, rx) = mpsc::channel();
+        commands
+            .send(Command::Join(cfg.join.clone(), tx))
+            .map_err(|_| "agent stopped")?;
+        let n = rx.recv().map_err(|_| "agent stopped")?;
+        if n == 0 {
+            return Err(format!("failed to join any of {:?}", cfg.join));
+        }
+        println!("==> Join completed. Synced with {n} initial agents");
+    }
+    if !cfg.retry_join.is_empty() {
+        let (addrs, interval, max, commands) = (
+            cfg.retry_join.clone(),
+            cfg.retry_interval,
+            cfg.retry_max,
+            commands.clone(),
+        );
+        let hub = hub.clone();
+        std::thread::spawn(move || {
+            let mut attempt = 0u32;
+            loop {
+                attempt += 1;
+                let (tx, rx) = mpsc::channel();
+                if commands.send(Command::Join(addrs.clone(), tx)).is_err() {
+                    return;
+                }
+                if rx.recv().unwrap_or(0) > 0 {
+                    println!("==> Join completed (retry-join)");
+                    return;
+                }
+                if max > 0 && attempt >= max {
+                    eprintln!("==> Max join retry exhausted, exiting");
+                    hub.request_shutdown();
+                    return;
+                }
+                std::thread::sleep(interval);
+            }
+        });
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let terminated = Arc::new(AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone());
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, terminated.clone());
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        if interrupted.load(Ordering::SeqCst) {
+            println!("==> Caught signal: interrupt");
+            println!("==> Gracefully shutting down agent...");
+            let (tx, rx) = mpsc::channel();
+            let _ = commands.send(Command::Leave(tx));
+            let _ = rx.recv_timeout(Duration::from_secs(3));
+            member.shutdown();
+            return Ok(0);
+        }
+        if terminated.load(Ordering::SeqCst) {
+            println!("==> Caught signal: terminated");
+            member.shutdown();
+            return Ok(1);
+        }
+        if hub.shutdown_requested() {
+            member.shutdown();
+            return Ok(0);
+        }
+    }
+}
+
+fn profile_name(c: &Config) -> &'static str {
+    if c.probe_interval.as_secs() == 5 {
+        "wan"
+    } else if c.probe_timeout == Duration::from_millis(200) {
+        "local"
+    } else {
+        "lan"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn article_flags_parse() {
+        let c = AgentConfig::from_args(&args(&[
+            "-node=ichabod",
+            "-profile=wan",
+            "-bind=[::1]:7777",
+            "-tag",
+            "role=ichabod",
+            "-tag",
+            "region=syd",
+        ]))
+        .unwrap();
+        assert_eq!(c.name, "ichabod");
+        assert_eq!(c.bind, "[::1]:7777".parse().unwrap());
+        assert_eq!(
+            c.tags,
+            vec![
+                ("role".into(), "ichabod".into()),
+                ("region".into(), "syd".into())
+            ]
+        );
+        assert_eq!(c.config.probe_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_flags_give_clear_errors() {
+        for (a, want) in [
+            (vec!["-bind=nonsense"], "invalid bind"),
+            (vec!["-profile=mars"], "unknown profile"),
+            (vec!["-encrypt=!!!"], "base64"),
+            (vec!["-encrypt=AAAA"], "16, 24 or 32"),
+            (vec!["-tag=novalue"], "key=value"),
+            (vec!["-event-handler=bogus=x"], "invalid event handler"),
+            (vec!["-snapshot=/tmp/x"], "not supported"),
+            (vec!["-bogus"], "not defined"),
+            (vec!["-rpc-addr=here"], "rpc-addr"),
+        ] {
+            let e = AgentConfig::from_args(&args(&a)).unwrap_err();
+            assert!(e.contains(want), "{a:?}: {e}");
+        }
+    }
+}

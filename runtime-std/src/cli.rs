@@ -1,0 +1,972 @@
+//! The `serf` command line: Go-style flags (`-flag=value`, `-flag value`,
+//! `--flag`), the client commands over the RPC port, and their output in
+//! HashiCorp Serf's format.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::rpc::{get, get_bytes, get_str, get_u64, Client};
+
+/// Default RPC address.
+pub const DEFAULT_RPC: &str = "127.0.0.1:7373";
+/// Default gossip port.
+pub const DEFAULT_PORT: u16 = 7946;
+
+/// Parsed flags: repeated values kept in order, plus positional arguments.
+#[derive(Debug, Default)]
+pub struct Flags {
+    values: BTreeMap<String, Vec<String>>,
+    /// Positional arguments.
+    pub args: Vec<String>,
+}
+
+impl Flags {
+    /// Parses `argv` given which flags are booleans and which take values.
+    pub fn parse(argv: &[String], bools: &[&str], valued: &[&str]) -> Result<Flags, String> {
+        let mut f = Flags::default();
+        let mut it = argv.iter();
+        while let Some(a) = it.next() {
+            if !a.starts_with('-') || a == "-" {
+                f.args.push(a.clone());
+                continue;
+            }
+            let body = a.trim_start_matches('-');
+            let (name, inline) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (body, None),
+            };
+            if bools.contains(&name) {
+                let v = inline.unwrap_or_else(|| "true".into());
+                if !matches!(v.as_str(), "true" | "false" | "1" | "0") {
+                    return Err(format!("invalid boolean value {v:?} for -{name}"));
+                }
+                f.values.entry(name.into()).or_default().push(v);
+            } else if valued.contains(&name) {
+                let v = match inline {
+                    Some(v) => v,
+                    None => it
+                        .next()
+                        .ok_or_else(|| format!("flag needs an argument: -{name}"))?
+                        .clone(),
+                };
+                f.values.entry(name.into()).or_default().push(v);
+            } else {
+                return Err(format!("flag provided but not defined: -{name}"));
+            }
+        }
+        Ok(f)
+    }
+    /// Last value of a flag.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .and_then(|v| v.last())
+            .map(String::as_str)
+    }
+    /// All values of a repeated flag.
+    pub fn all(&self, name: &str) -> &[String] {
+        self.values.get(name).map_or(&[], Vec::as_slice)
+    }
+    /// A boolean flag.
+    pub fn bool(&self, name: &str, default: bool) -> bool {
+        self.get(name).map_or(default, |v| v == "true" || v == "1")
+    }
+}
+
+/// Parses a Go duration (`500ms`, `5s`, `1m30s`, `2h`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {s:?}");
+    let mut total = 0f64;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    if rest == "0" {
+        return Ok(Duration::ZERO);
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += n * scale;
+        rest = &rest[unit_end..];
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// Parses a join address: `host`, `host:port`, `[v6]:port`, or `name/host:port`.
+pub fn parse_join_addr(s: &str) -> Result<SocketAddr, String> {
+    let s = s.rsplit_once('/').map_or(s, |(_, a)| a);
+    let with_port = if s.parse::<SocketAddr>().is_ok()
+        || (s.contains(':') && !s.contains('[') && s.matches(':').count() == 1)
+    {
+        s.to_string()
+    } else if s.starts_with('[') && s.ends_with(']') {
+        format!("{s}:{DEFAULT_PORT}")
+    } else if s.contains("]:") {
+        s.to_string()
+    } else if s.matches(':').count() > 1 {
+        format!("[{s}]:{DEFAULT_PORT}")
+    } else {
+        format!("{s}:{DEFAULT_PORT}")
+    };
+    with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("invalid address {s:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("address {s:?} did not resolve"))
+}
+
+fn rpc_flags(f: &Flags) -> (String, String) {
+    let addr = f
+        .get("rpc-addr")
+        .map(str::to_string)
+        .or_else(|| std::env::var("SERF_RPC_ADDR").ok())
+        .unwrap_or_else(|| DEFAULT_RPC.into());
+    let auth = f
+        .get("rpc-auth")
+        .map(str::to_string)
+        .or_else(|| std::env::var("SERF_RPC_AUTH").ok())
+        .unwrap_or_default();
+    (addr, auth)
+}
+
+/// Lays out rows of `|`-separated cells in aligned columns (Serf's columnize).
+pub fn columnize(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{:<w$}  ", cell, w = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Runs a client subcommand; returns the process exit code.
+pub fn run(cmd: &str, argv: &[String]) -> i32 {
+    match client_command(cmd, argv) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+const RPC: [&str; 2] = ["rpc-addr", "rpc-auth"];
+
+fn with_rpc<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = extra.to_vec();
+    v.extend(RPC);
+    v
+}
+
+fn member_addr(m: &rmpv::Value) -> String {
+    let ip = get_bytes(m, "Addr");
+    let port = get_u64(m, "Port");
+    match ip.len() {
+        4 => format!("{}.{}.{}.{}:{port}", ip[0], ip[1], ip[2], ip[3]),
+        16 => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&ip);
+            format!("[{}]:{port}", std::net::Ipv6Addr::from(a))
+        }
+        _ => format!(":{port}"),
+    }
+}
+
+fn member_tags(m: &rmpv::Value) -> Vec<(String, String)> {
+    let mut t: Vec<(String, String)> = get(m, "Tags")
+        .and_then(|t| t.as_map())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    t.sort();
+    t
+}
+
+fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
+    match cmd {
+        "members" => {
+            let f = Flags::parse(
+                argv,
+                &["detailed"],
+                &with_rpc(&["status", "name", "tag", "format", "role"]),
+            )?;
+            let (addr, auth) = rpc_flags(&f);
+            let mut tags: BTreeMap<String, String> = BTreeMap::new();
+            for t in f.all("tag") {
+                let (k, v) = t
+                    .split_once('=')
+                    .ok_or_else(|| format!("invalid tag filter {t:?}, use key=regexp"))?;
+                tags.insert(k.into(), v.into());
+            }
+            if let Some(role) = f.get("role") {
+                tags.insert("role".into(), role.into());
+            }
+            let format = f.get("format").unwrap_or("text");
+            if !matches!(format, "text" | "json") {
+                return Err(format!("invalid format {format:?}: use text or json"));
+            }
+            let mut c = Client::connect(&addr, &auth)?;
+            #[derive(Serialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct Filter<'a> {
+                tags: &'a BTreeMap<String, String>,
+                status: &'a str,
+                name: &'a str,
+            }
+            c.call(
+                "members-filtered",
+                Some(&Filter {
+                    tags: &tags,
+                    status: f.get("status").unwrap_or(""),
+                    name: f.get("name").unwrap_or(""),
+                }),
+            )?;
+            let body = c.value()?;
+            let members = get(&body, "Members")
+                .and_then(|m| m.as_array())
+                .cloned()
+                .unwrap_or_default();
+            if format == "json" {
+                let list: Vec<serde_json_like::Member> = members
+                    .iter()
+                    .map(|m| serde_json_like::Member {
+                        name: get_str(m, "Name"),
+                        addr: member_addr(m),
+                        tags: member_tags(m),
+                        status: get_str(m, "Status"),
+                    })
+                    .collect();
+                println!("{}", serde_json_like::members(&list));
+                return Ok(0);
+            }
+            let rows: Vec<Vec<String>> = members
+                .iter()
+                .map(|m| {
+                    let tags = member_tags(m)
+                        .into_iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    let mut row = vec![
+                        get_str(m, "Name"),
+                        member_addr(m),
+                        get_str(m, "Status"),
+                        tags,
+                    ];
+                    if f.bool("detailed", false) {
+                        row.push(format!("Protocol Version: {}", get_u64(m, "DelegateCur")));
+                        row.push(format!(
+                            "Available Protocol Range: [{}, {}]",
+                            get_u64(m, "DelegateMin"),
+                            get_u64(m, "DelegateMax")
+                        ));
+                    }
+                    row
+                })
+                .collect();
+            print!("{}", columnize(&rows));
+            Ok(0)
+        }
+        "join" => {
+            let f = Flags::parse(argv, &["replay"], &with_rpc(&[]))?;
+            if f.args.is_empty() {
+                return Err("At least one address to join must be specified.".into());
+            }
+            let (addr, auth) = rpc_flags(&f);
+            let mut c = Client::connect(&addr, &auth)?;
+            #[derive(Serialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct Join<'a> {
+                existing: &'a [String],
+                replay: bool,
+            }
+            c.send(
+                "join",
+                Some(&Join {
+                    existing: &f.args,
+                    replay: f.bool("replay", false),
+                }),
+            )?;
+            let header = c.header();
+            let body = c.value()?;
+            header.map_err(|e| format!("Error joining the cluster: {e}"))?;
+            println!(
+                "Successfully joined cluster by contacting {} nodes.",
+                get_u64(&body, "Num")
+            );
+            Ok(0)
+        }
+        "leave" => {
+            let f = Flags::parse(argv, &[], &with_rpc(&[]))?;
+            let (addr, auth) = rpc_flags(&f);
+            let mut c = Client::connect(&addr, &auth)?;
+            c.call::<()>("leave", None)
+                .map_err(|e| format!("Error leaving: {e}"))?;
+            println!("Graceful leave complete");
+            Ok(0)
+        }
+        "force-leave" => {
+            let f = Flags::parse(argv, &["prune"], &with_rpc(&[]))?;
+            if f.args.len() != 1 {
+                return Err("A node name must be specified to force leave.".into());
+            }
+            let (addr, auth) = rpc_flags(&f);
+            let mut c = Client::connect(&addr, &auth)?;
+            #[derive(Serialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct Fl<'a> {
+                node: &'a str,
+                prune: bool,
+            }
+            c.call(
+                "force-leave",
+                Some(&Fl {
+                    node: &f.args[0],
+                    prune: f.bool("prune", false),
+                }),
+            )
+            .map_err(|e| format!("Error force leaving: {e}"))?;
+            Ok(0)
+        }
+        "event" => {
+            let f = Flags::parse(argv, &["coalesce"], &with_rpc(&[]))?;
+            let (name, payload) = match f.args.as_slice() {
+                [n] => (n.clone(), Vec::new()),
+                [n, p] => (n.clone(), p.as_bytes().to_vec()),
+                _ => {
+                    return Err("An event name must be specified, with an optional payload.".into())
+                }
+            };
+            let coalesce = f.bool("coalesce", true);
+            let (addr, auth) = rpc_flags(&f);
+            let mut c = Client::connect(&addr, &auth)?;
+            #[derive(Serialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct Ev<'a> {
+                name: &'a str,
+                #[serde(with = "serde_bytes")]
+                payload: &'a [u8],
+                coalesce: bool,
+            }
+            c.call(
+                "event",
+                Some(&Ev {
+                    name: &name,
+                    payload: &payload,
+                    coalesce,
+                }),
+            )
+            .map_err(|e| format!("Error sending event: {e}"))?;
+            println!("Event '{name}' dispatched! Coalescing enabled: {coalesce}");
+            Ok(0)
+        }
+        "query" => query(argv),
+        "rtt" => {
+            let f = Flags::parse(argv, &[], &with_rpc(&[]))?;
+            let (addr, auth) = rpc_flags(&f);
+            let mut c = Client::connect(&addr, &auth)?;
+            let (a, b) = match f.args.as_slice() {
+                [a] => {
+                    c.call::<()>("stats", None)?;
+                    let stats = c.value()?;
+                    let me = get(&stats, "agent")
+                        .map(|a| get_str(a, "name"))
+                        .unwrap_or_default();
+                    (a.clone(), me)
+                }
+                [a, b] => (a.clone(), b.clone()),
+                _ => return Err("One or two node names must be specified.".into()),
+            };
+            let coord = |c: &mut Client, n: &str| -> Result<Vec<f64>, String> {
+                #[derive(Serialize)]
+                #[serde(rename_all = "PascalCase")]
+                struct Q<'a> {
+                    node: &'a str,
+                }
+                c.call("get-coordinate", Some(&Q { node: n }))?;
+                let v = c.value()?;
+                if !get(&v, "Ok").and_then(|o| o.as_bool()).unwrap_or(false) {
+                    return Err(format!("Could not find a coordinate for node {n:?}"));
+                }
+                let co = get(&v, "Coord").ok_or("missing coordinate")?;
+                let mut out: Vec<f64> = get(co, "Vec")
+                    .and_then(|x| x.as_array())
+                    .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+                    .unwrap_or_default();
+                out.push(get(co, "Height").and_then(|x| x.as_f64()).unwrap_or(0.0));
+                out.push(
+                    get(co, "Adjustment")
+                        .and_then(|x| x.as_f64())
+                        .unwrap_or(0.0),
+                );
+                Ok(out)
+            };
+            let (ca, cb) = (coord(&mut c, &a)?, coord(&mut c, &b)?);
+            if ca.len() != cb.len() {
+                return Err("Coordinates have different dimensions".into());
+            }
+            let d = ca.len() - 2;
+            let euclid: f64 = ca[..d]
+                .iter()
+                .zip(&cb[..d])
+                .map(|(x, y)| (x - y) * (x - y))
+                .sum::<f64>()
+                .sqrt();
+            let raw = euclid + ca[d] + cb[d];
+            let adj = raw + ca[d + 1] + cb[d + 1];
+            let secs = if adj > 0.0 { adj } else { raw };
+            println!("Estimated {a} <-> {b} rtt: {:.3} ms", secs * 1000.0);
+            Ok(0)
+        }
+        "tags" => {
+            let f = Flags::parse(argv, &[], &with_rpc(&["set", "delete"]))?;
+            if f.all("set").is_empty() && f.all("delete").is_empty() {
+                return Err("At least one of -set or -delete must be given.".into());
+            }
+            let mut set = BTreeMap::new();
+            for t in f.all("set") {
+                let (k, v) = t
+                    .split_once('=')
+                    .ok_or_else(|| format!("invalid tag {t:?}, use key=value"))?;
+                set.insert(k.to_string(), v.to_string());
+            }
+            let (addr, auth) = rpc_flags(&f);
+            let mut c = Client::connect(&addr, &auth)?;
+            #[derive(Serialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct T<'a> {
+                tags: &'a BTreeMap<String, String>,
+                delete_tags: &'a [String],
+            }
+            c.call(
+                "tags",
+                Some(&T {
+                    tags: &set,
+                    delete_tags: f.all("delete"),
+                }),
+            )
+            .map_err(|e| format!("Error setting tags: {e}"))?;
+            println!("Successfully updated agent tags");
+            Ok(0)
+        }
+        "info" => {
+            let f = Flags::parse(argv, &[], &with_rpc(&["format"]))?;
+            let (addr, auth) = rpc_flags(&f);
+            let mut c = Client::connect(&addr, &auth)?;
+            c.call::<()>("stats", None)?;
+            let stats = c.value()?;
+            let json = f.get("format") == Some("json");
+            let mut sections: Vec<(String, Vec<(String, String)>)> = stats
+                .as_map()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| {
+                            let mut kv: Vec<(String, String)> = v
+                                .as_map()?
+                                .iter()
+                                .filter_map(|(a, b)| {
+                                    Some((a.as_str()?.to_string(), b.as_str()?.to_string()))
+                                })
+                                .collect();
+                            kv.sort();
+                            Some((k.as_str()?.to_string(), kv))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            sections.sort();
+            if json {
+                println!("{}", serde_json_like::sections(&sections));
+            } else {
+                for (name, kv) in sections {
+                    println!("{name}:");
+                    for (k, v) in kv {
+                        println!("\t{k} = {v}");
+                    }
+                }
+            }
+            Ok(0)
+        }
+        "keys" => {
+            let f = Flags::parse(argv, &["list"], &with_rpc(&["install", "use", "remove"]))?;
+            let ops = [
+                f.get("install").is_some(),
+                f.get("use").is_some(),
+                f.get("remove").is_some(),
+                f.bool("list", false),
+            ];
+            if ops.iter().filter(|x| **x).count() != 1 {
+                return Err(
+                    "Exactly one of -install, -use, -remove or -list must be given.".into(),
+                );
+            }
+            let (addr, auth) = rpc_flags(&f);
+            let mut c = Client::connect(&addr, &auth)?;
+            #[derive(Serialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct K<'a> {
+                key: &'a str,
+            }
+            let (cmd, key) = if let Some(k) = f.get("install") {
+                ("install-key", Some(k))
+            } else if let Some(k) = f.get("use") {
+                ("use-key", Some(k))
+            } else if let Some(k) = f.get("remove") {
+                ("remove-key", Some(k))
+            } else {
+                ("list-keys", None)
+            };
+            c.send(cmd, key.map(|k| K { key: k }).as_ref())?;
+            let header = c.header();
+            let body = c.value()?;
+            if let Some(keys) = get(&body, "Keys").and_then(|k| k.as_map()) {
+                let total = get_u64(&body, "NumNodes");
+                println!("Keys:");
+                let rows: Vec<Vec<String>> = keys
+                    .iter()
+                    .map(|(k, n)| {
+                        vec![
+                            k.as_str().unwrap_or("").to_string(),
+                            format!("[{}/{total}]", n.as_u64().unwrap_or(0)),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    columnize(&rows)
+                        .lines()
+                        .map(|l| format!("  {l}\n"))
+                        .collect::<String>()
+                );
+            }
+            if let Err(e) = header {
+                if let Some(msgs) = get(&body, "Messages").and_then(|m| m.as_map()) {
+                    for (node, msg) in msgs {
+                        eprintln!(
+                            "failed: | {} | {}",
+                            node.as_str().unwrap_or(""),
+                            msg.as_str().unwrap_or("")
+                        );
+                    }
+                }
+                return Err(format!("Error: {e}"));
+            }
+            if cmd != "list-keys" {
+                println!(
+                    "Successfully {} key!",
+                    match cmd {
+                        "install-key" => "installed",
+                        "use-key" => "changed primary",
+                        _ => "removed",
+                    }
+                );
+            }
+            Ok(0)
+        }
+        "keygen" => {
+            let mut key = [0u8; 32];
+            use rand_core::RngCore;
+            crate::member::Rng::from_os().fill_bytes(&mut key);
+            use base64::Engine;
+            println!("{}", base64::engine::general_purpose::STANDARD.encode(key));
+            Ok(0)
+        }
+        "monitor" => {
+            let f = Flags::parse(argv, &[], &with_rpc(&["log-level"]))?;
+            let (addr, auth) = rpc_flags(&f);
+            let mut c = Client::connect(&addr, &auth)?;
+            #[derive(Serialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct S<'a> {
+                r#type: &'a str,
+            }
+            c.call("stream", Some(&S { r#type: "*" }))?;
+            loop {
+                c.header()?;
+                let v = c.value()?;
+                let event = get_str(&v, "Event");
+                match event.as_str() {
+                    "user" => println!(
+                        "[INFO] agent: Received event: user-event: {}",
+                        get_str(&v, "Name")
+                    ),
+                    "query" => println!(
+                        "[INFO] agent: Received event: query: {}",
+                        get_str(&v, "Name")
+                    ),
+                    e => {
+                        for m in get(&v, "Members")
+                            .and_then(|m| m.as_array())
+                            .cloned()
+                            .unwrap_or_default()
+                        {
+                            println!(
+                                "[INFO] agent: Received event: {e}: {} {}",
+                                get_str(&m, "Name"),
+                                member_addr(&m)
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        "reachability" => {
+            let f = Flags::parse(argv, &["verbose"], &with_rpc(&[]))?;
+            let (addr, auth) = rpc_flags(&f);
+            let mut c = Client::connect(&addr, &auth)?;
+            c.call::<()>("members", None)?;
+            let body = c.value()?;
+            let live: Vec<String> = get(&body, "Members")
+                .and_then(|m| m.as_array())
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter(|m| get_str(m, "Status") == "alive")
+                .map(|m| get_str(m, "Name"))
+                .collect();
+            println!(
+                "Total members: {}, live members: {}",
+                live.len(),
+                live.len()
+            );
+            let acks = run_query(
+                &mut c,
+                "_serf_ping",
+                &[],
+                &[],
+                &BTreeMap::new(),
+                true,
+                0,
+                Duration::ZERO,
+                |_| {},
+            )?
+            .0;
+            let missing: Vec<&String> = live.iter().filter(|n| !acks.contains(n)).collect();
+            println!("Total acks: {}", acks.len());
+            if missing.is_empty() {
+                println!("Successfully contacted all live nodes");
+                Ok(0)
+            } else {
+                for m in missing {
+                    println!("Missing ack from: {m}");
+                }
+                Ok(1)
+            }
+        }
+        "version" => {
+            println!("Serf v{} (Rust)", env!("CARGO_PKG_VERSION"));
+            println!("Agent Protocol: 5 (Understands back to: 2)");
+            Ok(0)
+        }
+        other => Err(format!("unknown command {other:?}; see 'serf --help'")),
+    }
+}
+
+/// Acks (names) and responses (name, payload) of a query.
+type QueryResult = (Vec<String>, Vec<(String, Vec<u8>)>);
+
+#[allow(clippy::too_many_arguments)]
+fn run_query(
+    c: &mut Client,
+    name: &str,
+    payload: &[u8],
+    nodes: &[String],
+    tags: &BTreeMap<String, String>,
+    ack: bool,
+    relay_factor: u8,
+    timeout: Duration,
+    mut on: impl FnMut(&rmpv::Value),
+) -> Result<QueryResult, String> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Q<'a> {
+        filter_nodes: &'a [String],
+        filter_tags: &'a BTreeMap<String, String>,
+        request_ack: bool,
+        relay_factor: u8,
+        timeout: i64,
+        name: &'a str,
+        #[serde(with = "serde_bytes")]
+        payload: &'a [u8],
+    }
+    c.call(
+        "query",
+        Some(&Q {
+            filter_nodes: nodes,
+            filter_tags: tags,
+            request_ack: ack,
+            relay_factor,
+            timeout: timeout.as_nanos() as i64,
+            name,
+            payload,
+        }),
+    )?;
+    let (mut acks, mut responses) = (Vec::new(), Vec::new());
+    loop {
+        c.header()?;
+        let v = c.value()?;
+        on(&v);
+        match get_str(&v, "Type").as_str() {
+            "ack" => acks.push(get_str(&v, "From")),
+            "response" => responses.push((get_str(&v, "From"), get_bytes(&v, "Payload"))),
+            _ => return Ok((acks, responses)),
+        }
+    }
+}
+
+fn query(argv: &[String]) -> Result<i32, String> {
+    let f = Flags::parse(
+        argv,
+        &["no-ack"],
+        &with_rpc(&["node", "tag", "timeout", "relay-factor", "format"]),
+    )?;
+    let (name, payload) = match f.args.as_slice() {
+        [n] => (n.clone(), Vec::new()),
+        [n, p] => (n.clone(), p.as_bytes().to_vec()),
+        _ => return Err("A query name must be specified, with an optional payload.".into()),
+    };
+    let mut tags = BTreeMap::new();
+    for t in f.all("tag") {
+        let (k, v) = t
+            .split_once('=')
+            .ok_or_else(|| format!("invalid tag filter {t:?}, use key=regexp"))?;
+        tags.insert(k.to_string(), v.to_string());
+    }
+    let timeout = f
+        .get("timeout")
+        .map(parse_duration)
+        .transpose()?
+        .unwrap_or(Duration::ZERO);
+    let relay: u8 = f
+        .get("relay-factor")
+        .map(|r| {
+            r.parse()
+                .map_err(|_| format!("-relay-factor must be 0..255, got {r:?}"))
+        })
+        .transpose()?
+        .unwrap_or(0);
+    let json = match f.get("format").unwrap_or("text") {
+        "json" => true,
+        "text" => false,
+        other => return Err(format!("invalid format {other:?}: use text or json")),
+    };
+    let (addr, auth) = rpc_flags(&f);
+    let mut c = Client::connect(&addr, &auth)?;
+    if !json {
+        println!("Query '{name}' dispatched");
+    }
+    let (acks, responses) = run_query(
+        &mut c,
+        &name,
+        &payload,
+        f.all("node"),
+        &tags,
+        !f.bool("no-ack", false),
+        relay,
+        timeout,
+        |v| {
+            if json {
+                return;
+            }
+            match get_str(v, "Type").as_str() {
+                "ack" => println!("Ack from '{}'", get_str(v, "From")),
+                "response" => {
+                    let p = get_bytes(v, "Payload");
+                    let mut s = String::from_utf8_lossy(&p).to_string();
+                    if s.ends_with('\n') {
+                        s.pop();
+                    }
+                    println!("Response from '{}': {s}", get_str(v, "From"));
+                }
+                _ => {}
+            }
+        },
+    )
+    .map_err(|e| format!("Error sending query: {e}"))?;
+    if json {
+        println!("{}", serde_json_like::query(&acks, &responses));
+    } else {
+        if !f.bool("no-ack", false) {
+            println!("Total Acks: {}", acks.len());
+        }
+        println!("Total Responses: {}", responses.len());
+    }
+    Ok(0)
+}
+
+/// Minimal JSON output (no extra dependency): strings escaped per RFC 8259.
+mod serde_json_like {
+    pub struct Member {
+        pub name: String,
+        pub addr: String,
+        pub tags: Vec<(String, String)>,
+        pub status: String,
+    }
+    pub fn esc(s: &str) -> String {
+        let mut o = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => o.push_str("\\\""),
+                '\\' => o.push_str("\\\\"),
+                '\n' => o.push_str("\\n"),
+                '\t' => o.push_str("\\t"),
+                '\r' => o.push_str("\\r"),
+                c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+                c => o.push(c),
+            }
+        }
+        o.push('"');
+        o
+    }
+    fn obj(kv: &[(String, String)]) -> String {
+        let inner: Vec<String> = kv
+            .iter()
+            .map(|(k, v)| format!("{}:{}", esc(k), esc(v)))
+            .collect();
+        format!("{{{}}}", inner.join(","))
+    }
+    pub fn members(list: &[Member]) -> String {
+        let items: Vec<String> = list
+            .iter()
+            .map(|m| {
+                let (addr, port) = m.addr.rsplit_once(':').unwrap_or((&m.addr, "0"));
+                format!(
+                    "{{\"name\":{},\"addr\":{},\"port\":{},\"tags\":{},\"status\":{},\"protocol\":{{\"max\":5,\"min\":2,\"version\":4}}}}",
+                    esc(&m.name),
+                    esc(addr.trim_start_matches('[').trim_end_matches(']')),
+                    port.parse::<u16>().unwrap_or(0),
+                    obj(&m.tags),
+                    esc(&m.status)
+                )
+            })
+            .collect();
+        format!("{{\"members\":[{}]}}", items.join(","))
+    }
+    pub fn sections(s: &[(String, Vec<(String, String)>)]) -> String {
+        let items: Vec<String> = s
+            .iter()
+            .map(|(k, kv)| format!("{}:{}", esc(k), obj(kv)))
+            .collect();
+        format!("{{{}}}", items.join(","))
+    }
+    pub fn query(acks: &[String], responses: &[(String, Vec<u8>)]) -> String {
+        let a: Vec<String> = acks.iter().map(|x| esc(x)).collect();
+        let r: Vec<String> = responses
+            .iter()
+            .map(|(n, p)| format!("{}:{}", esc(n), esc(&String::from_utf8_lossy(p))))
+            .collect();
+        format!(
+            "{{\"Acks\":[{}],\"Responses\":{{{}}}}}",
+            a.join(","),
+            r.join(",")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_style_flags_parse_and_refuse_unknown_ones() {
+        let argv: Vec<String> = ["-tag", "role=web", "-tag=region=syd", "--detailed", "x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let f = Flags::parse(&argv, &["detailed"], &["tag"]).unwrap();
+        assert_eq!(f.all("tag"), ["role=web", "region=syd"]);
+        assert!(f.bool("detailed", false));
+        assert_eq!(f.args, ["x"]);
+        assert!(Flags::parse(&["-nope".to_string()], &[], &[])
+            .unwrap_err()
+            .contains("not defined"));
+        assert!(Flags::parse(&["-tag".to_string()], &[], &["tag"])
+            .unwrap_err()
+            .contains("needs an argument"));
+    }
+
+    #[test]
+    fn durations_and_join_addresses_parse_like_serf() {
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(
+            parse_join_addr("127.0.0.5").unwrap(),
+            "127.0.0.5:7946".parse().unwrap()
+        );
+        assert_eq!(
+            parse_join_addr("node1/127.0.0.5:8000").unwrap(),
+            "127.0.0.5:8000".parse().unwrap()
+        );
+        assert_eq!(
+            parse_join_addr("[::1]:7000").unwrap(),
+            "[::1]:7000".parse().unwrap()
+        );
+        assert_eq!(
+            parse_join_addr("::1").unwrap(),
+            "[::1]:7946".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn columns_align_like_columnize() {
+        let rows = vec![
+            vec![
+                "a".into(),
+                "10.0.0.1:7946".into(),
+                "alive".into(),
+                "".into(),
+            ],
+            vec![
+                "long-name".into(),
+                "1.2.3.4:1".into(),
+                "failed".into(),
+                "k=v".into(),
+            ],
+        ];
+        assert_eq!(
+            columnize(&rows),
+            "a          10.0.0.1:7946  alive\nlong-name  1.2.3.4:1      failed  k=v\n"
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! Event handler scripts (Serf's `-event-handler`): filter grammar, the
+//! environment and stdin Serf gives scripts, and a worker per handler so that
+//! a slow script never blocks the protocol loop (events for one handler run
+//! in order).
+
+use std::io::Write;
+use std::process::{Command as Proc, Stdio};
+use std::sync::mpsc::{self, Sender};
+
+use serf_core::EventKind;
+
+use crate::member::{Command, Output};
+
+/// One clause of a handler filter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filter {
+    /// Event type (`*` for all).
+    pub kind: String,
+    /// For `user` / `query`: only this name.
+    pub name: Option<String>,
+}
+
+const TYPES: [&str; 8] = [
+    "member-join",
+    "member-leave",
+    "member-failed",
+    "member-update",
+    "member-reap",
+    "user",
+    "query",
+    "*",
+];
+
+impl Filter {
+    /// Parses `type[:name]` clauses separated by commas; `None` if invalid.
+    pub fn parse_list(s: &str) -> Option<Vec<Filter>> {
+        if s.is_empty() {
+            return Some(vec![Filter {
+                kind: "*".into(),
+                name: None,
+            }]);
+        }
+        s.split(',')
+            .map(|part| {
+                let (kind, name) = match part.split_once(':') {
+                    Some((k, n)) => (k, Some(n.to_string())),
+                    None => (part, None),
+                };
+                if !TYPES.contains(&kind) || (name.is_some() && !matches!(kind, "user" | "query")) {
+                    return None;
+                }
+                Some(Filter {
+                    kind: kind.to_string(),
+                    name,
+                })
+            })
+            .collect()
+    }
+
+    /// True if `out` passes this clause.
+    pub fn matches(&self, out: &Output) -> bool {
+        if self.kind == "*" {
+            return event_name(out).is_some();
+        }
+        match (out, self.kind.as_str()) {
+            (Output::User { name, .. }, "user") => self.name.as_ref().is_none_or(|n| n == name),
+            (Output::Query { name, .. }, "query") => self.name.as_ref().is_none_or(|n| n == name),
+            (Output::Member(_), k) => event_name(out) == Some(k),
+            _ => false,
+        }
+    }
+}
+
+/// Serf's event type string for an output (`None` for kinds Serf has not).
+pub fn event_name(out: &Output) -> Option<&'static str> {
+    match out {
+        Output::User { .. } => Some("user"),
+        Output::Query { .. } => Some("query"),
+        Output::Member(e) => match e.kind {
+            EventKind::Joined | EventKind::Alive => Some("member-join"),
+            EventKind::Left => Some("member-leave"),
+            EventKind::Failed => Some("member-failed"),
+            EventKind::Updated => Some("member-update"),
+            EventKind::Reaped => Some("member-reap"),
+            _ => None,
+        },
+    }
+}
+
+/// The member status an event leaves behind.
+pub fn status_after(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Left | EventKind::Reaped => "left",
+        EventKind::Failed => "failed",
+        _ => "alive",
+    }
+}
+
+/// A parsed `-event-handler` value.
+#[derive(Clone, Debug)]
+pub struct Handler {
+    /// Filter clauses.
+    pub filters: Vec<Filter>,
+    /// Shell script.
+    pub script: String,
+    /// The spec as given (for `stats`).
+    pub spec: String,
+}
+
+impl Handler {
+    /// Parses `[filter=]script` (split on the first `=`, as Serf does).
+    pub fn parse(spec: &str) -> Result<Handler, String> {
+        let (filter, script) = spec.split_once('=').unwrap_or(("*", spec));
+        let filters = Filter::parse_list(filter)
+            .ok_or_else(|| format!("invalid event handler filter {filter:?}"))?;
+        if script.trim().is_empty() {
+            return Err(format!("event handler {spec:?} has no script"));
+        }
+        Ok(Handler {
+            filters,
+            script: script.to_string(),
+            spec: spec.to_string(),
+        })
+    }
+}
+
+/// What a handler script needs to know about the agent.
+#[derive(Clone, Debug, Default)]
+pub struct SelfInfo {
+    /// Own name.
+    pub name: String,
+    /// Own tags.
+    pub tags: Vec<(String, String)>,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\t', "\\t").replace('\n', "\\n")
+}
+
+/// Starts a worker thread for `h`; returns the sender that feeds it.
+pub fn spawn(h: Handler, me: SelfInfo, commands: Sender<Command>) -> Sender<Output> {
+    let (tx, rx) = mpsc::channel::<Output>();
+    std::thread::spawn(move || {
+        while let Ok(out) = rx.recv() {
+            if h.filters.iter().any(|f| f.matches(&out)) {
+                run(&h, &me, &out, &commands);
+            }
+        }
+    });
+    tx
+}
+
+fn run(h: &Handler, me: &SelfInfo, out: &Output, commands: &Sender<Command>) {
+    let Some(kind) = event_name(out) else { return };
+    let mut cmd = Proc::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(&h.script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.env("SERF_EVENT", kind).env("SERF_SELF_NAME", &me.name);
+    let role = me
+        .tags
+        .iter()
+        .find(|(k, _)| k == "role")
+        .map_or("", |(_, v)| v.as_str());
+    cmd.env("SERF_SELF_ROLE", role);
+    for (k, v) in &me.tags {
+        let key: String = k
+            .to_uppercase()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        cmd.env(format!("SERF_TAG_{key}"), v);
+    }
+    let stdin: Vec<u8> = match out {
+        Output::User {
+            ltime,
+            name,
+            payload,
+            ..
+        } => {
+            cmd.env("SERF_USER_EVENT", name)
+                .env("SERF_USER_LTIME", ltime.to_string());
+            with_newline(payload)
+        }
+        Output::Query {
+            ltime,
+            name,
+            payload,
+            ..
+        } => {
+            cmd.env("SERF_QUERY_NAME", name)
+                .env("SERF_QUERY_LTIME", ltime.to_string());
+            with_newline(payload)
+        }
+        Output::Member(e) => format!(
+            "{}\t{}\t{}\t\n",
+            escape(e.member.name()),
+            e.member.addr.ip(),
+            ""
+        )
+        .into_bytes(),
+    };
+    let Ok(mut child) = cmd.spawn() else { return };
+    if let Some(mut si) = child.stdin.take() {
+        let _ = si.write_all(&stdin);
+    }
+    let Ok(output) = child.wait_with_output() else {
+        return;
+    };
+    if let Output::Query { id, .. } = out {
+        let mut resp = output.stdout;
+        resp.extend_from_slice(&output.stderr);
+        if output.status.success() && !resp.is_empty() {
+            let (tx, _rx) = mpsc::channel();
+            let _ = commands.send(Command::Respond(*id, resp, tx));
+        }
+    }
+}
+
+fn with_newline(p: &[u8]) -> Vec<u8> {
+    let mut v = p.to_vec();
+    if v.last() != Some(&b'\n') {
+        v.push(b'\n');
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handler_specs_follow_serfs_grammar() {
+        let h = Handler::parse("query:load=uptime").unwrap();
+        assert_eq!(
+            h.filters,
+            vec![Filter {
+                kind: "query".into(),
+                name: Some("load".into())
+            }]
+        );
+        assert_eq!(h.script, "uptime");
+        let h = Handler::parse("member-join,member-leave=./x.sh").unwrap();
+        assert_eq!(h.filters.len(), 2);
+        assert!(
+            Handler::parse("echo a=b").is_err(),
+            "a script with '=' needs a filter"
+        );
+        assert_eq!(Handler::parse("*=echo a=b").unwrap().script, "echo a=b");
+        assert_eq!(Handler::parse("uptime").unwrap().filters[0].kind, "*");
+        assert!(Handler::parse("bogus-type=x").is_err());
+        assert!(Filter::parse_list("member-join:x").is_none());
+        assert!(Filter::parse_list("nope").is_none());
+    }
+}

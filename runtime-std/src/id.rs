@@ -1,0 +1,119 @@
+//! The agent's member identity: a node name (≤ 128 bytes, unique in the
+//! cluster) and the socket address where it listens.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serf_core::{hash_bytes, mix64, Identity};
+
+/// Longest node name (Serf's validation limit).
+pub const MAX_NAME: usize = 128;
+
+/// Name + address.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NodeId {
+    name: [u8; MAX_NAME],
+    len: u8,
+    /// Where the node listens.
+    pub addr: SocketAddr,
+}
+
+impl NodeId {
+    /// A node id; `None` if the name is empty or longer than 128 bytes.
+    pub fn new(name: &str, addr: SocketAddr) -> Option<NodeId> {
+        let b = name.as_bytes();
+        if b.is_empty() || b.len() > MAX_NAME {
+            return None;
+        }
+        let mut id = NodeId {
+            name: [0; MAX_NAME],
+            len: b.len() as u8,
+            addr,
+        };
+        id.name[..b.len()].copy_from_slice(b);
+        Some(id)
+    }
+    /// The node name.
+    pub fn name(&self) -> &str {
+        std::str::from_utf8(&self.name[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl Default for NodeId {
+    fn default() -> Self {
+        NodeId {
+            name: [0; MAX_NAME],
+            len: 0,
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        }
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.name(), self.addr)
+    }
+}
+
+impl Identity for NodeId {
+    type Addr = SocketAddr;
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn hash_with(&self, seed: u64) -> u64 {
+        mix64(self.name_hash(seed) ^ hash_bytes(seed, self.addr.to_string().as_bytes()))
+    }
+    fn name_hash(&self, seed: u64) -> u64 {
+        hash_bytes(seed, &self.name[..self.len as usize])
+    }
+    fn same_name(&self, other: &Self) -> bool {
+        self.name[..self.len as usize] == other.name[..other.len as usize]
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire<'a> {
+    name: &'a str,
+    ip: IpAddr,
+    port: u16,
+}
+
+impl Serialize for NodeId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            name: self.name(),
+            ip: self.addr.ip(),
+            port: self.addr.port(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = Wire::deserialize(d)?;
+        NodeId::new(w.name, SocketAddr::new(w.ip, w.port))
+            .ok_or_else(|| serde::de::Error::custom("node name must be 1..=128 bytes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_id_round_trips_and_compares_names() {
+        let a = NodeId::new("web-1", "10.0.0.1:7946".parse().unwrap()).unwrap();
+        let b = NodeId::new("web-1", "10.0.0.2:7946".parse().unwrap()).unwrap();
+        assert!(a.same_name(&b));
+        assert_ne!(a, b);
+        assert_eq!(a.name_hash(3), b.name_hash(3));
+        let mut buf = [0u8; 256];
+        let bytes = postcard::to_slice(&a, &mut buf).unwrap();
+        let back: NodeId = postcard::from_bytes(bytes).unwrap();
+        assert_eq!(back, a);
+        assert!(NodeId::new("", a.addr).is_none());
+        assert!(NodeId::new(&"x".repeat(129), a.addr).is_none());
+    }
+}
