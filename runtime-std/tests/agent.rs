@@ -1,0 +1,361 @@
+//! End-to-end: real `serf` agents on 127.0.0.x addresses, driven through the
+//! command line (ours and, when installed, HashiCorp's).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+const SERF: &str = env!("CARGO_BIN_EXE_serf");
+
+/// Distinct address blocks per test so tests can run in parallel.
+static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
+
+struct Agent {
+    name: String,
+    ip: String,
+    rpc: String,
+    child: Option<Child>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+struct Cluster {
+    agents: Vec<Agent>,
+    dir: PathBuf,
+}
+
+fn block() -> (u16, u16) {
+    let b = NEXT_BLOCK.fetch_add(1, Ordering::SeqCst);
+    // 127.0.<pid-derived>.x addresses and RPC ports unique per test and run.
+    let third = (std::process::id() % 200) as u16 + 20;
+    (
+        third,
+        20000 + (std::process::id() % 2000) as u16 * 10 + b * 100 % 1000 + b,
+    )
+}
+
+impl Cluster {
+    fn start(n: usize, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
+        let (third, port_base) = block();
+        let b = NEXT_BLOCK.load(Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("serf-agents-{}-{b}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let mut agents = Vec::new();
+        for i in 0..n {
+            let ip = format!("127.{third}.{b}.{}", i + 1);
+            let rpc = format!("127.0.0.1:{}", port_base + i as u16 * 7 + 3);
+            let name = format!("n{}", i + 1);
+            let mut args = vec![
+                "agent".to_string(),
+                format!("-node={name}"),
+                format!("-bind={ip}:7946"),
+                format!("-rpc-addr={rpc}"),
+                "-profile=local".to_string(),
+            ];
+            args.extend(extra(i));
+            let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+            let child = Command::new(SERF)
+                .args(&args)
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            agents.push(Agent {
+                name,
+                ip,
+                rpc,
+                child: Some(child),
+            });
+        }
+        let c = Cluster { agents, dir };
+        for a in &c.agents {
+            wait_until(Duration::from_secs(10), || {
+                serf(&["members", &format!("-rpc-addr={}", a.rpc)])
+                    .status
+                    .success()
+            });
+        }
+        c
+    }
+    fn cli(&self, i: usize, args: &[&str]) -> Output {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.push(format!("-rpc-addr={}", self.agents[i].rpc));
+        serf(&v.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+    fn members(&self, i: usize, extra: &[&str]) -> String {
+        let mut args = vec!["members"];
+        args.extend_from_slice(extra);
+        String::from_utf8_lossy(&self.cli(i, &args).stdout).to_string()
+    }
+    fn status_of(&self, observer: usize, name: &str) -> Option<String> {
+        self.members(observer, &[])
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
+    }
+}
+
+fn serf(args: &[&str]) -> Output {
+    Command::new(SERF)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn five_agents_join_transitively_and_run_the_articles_commands() {
+    let c = Cluster::start(5, |i| {
+        vec![
+            "-tag".into(),
+            "role=ichabod".into(),
+            "-tag".into(),
+            format!("region=r{}", i + 1),
+            "-event-handler".into(),
+            "query:load=echo load-of-$SERF_SELF_NAME".into(),
+            "-event-handler".into(),
+            "user:deploy=printf '%s %s %s %s ' \"$SERF_EVENT\" \"$SERF_USER_EVENT\" \"$SERF_SELF_ROLE\" \"$SERF_TAG_REGION\" > $OUT_DIR/$SERF_SELF_NAME.event; cat >> $OUT_DIR/$SERF_SELF_NAME.event".into(),
+        ]
+    });
+    // Transitive introductions: each agent only meets its predecessor.
+    for i in 1..5 {
+        let o = c.cli(i, &["join", &c.agents[i - 1].ip]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("Successfully joined cluster by contacting 1 nodes."));
+    }
+    assert!(
+        wait_until(Duration::from_secs(15), || c
+            .members(0, &["-status=alive"])
+            .lines()
+            .count()
+            == 5),
+        "{}",
+        c.members(0, &[])
+    );
+    let alive = c.members(4, &["-status=alive"]);
+    for a in &c.agents {
+        assert!(alive.contains(&a.name), "{alive}");
+    }
+    assert!(
+        alive.contains("region=r3,role=ichabod"),
+        "tags are listed: {alive}"
+    );
+    // serf query load: five acks, five responses from the handler.
+    let q = text(&c.cli(0, &["query", "load"]));
+    assert!(q.contains("Query 'load' dispatched"), "{q}");
+    assert!(
+        q.contains("Total Acks: 5") && q.contains("Total Responses: 5"),
+        "{q}"
+    );
+    assert!(q.contains("Response from 'n3': load-of-n3"), "{q}");
+    // rtt between two other members (coordinates arrive with n1's own probes,
+    // so the first few seconds after joining may not have them yet).
+    assert!(wait_until(Duration::from_secs(15), || c
+        .cli(0, &["rtt", "n2", "n4"])
+        .status
+        .success()));
+    let r = text(&c.cli(0, &["rtt", "n2", "n4"]));
+    assert!(
+        r.starts_with("Estimated n2 <-> n4 rtt: ") && r.trim_end().ends_with(" ms"),
+        "{r}"
+    );
+    // tags -set propagates.
+    assert!(c.cli(2, &["tags", "-set", "zone=blue"]).status.success());
+    assert!(wait_until(Duration::from_secs(10), || c
+        .members(0, &["-tag", "zone=blue"])
+        .contains("n3")));
+    assert!(c.dir.exists());
+}
+
+#[test]
+fn user_event_runs_the_handler_with_serfs_environment() {
+    let out = std::env::temp_dir().join(format!("serf-handler-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&out);
+    let o = out.display().to_string();
+    let c = Cluster::start(2, move |i| {
+        vec![
+            "-tag".into(),
+            "role=web".into(),
+            "-tag".into(),
+            format!("region=r{}", i + 1),
+            "-event-handler".into(),
+            format!("user:deploy=printf '%s|%s|%s|%s|%s|' \"$SERF_EVENT\" \"$SERF_USER_EVENT\" \"$SERF_SELF_ROLE\" \"$SERF_TAG_REGION\" \"$SERF_SELF_NAME\" > {o}/$SERF_SELF_NAME.txt; cat >> {o}/$SERF_SELF_NAME.txt"),
+        ]
+    });
+    assert!(c.cli(1, &["join", &c.agents[0].ip]).status.success());
+    let e = text(&c.cli(0, &["event", "deploy", "v42"]));
+    assert!(
+        e.contains("Event 'deploy' dispatched! Coalescing enabled: true"),
+        "{e}"
+    );
+    let file = out.join("n2.txt");
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&file).is_ok_and(|s| s.ends_with('\n'))
+    }));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "user|deploy|web|r2|n2|v42\n"
+    );
+}
+
+#[test]
+fn killed_agent_is_failed_and_a_leaving_agent_is_left() {
+    let mut c = Cluster::start(4, |_| vec![]);
+    for i in 1..4 {
+        assert!(c.cli(i, &["join", &c.agents[0].ip]).status.success());
+    }
+    assert!(wait_until(Duration::from_secs(10), || c
+        .members(0, &["-status=alive"])
+        .lines()
+        .count()
+        == 4));
+    // kill -9
+    if let Some(ch) = c.agents[3].child.as_mut() {
+        let _ = ch.kill();
+        let _ = ch.wait();
+    }
+    let t = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(30), || (0..3)
+            .all(|i| c.status_of(i, "n4").as_deref() == Some("failed"))),
+        "{}",
+        c.members(0, &[])
+    );
+    println!(
+        "kill -9 seen as failed by every survivor after {:?}",
+        t.elapsed()
+    );
+    // graceful leave
+    let l = text(&c.cli(2, &["leave"]));
+    assert!(l.contains("Graceful leave complete"), "{l}");
+    assert!(
+        wait_until(Duration::from_secs(15), || (0..2)
+            .all(|i| c.status_of(i, "n3").as_deref() == Some("left"))),
+        "{}",
+        c.members(0, &[])
+    );
+}
+
+#[test]
+fn agent_with_the_wrong_key_cannot_join() {
+    let good = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=";
+    let bad = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+    let c = Cluster::start(3, |i| {
+        vec![format!("-encrypt={}", if i == 2 { bad } else { good })]
+    });
+    assert!(c.cli(1, &["join", &c.agents[0].ip]).status.success());
+    let o = c.cli(2, &["join", &c.agents[0].ip]);
+    assert!(
+        !o.status.success(),
+        "joining with the wrong key must fail: {}",
+        text(&o)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!c.members(0, &[]).contains("n3"));
+    assert_eq!(c.members(2, &[]).lines().count(), 1);
+}
+
+#[test]
+fn bad_flags_and_garbage_rpc_input_never_kill_the_agent() {
+    let o = serf(&["agent", "-bind=not-an-address"]);
+    assert!(
+        !o.status.success() && text(&o).contains("invalid bind"),
+        "{}",
+        text(&o)
+    );
+    let o = serf(&["members", "-bogus"]);
+    assert!(!o.status.success() && text(&o).contains("not defined"));
+    let c = Cluster::start(1, |_| vec![]);
+    use std::io::Write;
+    for garbage in [
+        &b"\xc1\xc1\xc1"[..],
+        b"\x81\xa7Command\xa4nope\xa3Seq\x01",
+        &[0xdd, 0xff, 0xff, 0xff, 0xff],
+        b"",
+    ] {
+        if let Ok(mut s) = std::net::TcpStream::connect(&c.agents[0].rpc) {
+            let _ = s.write_all(garbage);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        c.members(0, &[]).contains("n1"),
+        "the agent still serves other clients"
+    );
+}
+
+#[test]
+fn hashicorps_cli_reads_members_sends_events_and_runs_queries_through_our_rpc() {
+    let hashicorp = std::path::Path::new("/usr/bin/serf");
+    if !hashicorp.exists() {
+        eprintln!("HashiCorp serf is not installed (.ci/run installs it); skipping");
+        return;
+    }
+    let c = Cluster::start(2, |_| {
+        vec![
+            "-event-handler".into(),
+            "query:load=echo up".into(),
+            "-tag".into(),
+            "role=web".into(),
+        ]
+    });
+    assert!(c.cli(1, &["join", &c.agents[0].ip]).status.success());
+    assert!(wait_until(Duration::from_secs(10), || c
+        .members(0, &["-status=alive"])
+        .lines()
+        .count()
+        == 2));
+    let rpc = format!("-rpc-addr={}", c.agents[0].rpc);
+    // Go's flag parsing stops at the first argument: flags go right after the command.
+    let run = |args: &[&str]| {
+        text(
+            &Command::new(hashicorp)
+                .arg(args[0])
+                .arg(&rpc)
+                .args(&args[1..])
+                .output()
+                .unwrap(),
+        )
+    };
+    let m = run(&["members", "-status=alive", "-tag", "role=web"]);
+    assert!(
+        m.contains("n1") && m.contains("n2") && m.contains("role=web"),
+        "{m}"
+    );
+    let e = run(&["event", "deploy", "x"]);
+    assert!(e.contains("Event 'deploy' dispatched"), "{e}");
+    let q = run(&["query", "load"]);
+    assert!(
+        q.contains("Total Acks: 2")
+            && q.contains("Total Responses: 2")
+            && q.contains("Response from 'n2': up"),
+        "{q}"
+    );
+}
