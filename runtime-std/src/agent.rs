@@ -16,6 +16,8 @@ use crate::hub::Hub;
 use crate::id::NodeId;
 use crate::member::{Command, Member, Output};
 use crate::rpc::{self, base64_decode, RpcConfig};
+use crate::snapshot::Snapshot;
+use serf_core::EventKind;
 
 /// Everything `serf agent` was asked to do.
 #[derive(Debug)]
@@ -44,6 +46,10 @@ pub struct AgentConfig {
     pub rpc_addr: SocketAddr,
     /// RPC auth key.
     pub rpc_auth: String,
+    /// Snapshot file.
+    pub snapshot: Option<std::path::PathBuf>,
+    /// Rejoin even after a recorded leave.
+    pub rejoin: bool,
 }
 
 fn hostname() -> String {
@@ -82,8 +88,7 @@ fn parse_bind(s: &str) -> Result<SocketAddr, String> {
 impl AgentConfig {
     /// Parses the agent's flags.
     pub fn from_args(argv: &[String]) -> Result<AgentConfig, String> {
-        const UNSUPPORTED: [&str; 9] = [
-            "snapshot",
+        const UNSUPPORTED: [&str; 8] = [
             "config-file",
             "config-dir",
             "tags-file",
@@ -114,6 +119,7 @@ impl AgentConfig {
             "role",
         ];
         valued.extend(UNSUPPORTED);
+        valued.push("snapshot");
         let f = Flags::parse(argv, &["replay", "rejoin", "disable-compression"], &valued)?;
         if !f.args.is_empty() {
             return Err(format!("unexpected arguments: {:?}", f.args));
@@ -231,6 +237,8 @@ impl AgentConfig {
             retry_max,
             rpc_addr,
             rpc_auth: f.get("rpc-auth").unwrap_or("").to_string(),
+            snapshot: f.get("snapshot").map(std::path::PathBuf::from),
+            rejoin: f.bool("rejoin", false),
         })
     }
 }
@@ -296,13 +304,40 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
         .iter()
         .map(|h| handlers::spawn(h.clone(), me.clone(), commands.clone()))
         .collect();
+    let snapshot = match &cfg.snapshot {
+        None => None,
+        Some(path) => {
+            let (snap, replay) = Snapshot::open(path)
+                .map_err(|e| format!("cannot open snapshot {}: {e}", path.display()))?;
+            if replay.bad_lines > 0 {
+                eprintln!(
+                    "==> Snapshot {}: skipped {} unreadable lines",
+                    path.display(),
+                    replay.bad_lines
+                );
+            }
+            commands
+                .send(Command::RestoreClocks(
+                    replay.clock,
+                    replay.event_clock,
+                    replay.query_clock,
+                ))
+                .map_err(|_| "agent stopped")?;
+            let (tx, leave_done) = snapshot_thread(snap, commands.clone());
+            Some((tx, leave_done, replay))
+        }
+    };
     {
         let hub = hub.clone();
+        let snap_tx = snapshot.as_ref().map(|(tx, _, _)| tx.clone());
         std::thread::spawn(move || {
             while let Ok(out) = out_rx.recv() {
                 hub.publish(&out);
                 for w in &workers {
                     let _ = w.send(out.clone());
+                }
+                if let Some(tx) = &snap_tx {
+                    let _ = tx.send(SnapMsg::Out(out));
                 }
             }
         });
@@ -324,6 +359,30 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
     println!("          RPC addr: '{}'", cfg.rpc_addr);
     println!("         Encrypted: {}", !cfg.config.keyring.is_empty());
     println!("          Profile: {}", profile_name(&cfg.config));
+    if let Some((_, _, replay)) = &snapshot {
+        let previous: Vec<SocketAddr> = replay
+            .alive
+            .iter()
+            .filter(|(n, _)| **n != cfg.name)
+            .map(|(_, a)| *a)
+            .collect();
+        if cfg.join.is_empty() && !previous.is_empty() && (!replay.left || cfg.rejoin) {
+            let commands = commands.clone();
+            std::thread::spawn(move || {
+                for addr in previous {
+                    let (tx, rx) = mpsc::channel();
+                    if commands.send(Command::Join(vec![addr], tx)).is_err() {
+                        return;
+                    }
+                    if rx.recv().unwrap_or(0) > 0 {
+                        println!("==> Rejoined the cluster through {addr} (snapshot)");
+                        return;
+                    }
+                }
+                eprintln!("==> Could not rejoin any previous member from the snapshot");
+            });
+        }
+    }
     if !cfg.join.is_empty() {
         let (tx, rx) = mpsc::channel();
         commands
@@ -373,6 +432,10 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
         if interrupted.load(Ordering::SeqCst) {
             println!("==> Caught signal: interrupt");
             println!("==> Gracefully shutting down agent...");
+            if let Some((tx, done, _)) = &snapshot {
+                let _ = tx.send(SnapMsg::Leave);
+                let _ = done.recv_timeout(Duration::from_secs(1));
+            }
             let (tx, rx) = mpsc::channel();
             let _ = commands.send(Command::Leave(tx));
             let _ = rx.recv_timeout(Duration::from_secs(3));
@@ -389,6 +452,54 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
             return Ok(0);
         }
     }
+}
+
+/// What the snapshot thread hears.
+enum SnapMsg {
+    /// Something happened in the cluster.
+    Out(Output),
+    /// The agent leaves gracefully: record it, then acknowledge.
+    Leave,
+}
+
+/// Owns the snapshot file: records member events and, every second, the
+/// clocks. Everything reaches it through its channel (no shared state).
+fn snapshot_thread(
+    mut snap: Snapshot,
+    commands: mpsc::Sender<Command>,
+) -> (mpsc::Sender<SnapMsg>, mpsc::Receiver<()>) {
+    let (tx, rx) = mpsc::channel::<SnapMsg>();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(SnapMsg::Out(Output::Member(e))) => match e.kind {
+                EventKind::Joined | EventKind::Alive | EventKind::Updated => {
+                    snap.alive(e.member.name(), e.member.addr)
+                }
+                EventKind::Failed | EventKind::Left | EventKind::Reaped => {
+                    snap.not_alive(e.member.name())
+                }
+                _ => {}
+            },
+            Ok(SnapMsg::Leave) => {
+                snap.leave();
+                let _ = done_tx.send(());
+            }
+            Ok(SnapMsg::Out(_)) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let (itx, irx) = mpsc::channel();
+                if commands.send(Command::Info(itx)).is_err() {
+                    return;
+                }
+                if let Ok(i) = irx.recv_timeout(Duration::from_secs(1)) {
+                    snap.clocks(i.member_time, i.event_time, i.query_time);
+                    snap.sync();
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+    });
+    (tx, done_rx)
 }
 
 fn profile_name(c: &Config) -> &'static str {
@@ -442,7 +553,7 @@ mod tests {
             (vec!["-encrypt=AAAA"], "16, 24 or 32"),
             (vec!["-tag=novalue"], "key=value"),
             (vec!["-event-handler=bogus=x"], "invalid event handler"),
-            (vec!["-snapshot=/tmp/x"], "not supported"),
+            (vec!["-config-file=/tmp/x"], "not supported"),
             (vec!["-bogus"], "not defined"),
             (vec!["-rpc-addr=here"], "rpc-addr"),
         ] {

@@ -26,3 +26,4 @@ pub mod hub;
 pub mod id;
 pub mod member;
 pub mod rpc;
+pub mod snapshot;

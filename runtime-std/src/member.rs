@@ -183,6 +183,8 @@ pub enum Command {
         Sender<QueryEvent>,
         Reply<Result<u32, String>>,
     ),
+    /// Restore the Lamport clocks from a snapshot (member, event, query).
+    RestoreClocks(u64, u64, u64),
     /// Stop the loop.
     Shutdown,
 }
@@ -570,6 +572,11 @@ impl Loop {
                     self.queries.push((id, events));
                 }
                 let _ = reply.send(r);
+            }
+            Command::RestoreClocks(m, e, q) => {
+                self.node.restore_member_clock(m);
+                self.node.restore_event_clock(e);
+                self.node.restore_query_clock(q);
             }
             Command::Shutdown => {}
         }

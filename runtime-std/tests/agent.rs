@@ -15,6 +15,7 @@ struct Agent {
     name: String,
     ip: String,
     rpc: String,
+    args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -72,6 +73,7 @@ impl Cluster {
                 name,
                 ip,
                 rpc,
+                args,
                 child: Some(child),
             });
         }
@@ -84,6 +86,33 @@ impl Cluster {
             });
         }
         c
+    }
+    fn kill(&mut self, i: usize) {
+        if let Some(ch) = self.agents[i].child.as_mut() {
+            let _ = ch.kill();
+            let _ = ch.wait();
+        }
+    }
+    fn restart(&mut self, i: usize) {
+        self.kill(i);
+        let log = std::fs::File::create(
+            self.dir
+                .join(format!("{}-restart.log", self.agents[i].name)),
+        )
+        .unwrap();
+        let child = Command::new(SERF)
+            .args(&self.agents[i].args)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.agents[i].child = Some(child);
+        let rpc = self.agents[i].rpc.clone();
+        wait_until(Duration::from_secs(10), || {
+            serf(&["members", &format!("-rpc-addr={rpc}")])
+                .status
+                .success()
+        });
     }
     fn cli(&self, i: usize, args: &[&str]) -> Output {
         let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -236,11 +265,7 @@ fn killed_agent_is_failed_and_a_leaving_agent_is_left() {
         .lines()
         .count()
         == 4));
-    // kill -9
-    if let Some(ch) = c.agents[3].child.as_mut() {
-        let _ = ch.kill();
-        let _ = ch.wait();
-    }
+    c.kill(3); // kill -9
     let t = Instant::now();
     assert!(
         wait_until(Duration::from_secs(30), || (0..3)
@@ -358,4 +383,42 @@ fn hashicorps_cli_reads_members_sends_events_and_runs_queries_through_our_rpc() 
             && q.contains("Response from 'n2': up"),
         "{q}"
     );
+}
+
+#[test]
+fn agent_restarted_with_its_snapshot_rejoins_without_join() {
+    let snap = std::env::temp_dir().join(format!("serf-e2e-{}.snapshot", std::process::id()));
+    let _ = std::fs::remove_file(&snap);
+    let path = snap.display().to_string();
+    let mut c = Cluster::start(3, move |i| {
+        if i == 2 {
+            vec![format!("-snapshot={path}")]
+        } else {
+            vec![]
+        }
+    });
+    assert!(c.cli(1, &["join", &c.agents[0].ip]).status.success());
+    assert!(c.cli(2, &["join", &c.agents[1].ip]).status.success());
+    assert!(wait_until(Duration::from_secs(10), || c
+        .members(2, &["-status=alive"])
+        .lines()
+        .count()
+        == 3));
+    std::thread::sleep(Duration::from_millis(1500)); // let the snapshot record the members
+    c.restart(2); // kill -9, start again with the same flags: no -join
+    assert!(
+        wait_until(Duration::from_secs(15), || c
+            .members(2, &["-status=alive"])
+            .lines()
+            .count()
+            == 3),
+        "restarted agent sees: {}",
+        c.members(2, &[])
+    );
+    let snapshot = std::fs::read_to_string(&snap).unwrap();
+    assert!(
+        snapshot.contains("alive: n1 ") && snapshot.contains("clock: "),
+        "{snapshot}"
+    );
+    let _ = std::fs::remove_file(&snap);
 }
