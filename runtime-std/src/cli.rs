@@ -228,7 +228,7 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             let f = Flags::parse(
                 argv,
                 &["detailed"],
-                &with_rpc(&["status", "name", "tag", "format", "role"]),
+                &with_rpc(&["status", "name", "tag", "format", "role", "nearest"]),
             )?;
             let (addr, auth) = rpc_flags(&f);
             let mut tags: BTreeMap<String, String> = BTreeMap::new();
@@ -262,10 +262,36 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
                 }),
             )?;
             let body = c.value()?;
-            let members = get(&body, "Members")
+            let mut members = get(&body, "Members")
                 .and_then(|m| m.as_array())
                 .cloned()
                 .unwrap_or_default();
+            let mut rtts: BTreeMap<String, f64> = BTreeMap::new();
+            if let Some(n) = f.get("nearest") {
+                let n: usize = n
+                    .parse()
+                    .map_err(|_| format!("-nearest must be a number, got {n:?}"))?;
+                c.call::<()>("stats", None)?;
+                let stats = c.value()?;
+                let me = get(&stats, "agent")
+                    .map(|a| get_str(a, "name"))
+                    .unwrap_or_default();
+                let mine = coordinate(&mut c, &me)?;
+                for m in &members {
+                    let name = get_str(m, "Name");
+                    if name == me || get_str(m, "Status") != "alive" {
+                        continue;
+                    }
+                    if let Ok(theirs) = coordinate(&mut c, &name) {
+                        rtts.insert(name, estimate(&mine, &theirs));
+                    }
+                }
+                members.retain(|m| rtts.contains_key(&get_str(m, "Name")));
+                members.sort_by(|a, b| {
+                    rtts[&get_str(a, "Name")].total_cmp(&rtts[&get_str(b, "Name")])
+                });
+                members.truncate(n);
+            }
             if format == "json" {
                 let list: Vec<serde_json_like::Member> = members
                     .iter()
@@ -300,6 +326,9 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
                             get_u64(m, "DelegateMin"),
                             get_u64(m, "DelegateMax")
                         ));
+                    }
+                    if let Some(rtt) = rtts.get(&get_str(m, "Name")) {
+                        row.push(format!("rtt={:.3}ms", rtt * 1000.0));
                     }
                     row
                 })
@@ -417,44 +446,11 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
                 [a, b] => (a.clone(), b.clone()),
                 _ => return Err("One or two node names must be specified.".into()),
             };
-            let coord = |c: &mut Client, n: &str| -> Result<Vec<f64>, String> {
-                #[derive(Serialize)]
-                #[serde(rename_all = "PascalCase")]
-                struct Q<'a> {
-                    node: &'a str,
-                }
-                c.call("get-coordinate", Some(&Q { node: n }))?;
-                let v = c.value()?;
-                if !get(&v, "Ok").and_then(|o| o.as_bool()).unwrap_or(false) {
-                    return Err(format!("Could not find a coordinate for node {n:?}"));
-                }
-                let co = get(&v, "Coord").ok_or("missing coordinate")?;
-                let mut out: Vec<f64> = get(co, "Vec")
-                    .and_then(|x| x.as_array())
-                    .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
-                    .unwrap_or_default();
-                out.push(get(co, "Height").and_then(|x| x.as_f64()).unwrap_or(0.0));
-                out.push(
-                    get(co, "Adjustment")
-                        .and_then(|x| x.as_f64())
-                        .unwrap_or(0.0),
-                );
-                Ok(out)
-            };
-            let (ca, cb) = (coord(&mut c, &a)?, coord(&mut c, &b)?);
+            let (ca, cb) = (coordinate(&mut c, &a)?, coordinate(&mut c, &b)?);
             if ca.len() != cb.len() {
                 return Err("Coordinates have different dimensions".into());
             }
-            let d = ca.len() - 2;
-            let euclid: f64 = ca[..d]
-                .iter()
-                .zip(&cb[..d])
-                .map(|(x, y)| (x - y) * (x - y))
-                .sum::<f64>()
-                .sqrt();
-            let raw = euclid + ca[d] + cb[d];
-            let adj = raw + ca[d + 1] + cb[d + 1];
-            let secs = if adj > 0.0 { adj } else { raw };
+            let secs = estimate(&ca, &cb);
             println!("Estimated {a} <-> {b} rtt: {:.3} ms", secs * 1000.0);
             Ok(0)
         }
@@ -704,6 +700,53 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
 
 /// Acks (names) and responses (name, payload) of a query.
 type QueryResult = (Vec<String>, Vec<(String, Vec<u8>)>);
+
+/// A member's coordinate as `[vec..., height, adjustment]` (via get-coordinate).
+fn coordinate(c: &mut Client, node: &str) -> Result<Vec<f64>, String> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Q<'a> {
+        node: &'a str,
+    }
+    c.call("get-coordinate", Some(&Q { node }))?;
+    let v = c.value()?;
+    if !get(&v, "Ok").and_then(|o| o.as_bool()).unwrap_or(false) {
+        return Err(format!("Could not find a coordinate for node {node:?}"));
+    }
+    let co = get(&v, "Coord").ok_or("missing coordinate")?;
+    let mut out: Vec<f64> = get(co, "Vec")
+        .and_then(|x| x.as_array())
+        .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+        .unwrap_or_default();
+    out.push(get(co, "Height").and_then(|x| x.as_f64()).unwrap_or(0.0));
+    out.push(
+        get(co, "Adjustment")
+            .and_then(|x| x.as_f64())
+            .unwrap_or(0.0),
+    );
+    Ok(out)
+}
+
+/// Serf's RTT estimate between two coordinates from [`coordinate`], seconds.
+fn estimate(a: &[f64], b: &[f64]) -> f64 {
+    if a.len() != b.len() || a.len() < 2 {
+        return f64::INFINITY;
+    }
+    let d = a.len() - 2;
+    let euclid: f64 = a[..d]
+        .iter()
+        .zip(&b[..d])
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt();
+    let raw = euclid + a[d] + b[d];
+    let adjusted = raw + a[d + 1] + b[d + 1];
+    if adjusted > 0.0 {
+        adjusted
+    } else {
+        raw
+    }
+}
 
 #[allow(clippy::too_many_arguments)]
 fn run_query(

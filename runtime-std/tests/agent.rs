@@ -215,6 +215,22 @@ fn five_agents_join_transitively_and_run_the_articles_commands() {
         r.starts_with("Estimated n2 <-> n4 rtt: ") && r.trim_end().ends_with(" ms"),
         "{r}"
     );
+    // Ours beyond Serf: the nearest members by estimated RTT.
+    assert!(
+        wait_until(Duration::from_secs(15), || c
+            .members(0, &["-nearest", "2"])
+            .lines()
+            .count()
+            == 2),
+        "{}",
+        c.members(0, &["-nearest", "2"])
+    );
+    let near = c.members(0, &["-nearest", "2"]);
+    assert!(
+        near.lines()
+            .all(|l| l.contains("rtt=") && !l.starts_with("n1 ")),
+        "{near}"
+    );
     // tags -set propagates.
     assert!(c.cli(2, &["tags", "-set", "zone=blue"]).status.success());
     assert!(wait_until(Duration::from_secs(10), || c
@@ -421,4 +437,37 @@ fn agent_restarted_with_its_snapshot_rejoins_without_join() {
         "{snapshot}"
     );
     let _ = std::fs::remove_file(&snap);
+}
+
+#[test]
+fn python_serfclient_reads_members_sends_events_and_reads_stats() {
+    let Ok(python) = std::env::var("SERF_PYTHON") else {
+        eprintln!("SERF_PYTHON (a python with serfclient) is not set (.ci/run sets it); skipping");
+        return;
+    };
+    let c = Cluster::start(2, |_| vec!["-tag".into(), "role=py".into()]);
+    assert!(c.cli(1, &["join", &c.agents[0].ip]).status.success());
+    assert!(wait_until(Duration::from_secs(10), || c
+        .members(0, &["-status=alive"])
+        .lines()
+        .count()
+        == 2));
+    let port = c.agents[0].rpc.rsplit_once(':').unwrap().1.to_string();
+    let script = format!(
+        r#"
+from serfclient import client
+c = client.SerfClient(host='127.0.0.1', port={port})
+m = c.members()
+assert m.head['Error'] == '', m.head
+names = sorted(x['Name'] for x in m.body['Members'])
+assert names == ['n1', 'n2'], names
+assert all(x['Tags']['role'] == 'py' and x['Status'] == 'alive' for x in m.body['Members'])
+assert c.event('deploy', 'v1').head['Error'] == ''
+assert c.stats().body['agent']['name'] == 'n1'
+print('serfclient ok')
+"#
+    );
+    let out = Command::new(python).arg("-c").arg(script).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("serfclient ok"));
 }
