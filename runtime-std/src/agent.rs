@@ -2,9 +2,7 @@
 //! handlers, joins, and signals (SIGINT leaves gracefully, SIGTERM exits).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serf_core::crypto::{Key, Label};
@@ -285,8 +283,7 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
             .map_err(|_| "agent stopped")?;
         rx.recv().map_err(|_| "agent stopped")??;
     }
-    let hub = Arc::new(Hub::default());
-    hub.set_handler_specs(
+    let (hub, mut fanout, stop) = Hub::new(
         cfg.handlers
             .iter()
             .map(|h| {
@@ -328,11 +325,10 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
         }
     };
     {
-        let hub = hub.clone();
         let snap_tx = snapshot.as_ref().map(|(tx, _, _)| tx.clone());
         std::thread::spawn(move || {
             while let Ok(out) = out_rx.recv() {
-                hub.publish(&out);
+                fanout.publish(&out);
                 for w in &workers {
                     let _ = w.send(out.clone());
                 }
@@ -423,13 +419,25 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
             }
         });
     }
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let terminated = Arc::new(AtomicBool::new(false));
-    let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone());
-    let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, terminated.clone());
+    // Signals arrive on a channel (signal-hook's iterator thread), like
+    // everything else here: no flags shared between threads.
+    let (sig_tx, signals_rx) = mpsc::channel();
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
+        std::thread::spawn(move || {
+            for s in signals.forever() {
+                if sig_tx.send(s).is_err() {
+                    return;
+                }
+            }
+        });
+    }
     loop {
         std::thread::sleep(Duration::from_millis(50));
-        if interrupted.load(Ordering::SeqCst) {
+        let signal = signals_rx.try_recv().ok();
+        if signal == Some(signal_hook::consts::SIGINT) {
             println!("==> Caught signal: interrupt");
             println!("==> Gracefully shutting down agent...");
             if let Some((tx, done, _)) = &snapshot {
@@ -442,12 +450,12 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
             member.shutdown();
             return Ok(0);
         }
-        if terminated.load(Ordering::SeqCst) {
+        if signal == Some(signal_hook::consts::SIGTERM) {
             println!("==> Caught signal: terminated");
             member.shutdown();
             return Ok(1);
         }
-        if hub.shutdown_requested() {
+        if stop.try_recv().is_ok() {
             member.shutdown();
             return Ok(0);
         }

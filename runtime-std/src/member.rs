@@ -337,6 +337,27 @@ impl Loop {
         }
     }
 
+    /// Waits up to `max` (or the next deadline) for a datagram, handles it and
+    /// any due timers, and sends what results.
+    fn step(&mut self, max: Duration) {
+        let now = self.now();
+        let deadline = self.node.poll_timeout().unwrap_or(now + max);
+        let wait = deadline
+            .saturating_since(now)
+            .clamp(Duration::from_millis(1), max);
+        let _ = self.socket.set_read_timeout(Some(wait));
+        // A datagram filling the whole buffer (MTU + 1) is refused by the core as oversized.
+        if let Ok((n, from)) = self.socket.recv_from(&mut self.recv) {
+            let now = self.now();
+            let _ = self.node.handle_datagram(now, from, &self.recv[..n]);
+        }
+        let now = self.now();
+        if self.node.poll_timeout().is_some_and(|t| t <= now) {
+            self.node.handle_timeout(now);
+        }
+        self.flush();
+    }
+
     fn flush(&mut self) {
         while let Some(t) = self.node.poll_transmit(&mut self.send) {
             let _ = self.socket.send_to(&self.send[..t.len], t.to);
@@ -406,27 +427,32 @@ impl Loop {
                     self.node.join(now, *a);
                 }
                 self.flush();
-                // Count contacted seeds: members appearing within a short wait.
-                let before = self.node.counts().total();
-                let deadline = StdInstant::now() + Duration::from_millis(1500);
-                while StdInstant::now() < deadline && self.node.counts().total() == before {
-                    let _ = self
-                        .socket
-                        .set_read_timeout(Some(Duration::from_millis(10)));
-                    if let Ok((n, from)) = self.socket.recv_from(&mut self.recv) {
+                // Count contacted seeds: those that answered (their state
+                // arrived) within Serf's join timeout; the loop keeps running
+                // meanwhile. A lost push-pull is retried once a second.
+                let answered = |node: &StdNode, a: &SocketAddr| {
+                    node.members()
+                        .any(|(id, s, _)| id.addr == *a && s.is_live())
+                };
+                let deadline = StdInstant::now() + Duration::from_secs(5);
+                let mut retry = StdInstant::now() + Duration::from_secs(1);
+                while StdInstant::now() < deadline && !addrs.iter().all(|a| answered(&self.node, a))
+                {
+                    self.step(Duration::from_millis(10));
+                    if StdInstant::now() >= retry {
                         let now = self.now();
-                        let _ = self.node.handle_datagram(now, from, &self.recv[..n]);
+                        let missing: Vec<SocketAddr> = addrs
+                            .iter()
+                            .filter(|a| !answered(&self.node, a))
+                            .copied()
+                            .collect();
+                        for a in missing {
+                            self.node.join(now, a);
+                        }
+                        retry += Duration::from_secs(1);
                     }
-                    self.flush();
                 }
-                let joined = addrs
-                    .iter()
-                    .filter(|a| {
-                        self.node
-                            .members()
-                            .any(|(id, s, _)| id.addr == **a && s.is_live())
-                    })
-                    .count();
+                let joined = addrs.iter().filter(|a| answered(&self.node, a)).count();
                 let _ = reply.send(joined);
             }
             Command::Leave(reply) => {

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmpv::Value;
@@ -30,7 +29,7 @@ pub struct RpcConfig {
 }
 
 /// Serves RPC connections on `listener` until the process exits.
-pub fn serve(listener: TcpListener, commands: Sender<Command>, hub: Arc<Hub>, config: RpcConfig) {
+pub fn serve(listener: TcpListener, commands: Sender<Command>, hub: Hub, config: RpcConfig) {
     std::thread::Builder::new()
         .name("serf-rpc".into())
         .spawn(move || {
@@ -100,14 +99,29 @@ struct MembersBody {
     members: Vec<WireMember>,
 }
 
-/// Writes responses; shared by the reader thread and stream forwarders.
-type Writer = Arc<Mutex<BufWriter<TcpStream>>>;
+/// Sends encoded responses to the connection's writer thread (which owns the
+/// socket's write half), so the reader thread and stream forwarders never
+/// share the socket.
+type Writer = Sender<Vec<u8>>;
+
+fn writer_thread(stream: TcpStream) -> Writer {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut w = BufWriter::new(stream);
+        while let Ok(bytes) = rx.recv() {
+            if w.write_all(&bytes).and_then(|_| w.flush()).is_err() {
+                return;
+            }
+        }
+    });
+    tx
+}
 
 struct Connection {
     reader: BufReader<TcpStream>,
     writer: Writer,
     commands: Sender<Command>,
-    hub: Arc<Hub>,
+    hub: Hub,
     config: RpcConfig,
     handshake: bool,
     authed: bool,
@@ -190,22 +204,23 @@ fn write_obj<T: Serialize>(
     header: &ResponseHeader<'_>,
     body: Option<&T>,
 ) -> Result<(), String> {
-    let mut w = w.lock().map_err(|_| "writer poisoned".to_string())?;
-    rmp_serde::encode::write_named(&mut *w, header).map_err(|e| e.to_string())?;
+    // Header and body go out as one message, so records never interleave.
+    let mut bytes = Vec::new();
+    rmp_serde::encode::write_named(&mut bytes, header).map_err(|e| e.to_string())?;
     if let Some(b) = body {
-        rmp_serde::encode::write_named(&mut *w, b).map_err(|e| e.to_string())?;
+        rmp_serde::encode::write_named(&mut bytes, b).map_err(|e| e.to_string())?;
     }
-    w.flush().map_err(|e| e.to_string())
+    w.send(bytes).map_err(|_| "connection closed".to_string())
 }
 
 impl Connection {
     fn new(
         stream: TcpStream,
         commands: Sender<Command>,
-        hub: Arc<Hub>,
+        hub: Hub,
         config: RpcConfig,
     ) -> std::io::Result<Self> {
-        let writer = Arc::new(Mutex::new(BufWriter::new(stream.try_clone()?)));
+        let writer = writer_thread(stream.try_clone()?);
         Ok(Connection {
             reader: BufReader::new(stream),
             writer,

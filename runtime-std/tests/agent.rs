@@ -33,20 +33,23 @@ struct Cluster {
     dir: PathBuf,
 }
 
-fn block() -> (u16, u16) {
+/// (third address octet, RPC port base, block number) for one cluster.
+fn block() -> (u16, u16, u16) {
     let b = NEXT_BLOCK.fetch_add(1, Ordering::SeqCst);
     // 127.0.<pid-derived>.x addresses and RPC ports unique per test and run.
     let third = (std::process::id() % 200) as u16 + 20;
     (
         third,
         20000 + (std::process::id() % 2000) as u16 * 10 + b * 100 % 1000 + b,
+        b,
     )
 }
 
 impl Cluster {
     fn start(n: usize, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
-        let (third, port_base) = block();
-        let b = NEXT_BLOCK.load(Ordering::SeqCst);
+        // Every value below derives from this cluster's own block number, so
+        // clusters of tests running in parallel never share addresses.
+        let (third, port_base, b) = block();
         let dir = std::env::temp_dir().join(format!("serf-agents-{}-{b}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let mut agents = Vec::new();
