@@ -34,28 +34,29 @@ struct Cluster {
 }
 
 /// (third address octet, RPC port base, block number) for one cluster.
-fn block() -> (u16, u16, u16) {
+/// (second address octet, block number) for one cluster: gossip addresses
+/// 127.<pid-derived>.<block>.x never collide within a run.
+fn block() -> (u16, u16) {
     let b = NEXT_BLOCK.fetch_add(1, Ordering::SeqCst);
-    // 127.0.<pid-derived>.x addresses and RPC ports unique per test and run.
-    let third = (std::process::id() % 200) as u16 + 20;
-    (
-        third,
-        20000 + (std::process::id() % 2000) as u16 * 10 + b * 100 % 1000 + b,
-        b,
-    )
+    ((std::process::id() % 200) as u16 + 20, b)
 }
 
 impl Cluster {
     fn start(n: usize, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
         // Every value below derives from this cluster's own block number, so
         // clusters of tests running in parallel never share addresses.
-        let (third, port_base, b) = block();
+        let (second, b) = block();
         let dir = std::env::temp_dir().join(format!("serf-agents-{}-{b}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let mut agents = Vec::new();
         for i in 0..n {
-            let ip = format!("127.{third}.{b}.{}", i + 1);
-            let rpc = format!("127.0.0.1:{}", port_base + i as u16 * 7 + 3);
+            let ip = format!("127.{second}.{b}.{}", i + 1);
+            // A port the OS just handed out is free (barring a rare race).
+            let rpc = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .to_string();
             let name = format!("n{}", i + 1);
             let mut args = vec![
                 "agent".to_string(),
@@ -116,6 +117,17 @@ impl Cluster {
                 .status
                 .success()
         });
+    }
+    /// `serf join` from agent `i` to agent `j`, asserting success.
+    fn join(&self, i: usize, j: usize) {
+        let o = self.cli(i, &["join", &self.agents[j].ip]);
+        assert!(
+            o.status.success(),
+            "join {} -> {}: {}",
+            self.agents[i].name,
+            self.agents[j].name,
+            text(&o)
+        );
     }
     fn cli(&self, i: usize, args: &[&str]) -> Output {
         let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -257,7 +269,7 @@ fn user_event_runs_the_handler_with_serfs_environment() {
             format!("user:deploy=printf '%s|%s|%s|%s|%s|' \"$SERF_EVENT\" \"$SERF_USER_EVENT\" \"$SERF_SELF_ROLE\" \"$SERF_TAG_REGION\" \"$SERF_SELF_NAME\" > {o}/$SERF_SELF_NAME.txt; cat >> {o}/$SERF_SELF_NAME.txt"),
         ]
     });
-    assert!(c.cli(1, &["join", &c.agents[0].ip]).status.success());
+    c.join(1, 0);
     let e = text(&c.cli(0, &["event", "deploy", "v42"]));
     assert!(
         e.contains("Event 'deploy' dispatched! Coalescing enabled: true"),
@@ -277,7 +289,7 @@ fn user_event_runs_the_handler_with_serfs_environment() {
 fn killed_agent_is_failed_and_a_leaving_agent_is_left() {
     let mut c = Cluster::start(4, |_| vec![]);
     for i in 1..4 {
-        assert!(c.cli(i, &["join", &c.agents[0].ip]).status.success());
+        c.join(i, 0);
     }
     assert!(wait_until(Duration::from_secs(10), || c
         .members(0, &["-status=alive"])
@@ -314,7 +326,7 @@ fn agent_with_the_wrong_key_cannot_join() {
     let c = Cluster::start(3, |i| {
         vec![format!("-encrypt={}", if i == 2 { bad } else { good })]
     });
-    assert!(c.cli(1, &["join", &c.agents[0].ip]).status.success());
+    c.join(1, 0);
     let o = c.cli(2, &["join", &c.agents[0].ip]);
     assert!(
         !o.status.success(),
@@ -370,7 +382,7 @@ fn hashicorps_cli_reads_members_sends_events_and_runs_queries_through_our_rpc() 
             "role=web".into(),
         ]
     });
-    assert!(c.cli(1, &["join", &c.agents[0].ip]).status.success());
+    c.join(1, 0);
     assert!(wait_until(Duration::from_secs(10), || c
         .members(0, &["-status=alive"])
         .lines()
@@ -416,8 +428,8 @@ fn agent_restarted_with_its_snapshot_rejoins_without_join() {
             vec![]
         }
     });
-    assert!(c.cli(1, &["join", &c.agents[0].ip]).status.success());
-    assert!(c.cli(2, &["join", &c.agents[1].ip]).status.success());
+    c.join(1, 0);
+    c.join(2, 1);
     assert!(wait_until(Duration::from_secs(10), || c
         .members(2, &["-status=alive"])
         .lines()
@@ -449,7 +461,7 @@ fn python_serfclient_reads_members_sends_events_and_reads_stats() {
         return;
     };
     let c = Cluster::start(2, |_| vec!["-tag".into(), "role=py".into()]);
-    assert!(c.cli(1, &["join", &c.agents[0].ip]).status.success());
+    c.join(1, 0);
     assert!(wait_until(Duration::from_secs(10), || c
         .members(0, &["-status=alive"])
         .lines()
