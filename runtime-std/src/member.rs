@@ -360,7 +360,14 @@ impl Loop {
 
     fn flush(&mut self) {
         while let Some(t) = self.node.poll_transmit(&mut self.send) {
-            let _ = self.socket.send_to(&self.send[..t.len], t.to);
+            // On Linux an ICMP "port unreachable" caused by an earlier datagram
+            // (to a dead member) surfaces as an error on the next send, and
+            // that send is lost: send it again once.
+            if let Err(e) = self.socket.send_to(&self.send[..t.len], t.to) {
+                if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                    let _ = self.socket.send_to(&self.send[..t.len], t.to);
+                }
+            }
         }
         while let Some(e) = self.node.poll_event() {
             let _ = self.outputs.send(Output::Member(e));
