@@ -84,11 +84,37 @@ fn parse_bind(s: &str) -> Result<SocketAddr, String> {
 }
 
 impl AgentConfig {
-    /// Parses the agent's flags.
+    /// Parses the agent's flags, after the flags its configuration files stand for.
     pub fn from_args(argv: &[String]) -> Result<AgentConfig, String> {
-        const UNSUPPORTED: [&str; 8] = [
-            "config-file",
-            "config-dir",
+        // Configuration files first (so command-line flags win), in order.
+        let mut files = Vec::new();
+        let mut rest = Vec::new();
+        let mut it = argv.iter();
+        while let Some(a) = it.next() {
+            let body = a.trim_start_matches('-');
+            let (name, inline) = body
+                .split_once('=')
+                .map_or((body, None), |(n, v)| (n, Some(v.to_string())));
+            if a.starts_with('-') && (name == "config-file" || name == "config-dir") {
+                let v = match inline {
+                    Some(v) => v,
+                    None => it
+                        .next()
+                        .ok_or_else(|| format!("flag needs an argument: -{name}"))?
+                        .clone(),
+                };
+                files.push((name == "config-dir", v));
+            } else {
+                rest.push(a.clone());
+            }
+        }
+        let mut all = crate::config_file::load(&files)?;
+        all.extend(rest);
+        Self::from_flags(&all)
+    }
+
+    fn from_flags(argv: &[String]) -> Result<AgentConfig, String> {
+        const UNSUPPORTED: [&str; 6] = [
             "tags-file",
             "keyring-file",
             "discover",
@@ -561,12 +587,60 @@ mod tests {
             (vec!["-encrypt=AAAA"], "16, 24 or 32"),
             (vec!["-tag=novalue"], "key=value"),
             (vec!["-event-handler=bogus=x"], "invalid event handler"),
-            (vec!["-config-file=/tmp/x"], "not supported"),
+            (
+                vec!["-config-file=/nonexistent.json"],
+                "cannot read config file",
+            ),
+            (vec!["-keyring-file=/tmp/x"], "not supported"),
             (vec!["-bogus"], "not defined"),
             (vec!["-rpc-addr=here"], "rpc-addr"),
         ] {
             let e = AgentConfig::from_args(&args(&a)).unwrap_err();
             assert!(e.contains(want), "{a:?}: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod config_file_tests {
+    use super::*;
+
+    #[test]
+    fn config_files_apply_and_flags_override_them() {
+        let dir = std::env::temp_dir().join(format!("serf-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("a.json"),
+            r#"{"node_name": "from-file", "profile": "wan", "tags": {"role": "db", "zone": "a"}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("b.json"),
+            r#"{"tags": {"zone": "b"}, "event_handlers": ["uptime"]}"#,
+        )
+        .unwrap();
+        let args: Vec<String> = vec![
+            format!("-config-dir={}", dir.display()),
+            "-node=from-flag".into(),
+        ];
+        let c = AgentConfig::from_args(&args).unwrap();
+        assert_eq!(c.name, "from-flag", "flags override files");
+        assert_eq!(
+            c.config.probe_interval,
+            Duration::from_secs(5),
+            "profile from the file"
+        );
+        assert!(
+            c.tags.contains(&("role".into(), "db".into()))
+                && c.tags.contains(&("zone".into(), "b".into())),
+            "{:?}",
+            c.tags
+        );
+        assert_eq!(c.handlers.len(), 1);
+        std::fs::write(dir.join("c.json"), r#"{"bogus": 1}"#).unwrap();
+        assert!(AgentConfig::from_args(&args)
+            .unwrap_err()
+            .contains("unknown configuration key"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -21,6 +21,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod config_file;
 pub mod handlers;
 pub mod hub;
 pub mod id;
