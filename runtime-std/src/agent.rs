@@ -48,6 +48,8 @@ pub struct AgentConfig {
     pub snapshot: Option<std::path::PathBuf>,
     /// Rejoin even after a recorded leave.
     pub rejoin: bool,
+    /// Most verbose level printed.
+    pub log_level: tracing::Level,
 }
 
 fn hostname() -> String {
@@ -237,14 +239,9 @@ impl AgentConfig {
             .unwrap_or(DEFAULT_RPC)
             .parse()
             .map_err(|_| "invalid -rpc-addr: use IP:port".to_string())?;
-        if let Some(level) = f.get("log-level") {
-            if !matches!(
-                level.to_lowercase().as_str(),
-                "trace" | "debug" | "info" | "warn" | "err" | "error"
-            ) {
-                return Err(format!("invalid log level {level:?}"));
-            }
-        }
+        let level = f.get("log-level").unwrap_or("info");
+        let log_level =
+            crate::log::parse_level(level).ok_or_else(|| format!("invalid log level {level:?}"))?;
         if let Some(t) = f.get("broadcast-timeout") {
             parse_duration(t)?;
         }
@@ -263,6 +260,7 @@ impl AgentConfig {
             rpc_auth: f.get("rpc-auth").unwrap_or("").to_string(),
             snapshot: f.get("snapshot").map(std::path::PathBuf::from),
             rejoin: f.bool("rejoin", false),
+            log_level,
         })
     }
 }
@@ -297,6 +295,7 @@ pub fn run(argv: &[String]) -> i32 {
 
 fn start(cfg: AgentConfig) -> Result<i32, String> {
     println!("==> Starting Serf agent...");
+    let logs = crate::log::init(cfg.log_level);
     let id = NodeId::new(&cfg.name, cfg.advertise).ok_or("invalid node name")?;
     let (out_tx, out_rx) = mpsc::channel::<Output>();
     let member = Member::start(id, cfg.bind, cfg.config.clone(), out_tx)
@@ -354,6 +353,7 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
         let snap_tx = snapshot.as_ref().map(|(tx, _, _)| tx.clone());
         std::thread::spawn(move || {
             while let Ok(out) = out_rx.recv() {
+                log_output(&out);
                 fanout.publish(&out);
                 for w in &workers {
                     let _ = w.send(out.clone());
@@ -371,6 +371,7 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
         commands.clone(),
         hub.clone(),
         RpcConfig {
+            logs: Some(logs.clone()),
             auth_key: cfg.rpc_auth.clone(),
         },
     );
@@ -484,6 +485,33 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
         if stop.try_recv().is_ok() {
             member.shutdown();
             return Ok(0);
+        }
+    }
+}
+
+/// One log line per cluster event, as Serf's agent logs them.
+fn log_output(out: &Output) {
+    match out {
+        Output::Member(e) => {
+            let what = match e.kind {
+                EventKind::Joined => "EventMemberJoin",
+                EventKind::Failed => "EventMemberFailed",
+                EventKind::Left => "EventMemberLeave",
+                EventKind::Updated => "EventMemberUpdate",
+                EventKind::Reaped => "EventMemberReap",
+                EventKind::Suspect => "suspect",
+                EventKind::Alive => "alive again",
+                EventKind::NameConflict => "name conflict",
+                EventKind::ConflictWon => "won a name conflict",
+                EventKind::ConflictLost => "lost a name conflict: shutting down is advised",
+            };
+            tracing::info!(target: "serf", "{what}: {} {}", e.member.name(), e.member.addr.ip());
+        }
+        Output::User { name, ltime, .. } => {
+            tracing::info!(target: "agent", "Received event: user-event: {name} (ltime {ltime})")
+        }
+        Output::Query { name, .. } => {
+            tracing::info!(target: "agent", "Received event: query: {name}")
         }
     }
 }

@@ -616,34 +616,19 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             struct S<'a> {
                 r#type: &'a str,
             }
-            c.call("stream", Some(&S { r#type: "*" }))?;
+            let _ = S { r#type: "*" };
+            #[derive(Serialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct M<'a> {
+                log_level: &'a str,
+            }
+            let level = f.get("log-level").unwrap_or("INFO");
+            c.call("monitor", Some(&M { log_level: level }))
+                .map_err(|e| format!("Error starting monitor: {e}"))?;
             loop {
                 c.header()?;
                 let v = c.value()?;
-                let event = get_str(&v, "Event");
-                match event.as_str() {
-                    "user" => println!(
-                        "[INFO] agent: Received event: user-event: {}",
-                        get_str(&v, "Name")
-                    ),
-                    "query" => println!(
-                        "[INFO] agent: Received event: query: {}",
-                        get_str(&v, "Name")
-                    ),
-                    e => {
-                        for m in get(&v, "Members")
-                            .and_then(|m| m.as_array())
-                            .cloned()
-                            .unwrap_or_default()
-                        {
-                            println!(
-                                "[INFO] agent: Received event: {e}: {} {}",
-                                get_str(&m, "Name"),
-                                member_addr(&m)
-                            );
-                        }
-                    }
-                }
+                println!("{}", get_str(&v, "Log"));
             }
         }
         "reachability" => {

@@ -208,13 +208,26 @@ fn run(h: &Handler, me: &SelfInfo, out: &Output, commands: &Sender<Command>) {
         )
         .into_bytes(),
     };
-    let Ok(mut child) = cmd.spawn() else { return };
+    let started = std::time::Instant::now();
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(target: "agent", "Error invoking script {:?}: {e}", h.script);
+            return;
+        }
+    };
     if let Some(mut si) = child.stdin.take() {
         let _ = si.write_all(&stdin);
     }
     let Ok(output) = child.wait_with_output() else {
         return;
     };
+    if started.elapsed() > std::time::Duration::from_secs(1) {
+        tracing::warn!(target: "agent", "Script {:?} slow, execution exceeding 1s", h.script);
+    }
+    if !output.status.success() {
+        tracing::error!(target: "agent", "Error invoking script {:?}: {}", h.script, output.status);
+    }
     if let Output::Query { id, .. } = out {
         let mut resp = output.stdout;
         resp.extend_from_slice(&output.stderr);

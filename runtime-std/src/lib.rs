@@ -25,6 +25,7 @@ pub mod config_file;
 pub mod handlers;
 pub mod hub;
 pub mod id;
+pub mod log;
 pub mod member;
 pub mod rpc;
 pub mod snapshot;

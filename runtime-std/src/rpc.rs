@@ -22,10 +22,12 @@ use crate::member::{Command, MemberInfo, Output, QueryEvent, QuerySpec};
 const MAX_OBJECT: u64 = 1 << 20;
 
 /// RPC server settings.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct RpcConfig {
     /// Shared secret required by `auth` (empty: none).
     pub auth_key: String,
+    /// The agent's log, for `monitor`.
+    pub logs: Option<crate::log::Logs>,
 }
 
 /// Serves RPC connections on `listener` until the process exits.
@@ -438,9 +440,35 @@ impl Connection {
                 Ok(())
             }
             "monitor" => {
-                let _ = self.body()?;
-                // Log streaming is not implemented yet: accepted, no records.
-                self.reply(seq, "")
+                let b = self.body()?;
+                let level = str_field(&b, "LogLevel");
+                let Some(max) =
+                    crate::log::parse_level(if level.is_empty() { "info" } else { &level })
+                else {
+                    return self.reply(seq, &format!("Unknown log level: {level}"));
+                };
+                let Some(logs) = &self.config.logs else {
+                    return self.reply(seq, "Monitor is not available");
+                };
+                self.reply(seq, "")?;
+                let rx = logs.subscribe();
+                let writer = self.writer.clone();
+                std::thread::spawn(move || {
+                    #[derive(Serialize)]
+                    #[serde(rename_all = "PascalCase")]
+                    struct Log<'a> {
+                        log: &'a str,
+                    }
+                    while let Ok(line) = rx.recv() {
+                        if line.level <= max {
+                            let h = ResponseHeader { seq, error: "" };
+                            if write_obj(&writer, &h, Some(&Log { log: &line.text })).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+                Ok(())
             }
             "stop" => {
                 let _ = self.body()?;

@@ -487,3 +487,19 @@ print('serfclient ok')
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("serfclient ok"));
 }
+
+#[test]
+fn monitor_streams_the_agents_log() {
+    let c = Cluster::start(2, |_| vec![]);
+    let mut mon = Command::new(SERF)
+        .args(["monitor", &format!("-rpc-addr={}", c.agents[0].rpc)])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.join(1, 0);
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = mon.kill();
+    let out = mon.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("[INFO] serf: EventMemberJoin: n2"), "{log}");
+}

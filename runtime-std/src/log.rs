@@ -1,0 +1,141 @@
+//! Agent logging through `tracing`: lines go to stdout (at `-log-level`) and
+//! to a log thread that keeps the last 512 lines and feeds `monitor` clients.
+//! The tracing layer only sends on a channel; the ring and the subscriber
+//! list belong to the log thread (no shared mutable state).
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::mpsc::{self, Receiver, Sender};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::prelude::*;
+
+/// Lines kept for new monitors (Serf keeps 512).
+const RING: usize = 512;
+
+/// A log line with its level.
+#[derive(Clone, Debug)]
+pub struct Line {
+    /// Severity.
+    pub level: Level,
+    /// Formatted text, e.g. `[INFO] agent: Received event: member-join`.
+    pub text: String,
+}
+
+enum Msg {
+    Line(Line),
+    Subscribe(Sender<Line>),
+}
+
+/// Handle to the log thread (cheap to clone).
+#[derive(Clone)]
+pub struct Logs {
+    tx: Sender<Msg>,
+}
+
+impl Logs {
+    /// A monitor: the last lines first, then new ones, until dropped.
+    pub fn subscribe(&self) -> Receiver<Line> {
+        let (tx, rx) = mpsc::channel();
+        let _ = self.tx.send(Msg::Subscribe(tx));
+        rx
+    }
+}
+
+/// Parses Serf's level names.
+pub fn parse_level(s: &str) -> Option<Level> {
+    match s.to_lowercase().as_str() {
+        "trace" => Some(Level::TRACE),
+        "debug" => Some(Level::DEBUG),
+        "info" => Some(Level::INFO),
+        "warn" => Some(Level::WARN),
+        "err" | "error" => Some(Level::ERROR),
+        _ => None,
+    }
+}
+
+struct Message(String);
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        } else {
+            let _ = write!(self.0, " {}={value}", field.name());
+        }
+    }
+}
+
+struct ChannelLayer {
+    tx: Sender<Msg>,
+    stdout_max: Level,
+}
+
+impl<S: Subscriber> Layer<S> for ChannelLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut m = Message(String::new());
+        event.record(&mut m);
+        let level = *event.metadata().level();
+        let tag = match level {
+            Level::ERROR => "ERR",
+            Level::WARN => "WARN",
+            Level::INFO => "INFO",
+            Level::DEBUG => "DEBUG",
+            Level::TRACE => "TRACE",
+        };
+        let text = format!(
+            "[{tag}] {}: {}",
+            event
+                .metadata()
+                .target()
+                .rsplit("::")
+                .next()
+                .unwrap_or("agent"),
+            m.0
+        );
+        if level <= self.stdout_max {
+            let _ = writeln!(std::io::stdout(), "    {text}");
+        }
+        let _ = self.tx.send(Msg::Line(Line { level, text }));
+    }
+}
+
+/// Installs the global subscriber (once per process) and starts the log thread.
+pub fn init(stdout_max: Level) -> Logs {
+    let (tx, rx) = mpsc::channel::<Msg>();
+    std::thread::spawn(move || {
+        let mut ring: VecDeque<Line> = VecDeque::with_capacity(RING);
+        let mut subs: Vec<Sender<Line>> = Vec::new();
+        while let Ok(m) = rx.recv() {
+            match m {
+                Msg::Line(l) => {
+                    if ring.len() == RING {
+                        ring.pop_front();
+                    }
+                    subs.retain(|s| s.send(l.clone()).is_ok());
+                    ring.push_back(l);
+                }
+                Msg::Subscribe(s) => {
+                    if ring.iter().all(|l| s.send(l.clone()).is_ok()) {
+                        subs.push(s);
+                    }
+                }
+            }
+        }
+    });
+    let layer = ChannelLayer {
+        tx: tx.clone(),
+        stdout_max,
+    };
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+    Logs { tx }
+}
