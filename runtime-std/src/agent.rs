@@ -50,6 +50,10 @@ pub struct AgentConfig {
     pub rejoin: bool,
     /// Most verbose level printed.
     pub log_level: tracing::Level,
+    /// Tags persisted here (rewritten on change).
+    pub tags_file: Option<std::path::PathBuf>,
+    /// Keys persisted here (rewritten on change).
+    pub keyring_file: Option<std::path::PathBuf>,
 }
 
 fn hostname() -> String {
@@ -116,14 +120,7 @@ impl AgentConfig {
     }
 
     fn from_flags(argv: &[String]) -> Result<AgentConfig, String> {
-        const UNSUPPORTED: [&str; 6] = [
-            "tags-file",
-            "keyring-file",
-            "discover",
-            "iface",
-            "mdns-iface",
-            "syslog",
-        ];
+        const UNSUPPORTED: [&str; 4] = ["discover", "iface", "mdns-iface", "syslog"];
         let mut valued = vec![
             "node",
             "bind",
@@ -146,6 +143,8 @@ impl AgentConfig {
         ];
         valued.extend(UNSUPPORTED);
         valued.push("snapshot");
+        valued.push("tags-file");
+        valued.push("keyring-file");
         let f = Flags::parse(argv, &["replay", "rejoin", "disable-compression"], &valued)?;
         if !f.args.is_empty() {
             return Err(format!("unexpected arguments: {:?}", f.args));
@@ -181,6 +180,17 @@ impl AgentConfig {
             .ok_or_else(|| format!("unknown profile {profile:?}: use lan, wan or local"))?;
         config = config.with_members(1024);
         config.tag_matcher = &REGEX;
+        if let Some(path) = f.get("keyring-file") {
+            if f.get("encrypt").is_some() {
+                return Err("-encrypt and -keyring-file cannot be used together".into());
+            }
+            for key in crate::files::read_keyring(std::path::Path::new(path))? {
+                config
+                    .keyring
+                    .install(key)
+                    .map_err(|e| format!("{path}: {e:?}"))?;
+            }
+        }
         if let Some(k) = f.get("encrypt") {
             let bytes = base64_decode(k).ok_or("-encrypt: key is not valid base64")?;
             let key = Key::new(&bytes).map_err(|_| {
@@ -207,6 +217,13 @@ impl AgentConfig {
         }
         if let Some(role) = f.get("role") {
             tags.push(("role".into(), role.into()));
+        }
+        let tags_file = f.get("tags-file").map(std::path::PathBuf::from);
+        if let Some(path) = &tags_file {
+            if !tags.is_empty() {
+                return Err("-tags-file cannot be used with -tag or -role".into());
+            }
+            tags = crate::files::read_tags(path)?;
         }
         let handlers = f
             .all("event-handler")
@@ -260,6 +277,8 @@ impl AgentConfig {
             rpc_auth: f.get("rpc-auth").unwrap_or("").to_string(),
             snapshot: f.get("snapshot").map(std::path::PathBuf::from),
             rejoin: f.bool("rejoin", false),
+            tags_file,
+            keyring_file: f.get("keyring-file").map(std::path::PathBuf::from),
             log_level,
         })
     }
@@ -372,6 +391,8 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
         hub.clone(),
         RpcConfig {
             logs: Some(logs.clone()),
+            tags_file: cfg.tags_file.clone(),
+            keyring_file: cfg.keyring_file.clone(),
             auth_key: cfg.rpc_auth.clone(),
         },
     );
@@ -619,7 +640,11 @@ mod tests {
                 vec!["-config-file=/nonexistent.json"],
                 "cannot read config file",
             ),
-            (vec!["-keyring-file=/tmp/x"], "not supported"),
+            (vec!["-keyring-file=/nonexistent"], "cannot read"),
+            (
+                vec!["-tags-file=/tmp/t.json", "-tag=a=b"],
+                "cannot be used with",
+            ),
             (vec!["-bogus"], "not defined"),
             (vec!["-rpc-addr=here"], "rpc-addr"),
         ] {

@@ -22,6 +22,7 @@
 pub mod agent;
 pub mod cli;
 pub mod config_file;
+pub mod files;
 pub mod handlers;
 pub mod hub;
 pub mod id;

@@ -183,6 +183,8 @@ pub enum Command {
         Sender<QueryEvent>,
         Reply<Result<u32, String>>,
     ),
+    /// This node's keys, primary first.
+    LocalKeys(Reply<Vec<Vec<u8>>>),
     /// Restore the Lamport clocks from a snapshot (member, event, query).
     RestoreClocks(u64, u64, u64),
     /// Stop the loop.
@@ -605,6 +607,15 @@ impl Loop {
                     self.queries.push((id, events));
                 }
                 let _ = reply.send(r);
+            }
+            Command::LocalKeys(reply) => {
+                let keys = self
+                    .node
+                    .keyring()
+                    .keys()
+                    .map(|k| k.as_bytes().to_vec())
+                    .collect();
+                let _ = reply.send(keys);
             }
             Command::RestoreClocks(m, e, q) => {
                 self.node.restore_member_clock(m);

@@ -28,6 +28,10 @@ pub struct RpcConfig {
     pub auth_key: String,
     /// The agent's log, for `monitor`.
     pub logs: Option<crate::log::Logs>,
+    /// Rewrite tags here when they change.
+    pub tags_file: Option<std::path::PathBuf>,
+    /// Rewrite the keyring here when it changes.
+    pub keyring_file: Option<std::path::PathBuf>,
 }
 
 /// Serves RPC connections on `listener` until the process exits.
@@ -421,8 +425,15 @@ impl Connection {
                 }
                 tags.extend(set);
                 let tags: Vec<(String, String)> = tags.into_iter().collect();
-                match ask(&self.commands, |tx| Command::SetTags(tags, tx))? {
-                    Ok(()) => self.reply(seq, ""),
+                match ask(&self.commands, |tx| Command::SetTags(tags.clone(), tx))? {
+                    Ok(()) => {
+                        if let Some(path) = &self.config.tags_file {
+                            if let Err(e) = crate::files::write_tags(path, &tags) {
+                                return self.reply(seq, &e);
+                            }
+                        }
+                        self.reply(seq, "")
+                    }
                     Err(e) => self.reply(seq, &e),
                 }
             }
@@ -578,6 +589,12 @@ impl Connection {
                     },
                 };
                 let body = key_operation(&self.commands, op, key)?;
+                if let (Some(path), false) = (&self.config.keyring_file, op == KeyOp::List) {
+                    let keys = ask(&self.commands, Command::LocalKeys)?;
+                    if let Err(e) = crate::files::write_keyring(path, &keys) {
+                        return self.reply_body(seq, &e, &body);
+                    }
+                }
                 let err = if body.num_err > 0 || body.num_resp < body.num_nodes {
                     "key operation failed on some nodes"
                 } else {

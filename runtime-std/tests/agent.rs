@@ -11,6 +11,15 @@ const SERF: &str = env!("CARGO_BIN_EXE_serf");
 /// Distinct address blocks per test so tests can run in parallel.
 static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
 
+/// Agent tests run one at a time: each starts real processes whose timing
+/// (failure detection, handler scripts) suffers on a 2-core machine when a
+/// dozen clusters run at once.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 struct Agent {
     name: String,
     ip: String,
@@ -176,6 +185,7 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn five_agents_join_transitively_and_run_the_articles_commands() {
+    let _serial = serial();
     let c = Cluster::start(5, |i| {
         vec![
             "-tag".into(),
@@ -257,6 +267,7 @@ fn five_agents_join_transitively_and_run_the_articles_commands() {
 
 #[test]
 fn user_event_runs_the_handler_with_serfs_environment() {
+    let _serial = serial();
     let out = std::env::temp_dir().join(format!("serf-handler-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&out);
     let o = out.display().to_string();
@@ -288,6 +299,7 @@ fn user_event_runs_the_handler_with_serfs_environment() {
 
 #[test]
 fn killed_agent_is_failed_and_a_leaving_agent_is_left() {
+    let _serial = serial();
     let mut c = Cluster::start(4, |_| vec![]);
     for i in 1..4 {
         c.join(i, 0);
@@ -322,6 +334,7 @@ fn killed_agent_is_failed_and_a_leaving_agent_is_left() {
 
 #[test]
 fn agent_with_the_wrong_key_cannot_join() {
+    let _serial = serial();
     let good = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=";
     let bad = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
     let c = Cluster::start(3, |i| {
@@ -341,6 +354,7 @@ fn agent_with_the_wrong_key_cannot_join() {
 
 #[test]
 fn bad_flags_and_garbage_rpc_input_never_kill_the_agent() {
+    let _serial = serial();
     let o = serf(&["agent", "-bind=not-an-address"]);
     assert!(
         !o.status.success() && text(&o).contains("invalid bind"),
@@ -370,6 +384,7 @@ fn bad_flags_and_garbage_rpc_input_never_kill_the_agent() {
 
 #[test]
 fn hashicorps_cli_reads_members_sends_events_and_runs_queries_through_our_rpc() {
+    let _serial = serial();
     let hashicorp = std::path::Path::new("/usr/bin/serf");
     if !hashicorp.exists() {
         eprintln!("HashiCorp serf is not installed (.ci/run installs it); skipping");
@@ -419,6 +434,7 @@ fn hashicorps_cli_reads_members_sends_events_and_runs_queries_through_our_rpc() 
 
 #[test]
 fn agent_restarted_with_its_snapshot_rejoins_without_join() {
+    let _serial = serial();
     let snap = std::env::temp_dir().join(format!("serf-e2e-{}.snapshot", std::process::id()));
     let _ = std::fs::remove_file(&snap);
     let path = snap.display().to_string();
@@ -457,6 +473,7 @@ fn agent_restarted_with_its_snapshot_rejoins_without_join() {
 
 #[test]
 fn python_serfclient_reads_members_sends_events_and_reads_stats() {
+    let _serial = serial();
     let Ok(python) = std::env::var("SERF_PYTHON") else {
         eprintln!("SERF_PYTHON (a python with serfclient) is not set (.ci/run sets it); skipping");
         return;
@@ -490,6 +507,7 @@ print('serfclient ok')
 
 #[test]
 fn monitor_streams_the_agents_log() {
+    let _serial = serial();
     let c = Cluster::start(2, |_| vec![]);
     let mut mon = Command::new(SERF)
         .args(["monitor", &format!("-rpc-addr={}", c.agents[0].rpc)])
@@ -502,4 +520,45 @@ fn monitor_streams_the_agents_log() {
     let out = mon.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(log.contains("[INFO] serf: EventMemberJoin: n2"), "{log}");
+}
+
+#[test]
+fn tags_file_and_keyring_file_are_loaded_and_rewritten_on_change() {
+    let _serial = serial();
+    let dir = std::env::temp_dir().join(format!("serf-persist-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tags = dir.join("tags.json");
+    let keys = dir.join("keys.json");
+    std::fs::write(&tags, r#"{"role": "db"}"#).unwrap();
+    std::fs::write(&keys, r#"["QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="]"#).unwrap();
+    let (t, k) = (tags.display().to_string(), keys.display().to_string());
+    let c = Cluster::start(2, move |i| {
+        if i == 0 {
+            vec![format!("-tags-file={t}"), format!("-keyring-file={k}")]
+        } else {
+            vec!["-encrypt=QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=".into()]
+        }
+    });
+    c.join(1, 0);
+    assert!(wait_until(Duration::from_secs(10), || c
+        .members(1, &[])
+        .contains("role=db")));
+    assert!(c.cli(0, &["tags", "-set", "zone=a"]).status.success());
+    let written = std::fs::read_to_string(&tags).unwrap();
+    assert!(
+        written.contains("\"zone\":\"a\"") && written.contains("\"role\":\"db\""),
+        "{written}"
+    );
+    let o = c.cli(
+        0,
+        &[
+            "keys",
+            "-install",
+            "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let written = std::fs::read_to_string(&keys).unwrap();
+    assert!(written.contains("QkJC"), "{written}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
