@@ -545,38 +545,31 @@ impl Sim {
         v
     }
 
+    /// `observer`'s live members (alive or suspect), sorted.
+    pub fn live_view(&self, observer: u32) -> Vec<u32> {
+        self.view(observer)
+            .into_iter()
+            .filter(|(_, s)| s.is_live())
+            .map(|(id, _)| id)
+            .collect()
+    }
+
     /// True if every running member sees exactly `expect` as alive members
     /// (alive or suspect) and nobody else as alive.
     pub fn all_see_alive(&self, expect: &[u32]) -> bool {
-        let mut want: Vec<u32> = expect.to_vec();
-        want.sort_unstable();
-        (0..self.len())
-            .filter(|&i| self.node(i).is_some())
-            .all(|i| {
-                let live: Vec<u32> = self
-                    .view(i)
-                    .into_iter()
-                    .filter(|(_, s)| s.is_live())
-                    .map(|(id, _)| id)
-                    .collect();
-                live == want
-            })
+        self.see_exactly(&self.running(), expect)
     }
 
     /// True if each of `members` sees exactly `members` as alive (others may
     /// run apart, e.g. a member with the wrong key).
     pub fn all_see_alive_among(&self, members: &[u32]) -> bool {
-        let mut want: Vec<u32> = members.to_vec();
+        self.see_exactly(members, members)
+    }
+
+    fn see_exactly(&self, observers: &[u32], expect: &[u32]) -> bool {
+        let mut want = expect.to_vec();
         want.sort_unstable();
-        members.iter().all(|&i| {
-            let live: Vec<u32> = self
-                .view(i)
-                .into_iter()
-                .filter(|(_, s)| s.is_live())
-                .map(|(id, _)| id)
-                .collect();
-            live == want
-        })
+        observers.iter().all(|&i| self.live_view(i) == want)
     }
 
     /// Ids of running members.
