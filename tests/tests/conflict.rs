@@ -42,6 +42,24 @@ struct Net {
 }
 
 impl Net {
+    /// Members 1..=4 (name = address) joined through 2 and settled for 10 s.
+    fn settled_four() -> Net {
+        let mut net = Net {
+            nodes: (0..6).map(|_| None).collect(),
+            wire: VecDeque::new(),
+            events: Vec::new(),
+            now: Instant::ZERO,
+        };
+        for (name, addr) in [(1, 1), (2, 2), (3, 3), (4, 4)] {
+            net.start(name, addr);
+        }
+        for addr in [1, 3, 4] {
+            net.join(addr, 2);
+        }
+        net.run(10_000);
+        net
+    }
+
     fn start(&mut self, name: u8, addr: u32) {
         let config = Config::local().with_members(16);
         let id = Named { name, addr };
@@ -90,19 +108,7 @@ impl Net {
 
 #[test]
 fn impostor_with_a_taken_name_is_ignored_and_loses_the_majority_vote() {
-    let mut net = Net {
-        nodes: (0..6).map(|_| None).collect(),
-        wire: VecDeque::new(),
-        events: Vec::new(),
-        now: Instant::ZERO,
-    };
-    for (name, addr) in [(1, 1), (2, 2), (3, 3), (4, 4)] {
-        net.start(name, addr);
-    }
-    for addr in [1, 3, 4] {
-        net.join(addr, 2);
-    }
-    net.run(10_000);
+    let mut net = Net::settled_four();
     for addr in 1..=4 {
         assert_eq!(
             net.nodes[addr].as_ref().unwrap().counts().alive,
@@ -156,19 +162,7 @@ fn impostor_with_a_taken_name_is_ignored_and_loses_the_majority_vote() {
 
 #[test]
 fn original_wins_when_the_impostor_contacts_it_directly() {
-    let mut net = Net {
-        nodes: (0..6).map(|_| None).collect(),
-        wire: VecDeque::new(),
-        events: Vec::new(),
-        now: Instant::ZERO,
-    };
-    for (name, addr) in [(1, 1), (2, 2), (3, 3), (4, 4)] {
-        net.start(name, addr);
-    }
-    for addr in [1, 3, 4] {
-        net.join(addr, 2);
-    }
-    net.run(10_000);
+    let mut net = Net::settled_four();
     net.start(1, 5);
     net.join(5, 1); // straight to the node whose name it took
     net.run(20_000);

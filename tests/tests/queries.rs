@@ -16,6 +16,25 @@ fn converged(n: u32, config: Config, seed: u64) -> Sim {
     Sim::converged(config, n, seed, 60).unwrap_or_else(|| panic!("cluster of {n} did not converge"))
 }
 
+/// Sends a query from `origin` and runs the simulation for `wait_s` seconds.
+fn send_query(
+    sim: &mut Sim,
+    origin: u32,
+    name: &str,
+    params: &QueryParams<'_, u32>,
+    wait_s: u64,
+) -> u32 {
+    let now = sim.now();
+    let id = sim
+        .node_mut(origin)
+        .unwrap()
+        .query(now, name, b"", params)
+        .unwrap();
+    sim.flush(origin);
+    sim.run_for(secs(wait_s));
+    id
+}
+
 /// What the originator saw of one query.
 type Answers = (Vec<u32>, Vec<(u32, Vec<u8>)>, bool);
 
@@ -84,18 +103,11 @@ fn tag_filtered_query_is_answered_only_by_matching_members() {
     }
     sim.run_for(secs(15));
     sim.set_responder(Box::new(|_, _, _| Some(b"ok".to_vec())));
-    let now = sim.now();
     let params = QueryParams {
         tags: &[("role", "^web$")],
         ..QueryParams::default()
     };
-    let id = sim
-        .node_mut(1)
-        .unwrap()
-        .query(now, "deploy-check", b"", &params)
-        .unwrap();
-    sim.flush(1);
-    sim.run_for(secs(10));
+    let id = send_query(&mut sim, 1, "deploy-check", &params, 10);
     let webs: Vec<u32> = (0..n).filter(|i| i % 3 == 0).collect();
     let (acks, resp, done) = answers(&sim, 1, id);
     assert_eq!(
@@ -233,19 +245,12 @@ fn tag_filters_use_the_configured_matcher() {
         sim.flush(i);
     }
     sim.run_for(secs(10));
-    let now = sim.now();
     // With the built-in (unanchored) matcher "web" would also match "web-2".
     let params = QueryParams {
         tags: &[("role", "web")],
         ..QueryParams::default()
     };
-    let id = sim
-        .node_mut(0)
-        .unwrap()
-        .query(now, "q", b"", &params)
-        .unwrap();
-    sim.flush(0);
-    sim.run_for(secs(8));
+    let id = send_query(&mut sim, 0, "q", &params, 8);
     let (acks, _, _) = answers(&sim, 0, id);
     assert_eq!(acks, vec![1]);
 }
