@@ -9,7 +9,9 @@ use serf_core::crypto::{Key, Label};
 use serf_core::Config;
 
 use crate::cli::{parse_duration, parse_join_addr, Flags, DEFAULT_PORT, DEFAULT_RPC};
-use crate::handlers::{self, Handler, SelfInfo};
+use crate::coalesce::Coalescer;
+use crate::dispatch::{Dispatch, Dispatcher};
+use crate::handlers::{Handler, SelfInfo};
 use crate::hub::Hub;
 use crate::id::NodeId;
 use crate::member::{Command, Member, Output};
@@ -303,7 +305,7 @@ pub fn run(argv: &[String]) -> i32 {
             return 1;
         }
     };
-    match start(cfg) {
+    match start(cfg, argv) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("==> Error starting agent: {e}");
@@ -312,39 +314,20 @@ pub fn run(argv: &[String]) -> i32 {
     }
 }
 
-fn start(cfg: AgentConfig) -> Result<i32, String> {
+fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
     println!("==> Starting Serf agent...");
     let logs = crate::log::init(cfg.log_level);
-    let id = NodeId::new(&cfg.name, cfg.advertise).ok_or("invalid node name")?;
-    let (out_tx, out_rx) = mpsc::channel::<Output>();
-    let member = Member::start(id, cfg.bind, cfg.config.clone(), out_tx)
+    let mut builder = Member::builder(&cfg.name)
+        .bind(cfg.bind)
+        .advertise(cfg.advertise)
+        .config(cfg.config.clone());
+    for (k, v) in &cfg.tags {
+        builder = builder.tag(k, v);
+    }
+    let (member, out_rx) = builder
+        .start()
         .map_err(|e| format!("cannot bind {}: {e}", cfg.bind))?;
     let commands = member.commands();
-    if !cfg.tags.is_empty() {
-        let (tx, rx) = mpsc::channel();
-        commands
-            .send(Command::SetTags(cfg.tags.clone(), tx))
-            .map_err(|_| "agent stopped")?;
-        rx.recv().map_err(|_| "agent stopped")??;
-    }
-    let (hub, mut fanout, stop) = Hub::new(
-        cfg.handlers
-            .iter()
-            .map(|h| {
-                let (f, s) = h.spec.split_once('=').unwrap_or(("*", &h.spec));
-                (f.to_string(), s.to_string())
-            })
-            .collect(),
-    );
-    let me = SelfInfo {
-        name: cfg.name.clone(),
-        tags: cfg.tags.clone(),
-    };
-    let workers: Vec<_> = cfg
-        .handlers
-        .iter()
-        .map(|h| handlers::spawn(h.clone(), me.clone(), commands.clone()))
-        .collect();
     let snapshot = match &cfg.snapshot {
         None => None,
         Some(path) => {
@@ -368,21 +351,38 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
             Some((tx, leave_done, replay))
         }
     };
+    // The dispatcher owns handlers, streams and coalescing; the protocol
+    // loop's outputs reach it through a forwarding thread.
+    let (dispatch_tx, dispatch_rx) = mpsc::channel::<Dispatch>();
     {
-        let snap_tx = snapshot.as_ref().map(|(tx, _, _)| tx.clone());
+        let tx = dispatch_tx.clone();
         std::thread::spawn(move || {
             while let Ok(out) = out_rx.recv() {
-                log_output(&out);
-                fanout.publish(&out);
-                for w in &workers {
-                    let _ = w.send(out.clone());
-                }
-                if let Some(tx) = &snap_tx {
-                    let _ = tx.send(SnapMsg::Out(out));
+                if tx.send(Dispatch::Out(out)).is_err() {
+                    return;
                 }
             }
         });
     }
+    let (hub, stop) = Hub::new(dispatch_tx);
+    let me = SelfInfo {
+        name: cfg.name.clone(),
+        tags: cfg.tags.clone(),
+    };
+    let tee = snapshot.as_ref().map(|(tx, _, _)| {
+        let tx = tx.clone();
+        Box::new(move |o: &Output| {
+            let _ = tx.send(SnapMsg::Out(o.clone()));
+        }) as crate::dispatch::Tee
+    });
+    let dispatcher = Dispatcher::new(
+        me,
+        cfg.handlers.clone(),
+        Coalescer::serf_agent(),
+        commands.clone(),
+        tee,
+    );
+    std::thread::spawn(move || dispatcher.run(dispatch_rx));
     let listener = TcpListener::bind(cfg.rpc_addr)
         .map_err(|e| format!("cannot listen for RPC on {}: {e}", cfg.rpc_addr))?;
     rpc::serve(
@@ -473,6 +473,7 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
     ]) {
         std::thread::spawn(move || {
             for s in signals.forever() {
@@ -498,6 +499,10 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
             member.shutdown();
             return Ok(0);
         }
+        if signal == Some(signal_hook::consts::SIGHUP) {
+            println!("==> Caught signal: hangup");
+            reload(argv, &commands, &hub, &logs);
+        }
         if signal == Some(signal_hook::consts::SIGTERM) {
             println!("==> Caught signal: terminated");
             member.shutdown();
@@ -510,31 +515,31 @@ fn start(cfg: AgentConfig) -> Result<i32, String> {
     }
 }
 
-/// One log line per cluster event, as Serf's agent logs them.
-fn log_output(out: &Output) {
-    match out {
-        Output::Member(e) => {
-            let what = match e.kind {
-                EventKind::Joined => "EventMemberJoin",
-                EventKind::Failed => "EventMemberFailed",
-                EventKind::Left => "EventMemberLeave",
-                EventKind::Updated => "EventMemberUpdate",
-                EventKind::Reaped => "EventMemberReap",
-                EventKind::Suspect => "suspect",
-                EventKind::Alive => "alive again",
-                EventKind::NameConflict => "name conflict",
-                EventKind::ConflictWon => "won a name conflict",
-                EventKind::ConflictLost => "lost a name conflict: shutting down is advised",
-            };
-            tracing::info!(target: "serf", "{what}: {} {}", e.member.name(), e.member.addr.ip());
+/// SIGHUP: reads the configuration again (same flags, files as they are
+/// now) and applies what Serf reloads: the log level, event handlers and tags.
+/// A configuration that no longer parses is reported and changes nothing.
+fn reload(argv: &[String], commands: &mpsc::Sender<Command>, hub: &Hub, logs: &crate::log::Logs) {
+    println!("==> Reloading configuration...");
+    let cfg = match AgentConfig::from_args(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(target: "agent", "Failed to reload configs: {e}");
+            return;
         }
-        Output::User { name, ltime, .. } => {
-            tracing::info!(target: "agent", "Received event: user-event: {name} (ltime {ltime})")
-        }
-        Output::Query { name, .. } => {
-            tracing::info!(target: "agent", "Received event: query: {name}")
+    };
+    logs.set_level(cfg.log_level);
+    let (tx, rx) = mpsc::channel();
+    if commands
+        .send(Command::SetTags(cfg.tags.clone(), tx))
+        .is_ok()
+    {
+        // With -tags-file the tags came from that file, so it is current.
+        if let Ok(Err(e)) = rx.recv() {
+            tracing::error!(target: "agent", "Failed to update tags: {e}");
         }
     }
+    hub.reload(cfg.handlers, cfg.tags);
+    tracing::info!(target: "agent", "Reloaded: log level, event handlers and tags");
 }
 
 /// What the snapshot thread hears.
@@ -557,10 +562,10 @@ fn snapshot_thread(
         match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(SnapMsg::Out(Output::Member(e))) => match e.kind {
                 EventKind::Joined | EventKind::Alive | EventKind::Updated => {
-                    snap.alive(e.member.name(), e.member.addr)
+                    snap.alive(&e.member.name, e.member.addr)
                 }
                 EventKind::Failed | EventKind::Left | EventKind::Reaped => {
-                    snap.not_alive(e.member.name())
+                    snap.not_alive(&e.member.name)
                 }
                 _ => {}
             },

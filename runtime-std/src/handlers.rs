@@ -7,9 +7,8 @@ use std::io::Write;
 use std::process::{Command as Proc, Stdio};
 use std::sync::mpsc::{self, Sender};
 
-use serf_core::EventKind;
-
-use crate::member::{Command, Output};
+use crate::event::AgentEvent;
+use crate::member::Command;
 
 /// One clause of a handler filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,42 +56,17 @@ impl Filter {
             .collect()
     }
 
-    /// True if `out` passes this clause.
-    pub fn matches(&self, out: &Output) -> bool {
+    /// True if `ev` passes this clause.
+    pub fn matches(&self, ev: &AgentEvent) -> bool {
         if self.kind == "*" {
-            return event_name(out).is_some();
+            return true;
         }
-        match (out, self.kind.as_str()) {
-            (Output::User { name, .. }, "user") => self.name.as_ref().is_none_or(|n| n == name),
-            (Output::Query { name, .. }, "query") => self.name.as_ref().is_none_or(|n| n == name),
-            (Output::Member(_), k) => event_name(out) == Some(k),
-            _ => false,
+        match ev {
+            AgentEvent::User { name, .. } | AgentEvent::Query { name, .. } => {
+                self.kind == ev.name() && self.name.as_ref().is_none_or(|n| n == name)
+            }
+            AgentEvent::Members { .. } => self.kind == ev.name(),
         }
-    }
-}
-
-/// Serf's event type string for an output (`None` for kinds Serf has not).
-pub fn event_name(out: &Output) -> Option<&'static str> {
-    match out {
-        Output::User { .. } => Some("user"),
-        Output::Query { .. } => Some("query"),
-        Output::Member(e) => match e.kind {
-            EventKind::Joined | EventKind::Alive => Some("member-join"),
-            EventKind::Left => Some("member-leave"),
-            EventKind::Failed => Some("member-failed"),
-            EventKind::Updated => Some("member-update"),
-            EventKind::Reaped => Some("member-reap"),
-            _ => None,
-        },
-    }
-}
-
-/// The member status an event leaves behind.
-pub fn status_after(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Left | EventKind::Reaped => "left",
-        EventKind::Failed => "failed",
-        _ => "alive",
     }
 }
 
@@ -137,28 +111,46 @@ fn escape(s: &str) -> String {
     s.replace('\t', "\\t").replace('\n', "\\n")
 }
 
-/// Starts a worker thread for `h`; returns the sender that feeds it.
-pub fn spawn(h: Handler, me: SelfInfo, commands: Sender<Command>) -> Sender<Output> {
-    let (tx, rx) = mpsc::channel::<Output>();
+/// Starts a worker thread for `h`; returns the sender that feeds it (the
+/// worker ends once the sender is dropped and its queue is done).
+pub fn spawn(h: Handler, commands: Sender<Command>) -> Sender<(AgentEvent, SelfInfo)> {
+    let (tx, rx) = mpsc::channel::<(AgentEvent, SelfInfo)>();
     std::thread::spawn(move || {
-        while let Ok(out) = rx.recv() {
-            if h.filters.iter().any(|f| f.matches(&out)) {
-                run(&h, &me, &out, &commands);
+        while let Ok((ev, me)) = rx.recv() {
+            if h.filters.iter().any(|f| f.matches(&ev)) {
+                run(&h, &me, &ev, &commands);
             }
         }
     });
     tx
 }
 
-fn run(h: &Handler, me: &SelfInfo, out: &Output, commands: &Sender<Command>) {
-    let Some(kind) = event_name(out) else { return };
+/// Serf's stdin line for a member: `name<TAB>ip<TAB>role<TAB>k=v,k=v`.
+fn member_line(m: &crate::member::MemberInfo) -> String {
+    let role = m
+        .tags
+        .iter()
+        .find(|(k, _)| k == "role")
+        .map_or("", |(_, v)| v.as_str());
+    let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!(
+        "{}\t{}\t{}\t{}\n",
+        escape(&m.name),
+        m.addr.ip(),
+        escape(role),
+        escape(&tags.join(","))
+    )
+}
+
+fn run(h: &Handler, me: &SelfInfo, ev: &AgentEvent, commands: &Sender<Command>) {
     let mut cmd = Proc::new("/bin/sh");
     cmd.arg("-c")
         .arg(&h.script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    cmd.env("SERF_EVENT", kind).env("SERF_SELF_NAME", &me.name);
+    cmd.env("SERF_EVENT", ev.name())
+        .env("SERF_SELF_NAME", &me.name);
     let role = me
         .tags
         .iter()
@@ -179,8 +171,8 @@ fn run(h: &Handler, me: &SelfInfo, out: &Output, commands: &Sender<Command>) {
             .collect();
         cmd.env(format!("SERF_TAG_{key}"), v);
     }
-    let stdin: Vec<u8> = match out {
-        Output::User {
+    let stdin: Vec<u8> = match ev {
+        AgentEvent::User {
             ltime,
             name,
             payload,
@@ -190,7 +182,7 @@ fn run(h: &Handler, me: &SelfInfo, out: &Output, commands: &Sender<Command>) {
                 .env("SERF_USER_LTIME", ltime.to_string());
             with_newline(payload)
         }
-        Output::Query {
+        AgentEvent::Query {
             ltime,
             name,
             payload,
@@ -200,13 +192,11 @@ fn run(h: &Handler, me: &SelfInfo, out: &Output, commands: &Sender<Command>) {
                 .env("SERF_QUERY_LTIME", ltime.to_string());
             with_newline(payload)
         }
-        Output::Member(e) => format!(
-            "{}\t{}\t{}\t\n",
-            escape(e.member.name()),
-            e.member.addr.ip(),
-            ""
-        )
-        .into_bytes(),
+        AgentEvent::Members { members, .. } => members
+            .iter()
+            .map(member_line)
+            .collect::<String>()
+            .into_bytes(),
     };
     let started = std::time::Instant::now();
     let mut child = match cmd.spawn() {
@@ -228,7 +218,7 @@ fn run(h: &Handler, me: &SelfInfo, out: &Output, commands: &Sender<Command>) {
     if !output.status.success() {
         tracing::error!(target: "agent", "Error invoking script {:?}: {}", h.script, output.status);
     }
-    if let Output::Query { id, .. } = out {
+    if let AgentEvent::Query { id, .. } = ev {
         let mut resp = output.stdout;
         resp.extend_from_slice(&output.stderr);
         if output.status.success() && !resp.is_empty() {

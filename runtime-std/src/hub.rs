@@ -1,98 +1,55 @@
-//! Fans the protocol loop's outputs out to RPC streams (and tells the agent to
-//! stop after an RPC `leave`). Nothing here is shared mutable state: the hub
-//! is a set of channel senders; the subscriber list lives in the single
-//! dispatcher thread that owns it (see [`Fanout`]).
+//! The handle RPC connections and the agent use to reach the dispatcher
+//! (see [`crate::dispatch`]): subscribe to events, read the handler list,
+//! reload, and ask the agent to stop. A hub is only channel senders, so it is
+//! cheap to clone and shares no mutable state.
 
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::Duration;
 
-use crate::member::Output;
+use crate::dispatch::Dispatch;
+use crate::event::AgentEvent;
+use crate::handlers::Handler;
 
-/// Handles for RPC connections (cheap to clone).
+/// Handles for RPC connections and the agent (cheap to clone).
 #[derive(Clone)]
 pub struct Hub {
-    subscribe: Sender<Sender<Output>>,
+    dispatch: Sender<Dispatch>,
     shutdown: Sender<()>,
-    handlers: Vec<(String, String)>,
-}
-
-/// The subscriber list, owned by the agent's dispatcher thread.
-pub struct Fanout {
-    subscriptions: Receiver<Sender<Output>>,
-    subscribers: Vec<Sender<Output>>,
 }
 
 impl Hub {
-    /// A hub, its fan-out (for the dispatcher thread) and the receiver that
-    /// fires when an RPC client asks the agent to stop; `handlers` are the
-    /// handler specs for `stats`.
-    pub fn new(handlers: Vec<(String, String)>) -> (Hub, Fanout, Receiver<()>) {
-        let (sub_tx, sub_rx) = mpsc::channel();
+    /// A hub talking to the dispatcher at `dispatch`, and the receiver that
+    /// fires when an RPC client asks the agent to stop.
+    pub fn new(dispatch: Sender<Dispatch>) -> (Hub, Receiver<()>) {
         let (stop_tx, stop_rx) = mpsc::channel();
         (
             Hub {
-                subscribe: sub_tx,
+                dispatch,
                 shutdown: stop_tx,
-                handlers,
-            },
-            Fanout {
-                subscriptions: sub_rx,
-                subscribers: Vec::new(),
             },
             stop_rx,
         )
     }
-    /// A new subscriber: it receives every output from the next one on, until
+    /// A new subscriber: it receives every event from the next one on, until
     /// its receiver is dropped.
-    pub fn subscribe(&self) -> Receiver<Output> {
+    pub fn subscribe(&self) -> Receiver<AgentEvent> {
         let (tx, rx) = mpsc::channel();
-        let _ = self.subscribe.send(tx);
+        let _ = self.dispatch.send(Dispatch::Subscribe(tx));
         rx
     }
-    /// Handler specs as (filter, script).
+    /// Handler specs as (filter, script), as they are now.
     pub fn handler_specs(&self) -> Vec<(String, String)> {
-        self.handlers.clone()
+        let (tx, rx) = mpsc::channel();
+        let _ = self.dispatch.send(Dispatch::Specs(tx));
+        rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default()
+    }
+    /// Replaces the event handlers and the agent's own tags as handlers see
+    /// them (SIGHUP).
+    pub fn reload(&self, handlers: Vec<Handler>, tags: Vec<(String, String)>) {
+        let _ = self.dispatch.send(Dispatch::Reload(handlers, tags));
     }
     /// Asks the agent to exit (after an RPC `leave`).
     pub fn request_shutdown(&self) {
         let _ = self.shutdown.send(());
-    }
-}
-
-impl Fanout {
-    /// Delivers `out` to every live subscriber (dropping the gone ones).
-    pub fn publish(&mut self, out: &Output) {
-        while let Ok(s) = self.subscriptions.try_recv() {
-            self.subscribers.push(s);
-        }
-        self.subscribers.retain(|tx| tx.send(out.clone()).is_ok());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::member::Output;
-
-    #[test]
-    fn subscribers_get_outputs_after_subscribing_and_leave_by_dropping() {
-        let (hub, mut d, stop) = Hub::new(vec![("*".into(), "true".into())]);
-        let ev = || Output::User {
-            ltime: 1,
-            name: "e".into(),
-            payload: vec![],
-            coalesce: false,
-        };
-        d.publish(&ev());
-        let a = hub.subscribe();
-        let b = hub.subscribe();
-        d.publish(&ev());
-        assert!(a.try_recv().is_ok() && b.try_recv().is_ok());
-        drop(b);
-        d.publish(&ev());
-        assert!(a.try_recv().is_ok());
-        assert_eq!(d.subscribers.len(), 1);
-        hub.request_shutdown();
-        assert!(stop.try_recv().is_ok());
-        assert_eq!(hub.handler_specs().len(), 1);
     }
 }

@@ -2,26 +2,45 @@
 //! `serf` agent, its RPC port (HashiCorp Serf's IPC protocol), event handlers
 //! and the command line.
 //!
-//! Embedding a member in an application:
+//! Embedding a member in an application (no agent, no RPC): a builder for
+//! the member, events on a channel, methods for join, leave, tags, events and
+//! queries. This example runs two members on loopback:
 //!
-//! ```no_run
-//! use std::sync::mpsc;
-//! use serf_runtime_std::id::NodeId;
-//! use serf_runtime_std::member::{Command, Member, Output};
-//! let (tx, events) = mpsc::channel();
-//! let id = NodeId::new("app-1", "127.0.0.1:7946".parse().unwrap()).unwrap();
-//! let member = Member::start(id, "127.0.0.1:7946".parse().unwrap(), serf_core::Config::lan(), tx).unwrap();
-//! let (reply, joined) = mpsc::channel();
-//! member.commands().send(Command::Join(vec!["127.0.0.2:7946".parse().unwrap()], reply)).unwrap();
-//! println!("joined {} seeds", joined.recv().unwrap());
-//! while let Ok(Output::Member(e)) = events.recv() {
-//!     println!("{:?} {:?}", e.kind, e.member);
+//! ```
+//! use std::time::Duration;
+//! use serf_runtime_std::member::{Member, Output};
+//! let local = "127.0.0.1:0".parse().unwrap();
+//! let (a, _a_events) = Member::builder("app-a").bind(local).tag("role", "web")
+//!     .config(serf_core::Config::local()).start()?;
+//! let (b, b_events) = Member::builder("app-b").bind(local)
+//!     .config(serf_core::Config::local()).start()?;
+//! assert_eq!(b.join(&[a.local_addr]), 1);
+//! a.user_event("deploy", b"v2", false)?;
+//! // b hears its own join, a's join, then the event.
+//! let mut heard = Vec::new();
+//! while let Ok(out) = b_events.recv_timeout(Duration::from_secs(5)) {
+//!     match out {
+//!         Output::Member(e) => heard.push(format!("{:?} {}", e.kind, e.member.name)),
+//!         Output::User { name, payload, .. } => {
+//!             heard.push(format!("{name} {}", String::from_utf8_lossy(&payload)));
+//!             break;
+//!         }
+//!         Output::Query { .. } => {}
+//!     }
 //! }
+//! assert_eq!(heard, ["Joined app-b", "Joined app-a", "deploy v2"]);
+//! let a_seen_by_b = b.members().into_iter().find(|m| m.name == "app-a").unwrap();
+//! assert_eq!(a_seen_by_b.tags, [("role".to_string(), "web".to_string())]);
+//! a.leave();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod agent;
 pub mod cli;
+pub mod coalesce;
 pub mod config_file;
+pub mod dispatch;
+pub mod event;
 pub mod files;
 pub mod handlers;
 pub mod hub;

@@ -28,6 +28,7 @@ pub struct Line {
 enum Msg {
     Line(Line),
     Subscribe(Sender<Line>),
+    SetLevel(Level),
 }
 
 /// Handle to the log thread (cheap to clone).
@@ -42,6 +43,10 @@ impl Logs {
         let (tx, rx) = mpsc::channel();
         let _ = self.tx.send(Msg::Subscribe(tx));
         rx
+    }
+    /// Changes the most verbose level printed on stdout (SIGHUP reload).
+    pub fn set_level(&self, level: Level) {
+        let _ = self.tx.send(Msg::SetLevel(level));
     }
 }
 
@@ -77,7 +82,6 @@ impl Visit for Message {
 
 struct ChannelLayer {
     tx: Sender<Msg>,
-    stdout_max: Level,
 }
 
 impl<S: Subscriber> Layer<S> for ChannelLayer {
@@ -102,15 +106,14 @@ impl<S: Subscriber> Layer<S> for ChannelLayer {
                 .unwrap_or("agent"),
             m.0
         );
-        if level <= self.stdout_max {
-            let _ = writeln!(std::io::stdout(), "    {text}");
-        }
         let _ = self.tx.send(Msg::Line(Line { level, text }));
     }
 }
 
-/// Installs the global subscriber (once per process) and starts the log thread.
-pub fn init(stdout_max: Level) -> Logs {
+/// Installs the global subscriber (once per process) and starts the log
+/// thread, which prints lines up to `stdout_max` (changeable with
+/// [`Logs::set_level`]).
+pub fn init(mut stdout_max: Level) -> Logs {
     let (tx, rx) = mpsc::channel::<Msg>();
     std::thread::spawn(move || {
         let mut ring: VecDeque<Line> = VecDeque::with_capacity(RING);
@@ -118,6 +121,9 @@ pub fn init(stdout_max: Level) -> Logs {
         while let Ok(m) = rx.recv() {
             match m {
                 Msg::Line(l) => {
+                    if l.level <= stdout_max {
+                        let _ = writeln!(std::io::stdout(), "    {}", l.text);
+                    }
                     if ring.len() == RING {
                         ring.pop_front();
                     }
@@ -129,13 +135,11 @@ pub fn init(stdout_max: Level) -> Logs {
                         subs.push(s);
                     }
                 }
+                Msg::SetLevel(l) => stdout_max = l,
             }
         }
     });
-    let layer = ChannelLayer {
-        tx: tx.clone(),
-        stdout_max,
-    };
+    let layer = ChannelLayer { tx: tx.clone() };
     let _ = tracing_subscriber::registry().with(layer).try_init();
     Logs { tx }
 }

@@ -14,7 +14,7 @@ use serf_core::crypto::Key;
 use serf_core::query::{KeyOp, QueryParams};
 use serf_core::store::{Buffers, Provide, Store};
 use serf_core::vivaldi::Coordinate;
-use serf_core::{Config, Delivery, Event, Instant, Node, State};
+use serf_core::{Config, Delivery, EventKind, Instant, Node, State};
 
 use crate::id::NodeId;
 
@@ -74,11 +74,20 @@ pub struct MemberInfo {
     pub incarnation: u32,
 }
 
+/// A membership event with the member as it is right after it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemberEvent {
+    /// What happened (the core's kinds, including suspect and conflicts).
+    pub kind: EventKind,
+    /// The member, with its tags and status.
+    pub member: MemberInfo,
+}
+
 /// Something that happened, for the agent (handlers, RPC streams).
 #[derive(Clone, Debug)]
 pub enum Output {
     /// A membership event.
-    Member(Event<NodeId>),
+    Member(MemberEvent),
     /// A user event.
     User {
         ltime: u64,
@@ -200,6 +209,18 @@ pub struct Member {
 }
 
 impl Member {
+    /// A builder for a member named `name` (binds 0.0.0.0:7946 and the LAN
+    /// profile unless told otherwise).
+    pub fn builder(name: &str) -> MemberBuilder {
+        MemberBuilder {
+            name: name.to_string(),
+            bind: SocketAddr::from(([0, 0, 0, 0], 7946)),
+            advertise: None,
+            config: Config::lan(),
+            tags: Vec::new(),
+        }
+    }
+
     /// Binds `bind`, advertises `id`, and starts the protocol loop. Events go to
     /// `outputs`.
     pub fn start(
@@ -209,11 +230,26 @@ impl Member {
         outputs: Sender<Output>,
     ) -> std::io::Result<Member> {
         let socket = UdpSocket::bind(bind)?;
+        Member::spawn(id, socket, config, &[], outputs)
+    }
+
+    fn spawn(
+        id: NodeId,
+        socket: UdpSocket,
+        config: Config,
+        tags: &[(String, String)],
+        outputs: Sender<Output>,
+    ) -> std::io::Result<Member> {
         let local_addr = socket.local_addr()?;
         let epoch = StdInstant::now();
         let buffers = Buffers::<NodeId, Heap>::new(&config, &mut Heap);
-        let node = Node::new(id, config, buffers, Rng::from_os(), Instant::ZERO)
+        let mut node = Node::new(id, config, buffers, Rng::from_os(), Instant::ZERO)
             .map_err(|e| std::io::Error::other(format!("invalid configuration: {e:?}")))?;
+        if !tags.is_empty() {
+            let meta = encode_tags(tags).map_err(std::io::Error::other)?;
+            node.set_meta(Instant::ZERO, &meta)
+                .map_err(|_| std::io::Error::other("tags exceed 512 bytes"))?;
+        }
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("serf-protocol".into())
@@ -223,6 +259,51 @@ impl Member {
             thread: Some(thread),
             local_addr,
         })
+    }
+
+    fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Option<T> {
+        let (tx, rx) = mpsc::channel();
+        self.commands.send(make(tx)).ok()?;
+        rx.recv().ok()
+    }
+
+    /// Joins through `seeds`; returns how many answered.
+    pub fn join(&self, seeds: &[SocketAddr]) -> usize {
+        self.ask(|r| Command::Join(seeds.to_vec(), r)).unwrap_or(0)
+    }
+
+    /// Leaves gracefully (returns once the leave has been gossiped, or after 3 s).
+    pub fn leave(&self) {
+        self.ask(Command::Leave);
+    }
+
+    /// Every known member (this one included).
+    pub fn members(&self) -> Vec<MemberInfo> {
+        self.ask(Command::Members).unwrap_or_default()
+    }
+
+    /// Replaces this member's tags.
+    pub fn set_tags(&self, tags: &[(&str, &str)]) -> Result<(), String> {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.ask(|r| Command::SetTags(tags, r))
+            .unwrap_or_else(|| Err("member stopped".into()))
+    }
+
+    /// Sends a user event to the cluster; returns its event time.
+    pub fn user_event(&self, name: &str, payload: &[u8], coalesce: bool) -> Result<u64, String> {
+        self.ask(|r| Command::Event(name.to_string(), payload.to_vec(), coalesce, r))
+            .unwrap_or_else(|| Err("member stopped".into()))
+    }
+
+    /// Starts a query; acks, responses and the end arrive on the receiver.
+    pub fn query(&self, spec: QuerySpec) -> Result<Receiver<QueryEvent>, String> {
+        let (tx, rx) = mpsc::channel();
+        self.ask(|r| Command::Query(spec, tx, r))
+            .unwrap_or_else(|| Err("member stopped".into()))?;
+        Ok(rx)
     }
 
     /// A sender for commands (cheap to clone, for RPC connections).
@@ -246,6 +327,61 @@ impl Drop for Member {
             let _ = t.join();
         }
     }
+}
+
+/// Builds an embedded [`Member`]; see [`Member::builder`].
+#[derive(Clone, Debug)]
+pub struct MemberBuilder {
+    name: String,
+    bind: SocketAddr,
+    advertise: Option<SocketAddr>,
+    config: Config,
+    tags: Vec<(String, String)>,
+}
+
+impl MemberBuilder {
+    /// The UDP address to bind (port 0: any free port).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+    /// The address others should use (default: the bound address).
+    pub fn advertise(mut self, addr: SocketAddr) -> Self {
+        self.advertise = Some(addr);
+        self
+    }
+    /// The protocol configuration (profile, keyring, label, capacities).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// Adds a tag.
+    pub fn tag(mut self, key: &str, value: &str) -> Self {
+        self.tags.push((key.to_string(), value.to_string()));
+        self
+    }
+    /// Binds, starts the member and returns it with its event receiver.
+    pub fn start(self) -> std::io::Result<(Member, Receiver<Output>)> {
+        let socket = UdpSocket::bind(self.bind)?;
+        let advertise = match self.advertise {
+            Some(a) => a,
+            None => socket.local_addr()?,
+        };
+        let id = NodeId::new(&self.name, advertise)
+            .ok_or_else(|| std::io::Error::other("invalid node name"))?;
+        let (tx, rx) = mpsc::channel();
+        let m = Member::spawn(id, socket, self.config, &self.tags, tx)?;
+        Ok((m, rx))
+    }
+}
+
+/// Serf's tag encoding of `tags`.
+fn encode_tags(tags: &[(String, String)]) -> Result<Vec<u8>, String> {
+    let pairs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut buf = vec![0u8; serf_core::tags::MAX_META];
+    let n = serf_core::tags::encode(&pairs, &mut buf).map_err(|_| "tags exceed 512 bytes")?;
+    buf.truncate(n);
+    Ok(buf)
 }
 
 fn to_query(queries: &[(u32, Sender<QueryEvent>)], id: u32, e: QueryEvent) {
@@ -292,6 +428,12 @@ impl Loop {
     }
 
     fn run(mut self, commands: Receiver<Command>) {
+        // Serf reports its own join first.
+        let me = self.node.local().clone();
+        let _ = self.outputs.send(Output::Member(MemberEvent {
+            kind: EventKind::Joined,
+            member: self.info(&me),
+        }));
         loop {
             // Commands first, without blocking.
             loop {
@@ -372,7 +514,12 @@ impl Loop {
             }
         }
         while let Some(e) = self.node.poll_event() {
-            let _ = self.outputs.send(Output::Member(e));
+            let mut member = self.info(&e.member);
+            member.incarnation = e.incarnation;
+            let _ = self.outputs.send(Output::Member(MemberEvent {
+                kind: e.kind,
+                member,
+            }));
         }
         while let Some(d) = self.node.poll_delivery(&mut self.delivery) {
             match d {
@@ -417,6 +564,35 @@ impl Loop {
                     self.queries.retain(|(q, _)| *q != id);
                 }
             }
+        }
+    }
+
+    /// `id` as the application sees it (a member no longer known counts as left).
+    fn info(&self, id: &NodeId) -> MemberInfo {
+        let (status, incarnation) = match self.node.member(id) {
+            None => ("left", 0),
+            Some((state, inc)) => {
+                let leaving = self.node.member_leaving(id);
+                let status = match state {
+                    State::Alive | State::Suspect if leaving => "leaving",
+                    State::Alive | State::Suspect => "alive",
+                    State::Dead => "failed",
+                    State::Left => "left",
+                };
+                (status, inc)
+            }
+        };
+        let tags = self
+            .node
+            .tags_of(id)
+            .map(|t| t.map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            .unwrap_or_default();
+        MemberInfo {
+            name: id.name().to_string(),
+            addr: id.addr,
+            status,
+            tags,
+            incarnation,
         }
     }
 
@@ -517,44 +693,16 @@ impl Loop {
                 let _ = reply.send(r);
             }
             Command::Members(reply) => {
-                let list = self
-                    .node
-                    .members()
-                    .map(|(id, state, inc)| {
-                        let leaving = self.node.member_leaving(id);
-                        let status = match state {
-                            State::Alive | State::Suspect if leaving => "leaving",
-                            State::Alive | State::Suspect => "alive",
-                            State::Dead => "failed",
-                            State::Left => "left",
-                        };
-                        let tags = self
-                            .node
-                            .tags_of(id)
-                            .map(|t| t.map(|(k, v)| (k.to_string(), v.to_string())).collect())
-                            .unwrap_or_default();
-                        MemberInfo {
-                            name: id.name().to_string(),
-                            addr: id.addr,
-                            status,
-                            tags,
-                            incarnation: inc,
-                        }
-                    })
-                    .collect();
+                let ids: Vec<NodeId> = self.node.members().map(|(id, _, _)| id.clone()).collect();
+                let list = ids.iter().map(|id| self.info(id)).collect();
                 let _ = reply.send(list);
             }
             Command::SetTags(tags, reply) => {
-                let pairs: Vec<(&str, &str)> =
-                    tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                let mut buf = vec![0u8; serf_core::tags::MAX_META];
-                let r = match serf_core::tags::encode(&pairs, &mut buf) {
-                    Ok(n) => self
-                        .node
-                        .set_meta(now, &buf[..n])
-                        .map_err(|_| "tags exceed 512 bytes".to_string()),
-                    Err(_) => Err("tags exceed 512 bytes".to_string()),
-                };
+                let r = encode_tags(&tags).and_then(|meta| {
+                    self.node
+                        .set_meta(now, &meta)
+                        .map_err(|_| "tags exceed 512 bytes".to_string())
+                });
                 let _ = reply.send(r);
             }
             Command::Coordinate(name, reply) => {

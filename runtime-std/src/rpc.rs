@@ -15,8 +15,9 @@ use rmpv::Value;
 use serde::Serialize;
 use serf_core::query::{KeyOp, KeyResponse};
 
+use crate::event::AgentEvent;
 use crate::hub::Hub;
-use crate::member::{Command, MemberInfo, Output, QueryEvent, QuerySpec};
+use crate::member::{Command, MemberInfo, QueryEvent, QuerySpec};
 
 /// Largest request object accepted (a query payload is at most a few KiB).
 const MAX_OBJECT: u64 = 1 << 20;
@@ -784,7 +785,7 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
 
 /// Forwards hub outputs matching `filter` to a stream subscriber.
 fn stream(
-    rx: mpsc::Receiver<Output>,
+    rx: mpsc::Receiver<AgentEvent>,
     writer: Writer,
     seq: u64,
     filter: Vec<crate::handlers::Filter>,
@@ -796,34 +797,24 @@ fn stream(
             continue;
         }
         let ok = match &out {
-            Output::Member(e) => {
+            AgentEvent::Members { kind, members } => {
                 #[derive(Serialize)]
                 #[serde(rename_all = "PascalCase")]
                 struct Rec {
                     event: &'static str,
                     members: Vec<WireMember>,
                 }
-                let m = MemberInfo {
-                    name: e.member.name().to_string(),
-                    addr: e.member.addr,
-                    status: crate::handlers::status_after(e.kind),
-                    tags: Vec::new(),
-                    incarnation: e.incarnation,
-                };
-                match crate::handlers::event_name(&out) {
-                    Some(name) => write_obj(
-                        &writer,
-                        &h,
-                        Some(&Rec {
-                            event: name,
-                            members: vec![WireMember::from(&m)],
-                        }),
-                    )
-                    .is_ok(),
-                    None => true,
-                }
+                write_obj(
+                    &writer,
+                    &h,
+                    Some(&Rec {
+                        event: kind.name(),
+                        members: members.iter().map(WireMember::from).collect(),
+                    }),
+                )
+                .is_ok()
             }
-            Output::User {
+            AgentEvent::User {
                 ltime,
                 name,
                 payload,
@@ -852,7 +843,7 @@ fn stream(
                 )
                 .is_ok()
             }
-            Output::Query {
+            AgentEvent::Query {
                 id,
                 ltime,
                 name,

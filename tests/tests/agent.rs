@@ -1,12 +1,48 @@
 //! End-to-end: real `serf` agents on 127.0.0.x addresses, driven through the
 //! command line (ours and, when installed, HashiCorp's).
+//!
+//! The agent binary belongs to `serf-runtime-std`; it is built (or found
+//! fresh) once per run with the same cargo that runs these tests, or taken
+//! from `SERF_BIN`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-const SERF: &str = env!("CARGO_BIN_EXE_serf");
+/// The `serf` binary under test.
+fn serf_bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("SERF_BIN") {
+            return p;
+        }
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "-p",
+            "serf-runtime-std",
+            "--bin",
+            "serf",
+            "--message-format=json-render-diagnostics",
+        ]);
+        // The profile these tests are built with (optimised: agents run
+        // real-time protocol timers on a shared 2-core machine).
+        cmd.arg("--profile").arg(if cfg!(debug_assertions) {
+            "test"
+        } else {
+            "release"
+        });
+        let o = cmd.stderr(Stdio::inherit()).output().expect("run cargo");
+        assert!(o.status.success(), "building the serf binary failed");
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"]["name"] == "serf")
+            .find_map(|v| v["executable"].as_str().map(str::to_string))
+            .expect("cargo reported no serf executable")
+    })
+}
 
 /// Distinct address blocks per test so tests can run in parallel.
 static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
@@ -76,7 +112,7 @@ impl Cluster {
             ];
             args.extend(extra(i));
             let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-            let child = Command::new(SERF)
+            let child = Command::new(serf_bin())
                 .args(&args)
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
@@ -113,7 +149,7 @@ impl Cluster {
                 .join(format!("{}-restart.log", self.agents[i].name)),
         )
         .unwrap();
-        let child = Command::new(SERF)
+        let child = Command::new(serf_bin())
             .args(&self.agents[i].args)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -157,7 +193,7 @@ impl Cluster {
 }
 
 fn serf(args: &[&str]) -> Output {
-    Command::new(SERF)
+    Command::new(serf_bin())
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -513,7 +549,7 @@ print('serfclient ok')
 fn monitor_streams_the_agents_log() {
     let _serial = serial();
     let c = Cluster::start(2, |_| vec![]);
-    let mut mon = Command::new(SERF)
+    let mut mon = Command::new(serf_bin())
         .args(["monitor", &format!("-rpc-addr={}", c.agents[0].rpc)])
         .stdout(Stdio::piped())
         .spawn()
@@ -564,5 +600,101 @@ fn tags_file_and_keyring_file_are_loaded_and_rewritten_on_change() {
     assert!(o.status.success(), "{}", text(&o));
     let written = std::fs::read_to_string(&keys).unwrap();
     assert!(written.contains("QkJC"), "{written}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn member_joins_reach_a_handler_as_one_coalesced_batch_and_sighup_reloads_handlers_and_tags() {
+    let _serial = serial();
+    let (_, b) = block();
+    let dir = std::env::temp_dir().join(format!("serf-reload-{}-{b}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("agent.json");
+    let d = dir.display().to_string();
+    // Before the reload: member-join events go to joins.txt (one line per
+    // member, one run per batch).
+    let write_conf = |handler: String, role: &str| {
+        let v = serde_json::json!({
+            "event_handlers": [handler],
+            "tags": {"role": role},
+            "log_level": "info",
+        });
+        std::fs::write(&conf, v.to_string()).unwrap();
+    };
+    write_conf(
+        format!("member-join=cat >> {d}/joins.txt; echo run >> {d}/runs.txt"),
+        "old",
+    );
+    let cf = conf.display().to_string();
+    let mut c = Cluster::start(4, move |i| {
+        if i == 0 {
+            vec![format!("-config-file={cf}")]
+        } else {
+            vec!["-tag".into(), format!("rack=r{i}")]
+        }
+    });
+    for j in 1..4 {
+        c.join(0, j);
+    }
+    let joins = dir.join("joins.txt");
+    assert!(wait_until(Duration::from_secs(15), || {
+        std::fs::read_to_string(&joins).is_ok_and(|s| s.lines().count() >= 4)
+    }));
+    std::thread::sleep(Duration::from_secs(2));
+    let lines = std::fs::read_to_string(&joins).unwrap();
+    // n1's own join and the three others, each exactly once, Serf's format.
+    assert_eq!(lines.lines().count(), 4, "{lines}");
+    assert!(
+        lines.contains(&format!("n3\t{}\t\track=r2\n", c.agents[2].ip)),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("n1\t") && lines.contains("\told\trole=old\n"),
+        "{lines}"
+    );
+    let runs = std::fs::read_to_string(dir.join("runs.txt")).unwrap();
+    assert!(
+        runs.lines().count() < 4,
+        "joins within the window were coalesced into fewer runs: {runs}"
+    );
+
+    // Reload: a user-event handler instead, a new role, a debug log level.
+    write_conf(
+        format!("user=echo \"$SERF_SELF_ROLE\" >> {d}/after.txt"),
+        "new",
+    );
+    let pid = c.agents[0].child.as_ref().unwrap().id();
+    let hup = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    assert!(wait_until(Duration::from_secs(10), || c
+        .members(1, &["-tag", "role=new"])
+        .contains("n1")));
+    assert!(c
+        .cli(1, &["event", "-coalesce=false", "hello"])
+        .status
+        .success());
+    let after = dir.join("after.txt");
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&after).is_ok_and(|s| s == "new\n")
+    }));
+    // The old handler is gone: a new member's join no longer reaches joins.txt.
+    c.kill(3);
+    c.restart(3);
+    c.join(3, 0);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(std::fs::read_to_string(&joins).unwrap(), lines);
+    // A configuration that no longer parses is refused and the agent lives on.
+    std::fs::write(&conf, "{ not json").unwrap();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(c.cli(0, &["members"]).status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,125 @@
+//! Events as event handlers and RPC streams see them, in Serf's shape: member
+//! events carry a batch of members of one type (coalescing fills the batch),
+//! user events and queries one at a time.
+
+use serf_core::EventKind;
+
+use crate::member::{MemberInfo, Output};
+
+/// Serf's member event types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MemberKind {
+    /// `member-join` (also a failed member that came back).
+    Join,
+    /// `member-leave`.
+    Leave,
+    /// `member-failed`.
+    Failed,
+    /// `member-update` (tags changed).
+    Update,
+    /// `member-reap`.
+    Reap,
+}
+
+impl MemberKind {
+    /// The Serf kind for a core event (`None` for kinds Serf does not report:
+    /// suspicion, name conflicts).
+    pub fn of(kind: EventKind) -> Option<MemberKind> {
+        match kind {
+            EventKind::Joined | EventKind::Alive => Some(MemberKind::Join),
+            EventKind::Left => Some(MemberKind::Leave),
+            EventKind::Failed => Some(MemberKind::Failed),
+            EventKind::Updated => Some(MemberKind::Update),
+            EventKind::Reaped => Some(MemberKind::Reap),
+            _ => None,
+        }
+    }
+
+    /// Serf's type string.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemberKind::Join => "member-join",
+            MemberKind::Leave => "member-leave",
+            MemberKind::Failed => "member-failed",
+            MemberKind::Update => "member-update",
+            MemberKind::Reap => "member-reap",
+        }
+    }
+}
+
+/// One event for handlers and streams.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AgentEvent {
+    /// Members that joined, left, failed, changed or were reaped.
+    Members {
+        /// The type shared by the batch.
+        kind: MemberKind,
+        /// The members, as they were right after the event.
+        members: Vec<MemberInfo>,
+    },
+    /// A user event.
+    User {
+        /// Event clock time.
+        ltime: u64,
+        /// Name.
+        name: String,
+        /// Payload.
+        payload: Vec<u8>,
+        /// Sent with coalescing allowed.
+        coalesce: bool,
+    },
+    /// A query for this agent to answer.
+    Query {
+        /// Local query id (for `respond`).
+        id: u32,
+        /// Query clock time.
+        ltime: u64,
+        /// Name.
+        name: String,
+        /// Payload.
+        payload: Vec<u8>,
+    },
+}
+
+impl AgentEvent {
+    /// The agent-facing form of a runtime output (`None` for core-only kinds).
+    pub fn from_output(out: &Output) -> Option<AgentEvent> {
+        Some(match out {
+            Output::Member(e) => AgentEvent::Members {
+                kind: MemberKind::of(e.kind)?,
+                members: vec![e.member.clone()],
+            },
+            Output::User {
+                ltime,
+                name,
+                payload,
+                coalesce,
+            } => AgentEvent::User {
+                ltime: *ltime,
+                name: name.clone(),
+                payload: payload.clone(),
+                coalesce: *coalesce,
+            },
+            Output::Query {
+                id,
+                ltime,
+                name,
+                payload,
+            } => AgentEvent::Query {
+                id: *id,
+                ltime: *ltime,
+                name: name.clone(),
+                payload: payload.clone(),
+            },
+        })
+    }
+
+    /// Serf's type string (`SERF_EVENT`, the stream's `Event` field).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AgentEvent::Members { kind, .. } => kind.name(),
+            AgentEvent::User { .. } => "user",
+            AgentEvent::Query { .. } => "query",
+        }
+    }
+}
