@@ -56,6 +56,7 @@ fn messages() -> Vec<Message<'static, u32>> {
         Message::PushPull {
             session: 99,
             flags: 1,
+            event_ltime: 12_345,
         },
         Message::State {
             node: 40_000,

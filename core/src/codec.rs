@@ -31,6 +31,11 @@ pub mod push_pull_flags {
     pub const WANT_REPLY: u8 = 1;
     /// The sender is joining (first contact).
     pub const JOIN: u8 = 2;
+    /// This is the answer to a join.
+    pub const JOIN_REPLY: u8 = 4;
+    /// The joiner wants the recent user events replayed (and, in the
+    /// answer: they follow).
+    pub const REPLAY: u8 = 8;
 }
 
 /// One protocol message. Kinds and fields follow memberlist's message types.
@@ -100,6 +105,8 @@ pub enum Message<'a, I> {
         session: u32,
         /// [`push_pull_flags`].
         flags: u8,
+        /// The sender's user-event clock.
+        event_ltime: u64,
     },
     /// One member's state inside a push-pull exchange.
     State {
@@ -403,6 +410,7 @@ mod tests {
             Message::PushPull {
                 session: 14,
                 flags: 3,
+                event_ltime: 1 << 33,
             },
             Message::State {
                 node: 15,

@@ -114,6 +114,8 @@ pub struct Capacity {
     pub outbox: usize,
     /// Intents about not-yet-known members kept (Serf's recent intents).
     pub pending_intents: usize,
+    /// Recent user events kept to replay to joiners that ask (`join -replay`).
+    pub replay_events: usize,
 }
 
 impl Capacity {
@@ -139,6 +141,7 @@ impl Capacity {
             reassembly_bytes: 64 * 1024,
             outbox: 64,
             pending_intents: 128,
+            replay_events: 64,
         }
     }
 }

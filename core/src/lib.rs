@@ -34,6 +34,7 @@ pub mod meta;
 pub mod node;
 pub mod probe;
 pub mod query;
+pub mod replay;
 pub mod ring;
 pub mod rng;
 pub mod seq;

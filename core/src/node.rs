@@ -24,6 +24,7 @@ use crate::query::{
     SeenSet, MAX_CHUNKS,
 };
 use crate::query::{KeyOp, KeyResponse};
+use crate::replay::EventLog;
 use crate::ring::Ring;
 use crate::rng::{below, jitter};
 use crate::stats::Stats;
@@ -103,6 +104,14 @@ pub enum Transmission<I: Identity> {
         cursor: u32,
         /// Header flags.
         flags: u8,
+    },
+    /// Recorded user events from sequence `seq` on, after our push-pull
+    /// state (anti-entropy for events, and `join -replay`).
+    Replay {
+        /// Destination.
+        to: I::Addr,
+        /// Next event-log record to send.
+        seq: u64,
     },
 }
 
@@ -235,6 +244,7 @@ pub struct Node<I: Identity, S: Store, R: RngCore> {
     intents: Intents<I, S>,
     keyring: Keyring,
     scratch: Option<S::Buf<u8>>,
+    event_log: EventLog<S::Buf<u8>>,
     conflict_lost: bool,
     probe: Probe<I>,
     awareness: Awareness,
@@ -268,6 +278,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         check_sizes(&Sizes::for_config(&config), &buffers.sizes())?;
         let vivaldi = Client::new(config.vivaldi.clone());
         let config_keyring = config.keyring.clone();
+        let config_event_limit = config.user_event_size_limit;
         let seed = rng.next_u64();
         let mut members = MemberTable::new(buffers.slots, buffers.index, buffers.order, seed);
         let my_slot = members
@@ -305,6 +316,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             intents: Intents::new(buffers.intent_status, buffers.pending_intents),
             keyring: config_keyring,
             scratch: Some(buffers.scratch),
+            event_log: EventLog::new(buffers.replay, crate::replay::slot_len(config_event_limit)),
             conflict_lost: false,
             probe: Probe::Idle,
             seq: 0,
@@ -318,19 +330,31 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     // ---------------------------------------------------------------- commands
 
     /// Contacts `addr` with a push-pull exchange (full state both ways).
-    pub fn join(&mut self, _now: Instant, addr: I::Addr) {
+    /// User events older than `addr`'s event clock are ignored from then on
+    /// (Serf's join without `-replay`); see [`Node::join_replay`].
+    pub fn join(&mut self, now: Instant, addr: I::Addr) {
+        self.start_join(now, addr, 0);
+    }
+
+    /// Like [`Node::join`], but asks `addr` to send the user events it still
+    /// keeps (Serf's `join -replay`): they are delivered like new events,
+    /// except the ones this node has already seen.
+    pub fn join_replay(&mut self, now: Instant, addr: I::Addr) {
+        self.start_join(now, addr, push_pull_flags::REPLAY);
+    }
+
+    fn start_join(&mut self, _now: Instant, addr: I::Addr, extra: u8) {
         self.leaving = false;
         // Announce the join with the member clock (Serf's join intent).
         let ltime = self.intents.clock.time();
         self.intents.apply(self.my_slot, ltime, false);
         self.broadcast_intent(ltime, self.me.clone(), false, false);
         let session = self.next_seq();
-        self.queue(Transmission::PushPull {
-            to: addr,
+        self.push_pull(
+            addr,
             session,
-            cursor: 0,
-            flags: push_pull_flags::WANT_REPLY | push_pull_flags::JOIN,
-        });
+            push_pull_flags::WANT_REPLY | push_pull_flags::JOIN | extra,
+        );
     }
 
     /// Leaves gracefully: broadcasts that this node left and stops probing.
@@ -1028,7 +1052,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     flags,
                 } => {
                     let flags = if cursor == 0 { flags } else { 0 };
-                    enc.push::<I>(&Message::PushPull { session, flags });
+                    enc.push::<I>(&Message::PushPull {
+                        session,
+                        flags,
+                        event_ltime: self.user_events.clock.time(),
+                    });
                     let next = self.write_states(&mut enc, cursor);
                     if next < self.members.high() {
                         self.transmits.push_front(Transmission::PushPull {
@@ -1037,6 +1065,25 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                             cursor: next,
                             flags: 0,
                         });
+                    }
+                    to
+                }
+                Transmission::Replay { to, seq } => {
+                    let mut seq = seq.max(self.event_log.oldest());
+                    while let Some(rec) = self.event_log.get(seq) {
+                        if !enc.push_raw(rec) {
+                            break;
+                        }
+                        seq += 1;
+                    }
+                    if seq < self.event_log.next() {
+                        self.transmits.push_front(Transmission::Replay {
+                            to: to.clone(),
+                            seq,
+                        });
+                    }
+                    if enc.is_empty() {
+                        continue;
                     }
                     to
                 }
@@ -1403,14 +1450,29 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 let left = from == node;
                 self.on_dead(now, node, incarnation, &from, left)
             }
-            Message::PushPull { session, flags } => {
+            Message::PushPull {
+                session,
+                flags,
+                event_ltime,
+            } => {
+                // The sender's clock is the stamp its next event gets, so
+                // ours only needs to reach it (witnessing would add one per
+                // exchange and make clocks creep apart).
+                self.user_events.clock.restore(event_ltime);
+                if flags & push_pull_flags::JOIN_REPLY != 0 && flags & push_pull_flags::REPLAY == 0
+                {
+                    // Our join without replay: the events the answering
+                    // member had seen are history for us.
+                    self.user_events.min_time = self.user_events.min_time.max(event_ltime);
+                }
                 if flags & push_pull_flags::WANT_REPLY != 0 {
-                    self.queue(Transmission::PushPull {
-                        to: from.clone(),
-                        session,
-                        cursor: 0,
-                        flags: 0,
-                    });
+                    let join = flags & push_pull_flags::JOIN != 0;
+                    let reply_flags = if join {
+                        push_pull_flags::JOIN_REPLY | (flags & push_pull_flags::REPLAY)
+                    } else {
+                        0
+                    };
+                    self.push_pull(from.clone(), session, reply_flags);
                 }
             }
             Message::State {
@@ -1742,6 +1804,32 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     }
 
     /// A user event, received (`rebroadcast`) or fired here.
+    /// Queues our state for `to`, followed by the user events we keep — as
+    /// Serf's push-pull carries its event buffer, so an event that gossip
+    /// missed somewhere still arrives — except in the answer to a join
+    /// without replay (the joiner would ignore them).
+    fn push_pull(&mut self, to: I::Addr, session: u32, flags: u8) {
+        self.queue(Transmission::PushPull {
+            to: to.clone(),
+            session,
+            cursor: 0,
+            flags,
+        });
+        let skip = flags & push_pull_flags::JOIN_REPLY != 0 && flags & push_pull_flags::REPLAY == 0;
+        if !skip && self.event_log.next() > self.event_log.oldest() {
+            self.queue(Transmission::Replay {
+                to,
+                seq: self.event_log.oldest(),
+            });
+        }
+    }
+
+    /// Keeps an encoded copy of a new user event for push-pull and replay.
+    fn record_event(&mut self, m: &Message<'_, I>) {
+        self.event_log
+            .record_with(|slot| postcard::to_slice(m, slot).ok().map(|b| b.len()));
+    }
+
     fn on_event(
         &mut self,
         ltime: u64,
@@ -1760,6 +1848,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             coalesce,
         };
         self.inbox.push(&m);
+        self.record_event(&m);
         if rebroadcast && self.user.enqueue(&m).is_err() {
             self.stats.user_broadcasts_dropped += 1;
         }
@@ -2164,12 +2253,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             if s != self.my_slot && self.members.slot(s).state() == Some(State::Alive) {
                 let to = self.members.slot(s).id().addr();
                 let session = self.next_seq();
-                self.queue(Transmission::PushPull {
-                    to,
-                    session,
-                    cursor: 0,
-                    flags: push_pull_flags::WANT_REPLY,
-                });
+                self.push_pull(to, session, push_pull_flags::WANT_REPLY);
                 return;
             }
         }
@@ -2195,12 +2279,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 let to = self.members.slot(s).id().addr();
                 let session = self.next_seq();
                 self.stats.reconnects += 1;
-                self.queue(Transmission::PushPull {
-                    to,
-                    session,
-                    cursor: 0,
-                    flags: push_pull_flags::WANT_REPLY,
-                });
+                self.push_pull(to, session, push_pull_flags::WANT_REPLY);
                 return;
             }
         }
@@ -2362,6 +2441,7 @@ fn check_sizes(want: &Sizes, got: &Sizes) -> Result<(), BuildError> {
         ("intent_status", want.intent_status, got.intent_status),
         ("pending_intents", want.pending_intents, got.pending_intents),
         ("scratch", want.scratch, got.scratch),
+        ("replay", want.replay, got.replay),
     ];
     for (name, w, g) in pairs {
         if w != g {

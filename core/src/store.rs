@@ -103,6 +103,8 @@ pub struct Sizes {
     pub pending_intents: usize,
     /// Decryption scratch (one MTU).
     pub scratch: usize,
+    /// Recent user events kept for joiners that replay (slots × slot length).
+    pub replay: usize,
 }
 
 impl Sizes {
@@ -140,6 +142,7 @@ impl Sizes {
             intent_status: c.members,
             pending_intents: c.pending_intents,
             scratch: config.mtu,
+            replay: c.replay_events * crate::replay::slot_len(config.user_event_size_limit),
         }
     }
 
@@ -173,6 +176,7 @@ impl Sizes {
             + self.intent_status * 8
             + self.pending_intents * size_of::<Pending<I>>()
             + self.scratch
+            + self.replay
     }
 }
 
@@ -239,6 +243,8 @@ pub struct Buffers<I: Identity, S: Store> {
     pub pending_intents: S::Buf<Pending<I>>,
     /// Decryption scratch.
     pub scratch: S::Buf<u8>,
+    /// Recent user events for replay.
+    pub replay: S::Buf<u8>,
 }
 
 /// Makes buffers for a [`Store`] (a std runtime implements this with boxed slices).
@@ -282,6 +288,7 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             intent_status: p.provide(z.intent_status, 0),
             pending_intents: p.provide(z.pending_intents, Pending::default()),
             scratch: p.provide(z.scratch, 0),
+            replay: p.provide(z.replay, 0),
         }
     }
 
@@ -318,6 +325,7 @@ impl<I: Identity, S: Store> Buffers<I, S> {
             intent_status: self.intent_status.len(),
             pending_intents: self.pending_intents.len(),
             scratch: self.scratch.len(),
+            replay: self.replay.len(),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::cli::{parse_duration, parse_join_addr, Flags, DEFAULT_PORT, DEFAULT_R
 use crate::coalesce::Coalescer;
 use crate::dispatch::{Dispatch, Dispatcher};
 use crate::handlers::{Handler, SelfInfo};
-use crate::hub::Hub;
+use crate::hub::{Control, Hub};
 use crate::id::NodeId;
 use crate::member::{Command, Member, Output};
 use crate::rpc::{self, base64_decode, RpcConfig};
@@ -50,6 +50,12 @@ pub struct AgentConfig {
     pub snapshot: Option<std::path::PathBuf>,
     /// Rejoin even after a recorded leave.
     pub rejoin: bool,
+    /// Replay past user events when joining (`-replay`).
+    pub replay: bool,
+    /// SIGTERM leaves gracefully too (`leave_on_terminate`).
+    pub leave_on_terminate: bool,
+    /// SIGINT exits without leaving (`skip_leave_on_interrupt`).
+    pub skip_leave_on_interrupt: bool,
     /// Most verbose level printed.
     pub log_level: tracing::Level,
     /// Tags persisted here (rewritten on change).
@@ -147,7 +153,19 @@ impl AgentConfig {
         valued.push("snapshot");
         valued.push("tags-file");
         valued.push("keyring-file");
-        let f = Flags::parse(argv, &["replay", "rejoin", "disable-compression"], &valued)?;
+        valued.push("protocol");
+        let f = Flags::parse(
+            argv,
+            &[
+                "replay",
+                "rejoin",
+                "disable-compression",
+                "disable-coordinates",
+                "leave-on-terminate",
+                "skip-leave-on-interrupt",
+            ],
+            &valued,
+        )?;
         if !f.args.is_empty() {
             return Err(format!("unexpected arguments: {:?}", f.args));
         }
@@ -181,6 +199,13 @@ impl AgentConfig {
         let mut config = Config::profile(profile)
             .ok_or_else(|| format!("unknown profile {profile:?}: use lan, wan or local"))?;
         config = config.with_members(1024);
+        config.coordinates = !f.bool("disable-coordinates", false);
+        if let Some(p) = f.get("protocol") {
+            // Serf's protocol versions 2 to 5 all speak the same to us.
+            if !matches!(p.parse::<u8>(), Ok(2..=5)) {
+                return Err(format!("-protocol must be 2 to 5, got {p:?}"));
+            }
+        }
         config.tag_matcher = &REGEX;
         if let Some(path) = f.get("keyring-file") {
             if f.get("encrypt").is_some() {
@@ -279,6 +304,9 @@ impl AgentConfig {
             rpc_auth: f.get("rpc-auth").unwrap_or("").to_string(),
             snapshot: f.get("snapshot").map(std::path::PathBuf::from),
             rejoin: f.bool("rejoin", false),
+            replay: f.bool("replay", false),
+            leave_on_terminate: f.bool("leave-on-terminate", false),
+            skip_leave_on_interrupt: f.bool("skip-leave-on-interrupt", false),
             tags_file,
             keyring_file: f.get("keyring-file").map(std::path::PathBuf::from),
             log_level,
@@ -364,7 +392,8 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
             }
         });
     }
-    let (hub, stop) = Hub::new(dispatch_tx);
+    let (control_tx, control) = mpsc::channel::<Control>();
+    let hub = Hub::new(dispatch_tx, control_tx.clone());
     let me = SelfInfo {
         name: cfg.name.clone(),
         tags: cfg.tags.clone(),
@@ -415,7 +444,7 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
             std::thread::spawn(move || {
                 for addr in previous {
                     let (tx, rx) = mpsc::channel();
-                    if commands.send(Command::Join(vec![addr], tx)).is_err() {
+                    if commands.send(Command::Join(vec![addr], false, tx)).is_err() {
                         return;
                     }
                     if rx.recv().unwrap_or(0) > 0 {
@@ -430,7 +459,7 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
     if !cfg.join.is_empty() {
         let (tx, rx) = mpsc::channel();
         commands
-            .send(Command::Join(cfg.join.clone(), tx))
+            .send(Command::Join(cfg.join.clone(), cfg.replay, tx))
             .map_err(|_| "agent stopped")?;
         let n = rx.recv().map_err(|_| "agent stopped")?;
         if n == 0 {
@@ -439,6 +468,7 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
         println!("==> Join completed. Synced with {n} initial agents");
     }
     if !cfg.retry_join.is_empty() {
+        let replay = cfg.replay;
         let (addrs, interval, max, commands) = (
             cfg.retry_join.clone(),
             cfg.retry_interval,
@@ -451,7 +481,10 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
             loop {
                 attempt += 1;
                 let (tx, rx) = mpsc::channel();
-                if commands.send(Command::Join(addrs.clone(), tx)).is_err() {
+                if commands
+                    .send(Command::Join(addrs.clone(), replay, tx))
+                    .is_err()
+                {
                     return;
                 }
                 if rx.recv().unwrap_or(0) > 0 {
@@ -460,16 +493,15 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
                 }
                 if max > 0 && attempt >= max {
                     eprintln!("==> Max join retry exhausted, exiting");
-                    hub.request_shutdown();
+                    hub.request_exit(1);
                     return;
                 }
                 std::thread::sleep(interval);
             }
         });
     }
-    // Signals arrive on a channel (signal-hook's iterator thread), like
-    // everything else here: no flags shared between threads.
-    let (sig_tx, signals_rx) = mpsc::channel();
+    // Signals arrive on the control channel (signal-hook's iterator thread),
+    // like everything else here: no flags shared between threads.
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
@@ -477,40 +509,77 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
     ]) {
         std::thread::spawn(move || {
             for s in signals.forever() {
-                if sig_tx.send(s).is_err() {
+                if control_tx.send(Control::Signal(s)).is_err() {
                     return;
                 }
             }
         });
     }
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     loop {
-        std::thread::sleep(Duration::from_millis(50));
-        let signal = signals_rx.try_recv().ok();
-        if signal == Some(signal_hook::consts::SIGINT) {
-            println!("==> Caught signal: interrupt");
-            println!("==> Gracefully shutting down agent...");
-            if let Some((tx, done, _)) = &snapshot {
-                let _ = tx.send(SnapMsg::Leave);
-                let _ = done.recv_timeout(Duration::from_secs(1));
+        let sig = match control.recv() {
+            Ok(Control::Signal(s)) => s,
+            Ok(Control::Exit(code)) => {
+                member.shutdown();
+                return Ok(code);
             }
-            let (tx, rx) = mpsc::channel();
-            let _ = commands.send(Command::Leave(tx));
-            let _ = rx.recv_timeout(Duration::from_secs(3));
-            member.shutdown();
-            return Ok(0);
-        }
-        if signal == Some(signal_hook::consts::SIGHUP) {
+            Ok(Control::Left) => {
+                if let Some((tx, done, _)) = &snapshot {
+                    let _ = tx.send(SnapMsg::Leave);
+                    let _ = done.recv_timeout(Duration::from_secs(1));
+                }
+                member.shutdown();
+                return Ok(0);
+            }
+            Err(_) => {
+                member.shutdown();
+                return Ok(1);
+            }
+        };
+        if sig == SIGHUP {
             println!("==> Caught signal: hangup");
             reload(argv, &commands, &hub, &logs);
+            continue;
         }
-        if signal == Some(signal_hook::consts::SIGTERM) {
-            println!("==> Caught signal: terminated");
+        println!(
+            "==> Caught signal: {}",
+            if sig == SIGINT {
+                "interrupt"
+            } else {
+                "terminated"
+            }
+        );
+        let graceful = (sig == SIGINT && !cfg.skip_leave_on_interrupt)
+            || (sig == SIGTERM && cfg.leave_on_terminate);
+        if !graceful {
             member.shutdown();
             return Ok(1);
         }
-        if stop.try_recv().is_ok() {
-            member.shutdown();
-            return Ok(0);
+        println!("==> Gracefully shutting down agent...");
+        if let Some((tx, done, _)) = &snapshot {
+            let _ = tx.send(SnapMsg::Leave);
+            let _ = done.recv_timeout(Duration::from_secs(1));
+        }
+        let (tx, rx) = mpsc::channel();
+        let _ = commands.send(Command::Leave(tx));
+        // The leave gets 3 s; a second signal cuts it short (exit 1).
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            if rx.try_recv().is_ok() {
+                member.shutdown();
+                return Ok(0);
+            }
+            if let Ok(Control::Signal(s)) = control.try_recv() {
+                if s != SIGHUP {
+                    member.shutdown();
+                    return Ok(1);
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                member.shutdown();
+                return Ok(1);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

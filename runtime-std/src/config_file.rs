@@ -9,14 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 /// Known Serf keys this agent does not implement yet (refused clearly).
-const UNSUPPORTED: [&str; 16] = [
-    "disable_coordinates",
-    "tags_file",
-    "keyring_file",
-    "protocol",
-    "replay_on_join",
-    "leave_on_terminate",
-    "skip_leave_on_interrupt",
+const UNSUPPORTED: [&str; 9] = [
     "discover",
     "mdns",
     "interface",
@@ -61,10 +54,21 @@ pub fn to_flags(text: &str, origin: &str) -> Result<Vec<String>, String> {
             "retry_max_attempts" => "retry-max",
             "broadcast_timeout" => "broadcast-timeout",
             "role" => "role",
-            "rejoin_after_leave" => {
-                if value.as_bool().ok_or_else(|| bad(key, "true or false"))? {
-                    flags.push("-rejoin".to_string());
-                }
+            "tags_file" => "tags-file",
+            "keyring_file" => "keyring-file",
+            "protocol" => "protocol",
+            "rejoin_after_leave"
+            | "replay_on_join"
+            | "leave_on_terminate"
+            | "skip_leave_on_interrupt"
+            | "disable_coordinates" => {
+                let flag = match key.as_str() {
+                    "rejoin_after_leave" => "rejoin",
+                    "replay_on_join" => "replay",
+                    k => &k.replace('_', "-"),
+                };
+                let on = value.as_bool().ok_or_else(|| bad(key, "true or false"))?;
+                flags.push(format!("-{flag}={on}"));
                 continue;
             }
             "tags" => {
@@ -152,7 +156,8 @@ mod tests {
     fn serf_keys_become_flags_and_unknown_keys_are_errors() {
         let f = to_flags(
             r#"{"node_name": "web-1", "tags": {"role": "web"}, "event_handlers": ["query:load=uptime"],
-                "start_join": ["10.0.0.1"], "rejoin_after_leave": true, "query_size_limit": 2048}"#,
+                "start_join": ["10.0.0.1"], "rejoin_after_leave": true, "query_size_limit": 2048,
+                "replay_on_join": true, "leave_on_terminate": false, "tags_file": "/t.json"}"#,
             "a.json",
         )
         .unwrap();
@@ -160,7 +165,10 @@ mod tests {
         assert!(f.contains(&"-tag=role=web".to_string()));
         assert!(f.contains(&"-event-handler=query:load=uptime".to_string()));
         assert!(f.contains(&"-join=10.0.0.1".to_string()));
-        assert!(f.contains(&"-rejoin".to_string()));
+        assert!(f.contains(&"-rejoin=true".to_string()));
+        assert!(f.contains(&"-replay=true".to_string()));
+        assert!(f.contains(&"-leave-on-terminate=false".to_string()));
+        assert!(f.contains(&"-tags-file=/t.json".to_string()));
         assert!(to_flags(r#"{"nodename": "x"}"#, "b.json")
             .unwrap_err()
             .contains("unknown configuration key"));

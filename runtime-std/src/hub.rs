@@ -10,25 +10,29 @@ use crate::dispatch::Dispatch;
 use crate::event::AgentEvent;
 use crate::handlers::Handler;
 
+/// What the agent's main thread waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// A POSIX signal arrived.
+    Signal(i32),
+    /// Exit with this code (retry-join gave up).
+    Exit(i32),
+    /// An RPC client made the agent leave: record it, then exit.
+    Left,
+}
+
 /// Handles for RPC connections and the agent (cheap to clone).
 #[derive(Clone)]
 pub struct Hub {
     dispatch: Sender<Dispatch>,
-    shutdown: Sender<()>,
+    control: Sender<Control>,
 }
 
 impl Hub {
-    /// A hub talking to the dispatcher at `dispatch`, and the receiver that
-    /// fires when an RPC client asks the agent to stop.
-    pub fn new(dispatch: Sender<Dispatch>) -> (Hub, Receiver<()>) {
-        let (stop_tx, stop_rx) = mpsc::channel();
-        (
-            Hub {
-                dispatch,
-                shutdown: stop_tx,
-            },
-            stop_rx,
-        )
+    /// A hub talking to the dispatcher at `dispatch` and to the agent's main
+    /// thread at `control`.
+    pub fn new(dispatch: Sender<Dispatch>, control: Sender<Control>) -> Hub {
+        Hub { dispatch, control }
     }
     /// A new subscriber: it receives every event from the next one on, until
     /// its receiver is dropped.
@@ -48,8 +52,13 @@ impl Hub {
     pub fn reload(&self, handlers: Vec<Handler>, tags: Vec<(String, String)>) {
         let _ = self.dispatch.send(Dispatch::Reload(handlers, tags));
     }
-    /// Asks the agent to exit (after an RPC `leave`).
-    pub fn request_shutdown(&self) {
-        let _ = self.shutdown.send(());
+    /// Tells the agent it has left the cluster (RPC `leave`): it records the
+    /// leave in its snapshot and exits.
+    pub fn left(&self) {
+        let _ = self.control.send(Control::Left);
+    }
+    /// Asks the agent to exit with `code`.
+    pub fn request_exit(&self, code: i32) {
+        let _ = self.control.send(Control::Exit(code));
     }
 }

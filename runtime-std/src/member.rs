@@ -166,7 +166,7 @@ type Reply<T> = Sender<T>;
 /// Commands to the protocol loop.
 pub enum Command {
     /// Join through addresses; replies with how many answered within the wait.
-    Join(Vec<SocketAddr>, Reply<usize>),
+    Join(Vec<SocketAddr>, bool, Reply<usize>),
     /// Leave gracefully; replies when the broadcasts went out (or timed out).
     Leave(Reply<()>),
     /// Fire a user event.
@@ -269,7 +269,8 @@ impl Member {
 
     /// Joins through `seeds`; returns how many answered.
     pub fn join(&self, seeds: &[SocketAddr]) -> usize {
-        self.ask(|r| Command::Join(seeds.to_vec(), r)).unwrap_or(0)
+        self.ask(|r| Command::Join(seeds.to_vec(), false, r))
+            .unwrap_or(0)
     }
 
     /// Leaves gracefully (returns once the leave has been gossiped, or after 3 s).
@@ -607,9 +608,16 @@ impl Loop {
     fn command(&mut self, c: Command) {
         let now = self.now();
         match c {
-            Command::Join(addrs, reply) => {
+            Command::Join(addrs, replay, reply) => {
+                let join = |node: &mut StdNode, now, a| {
+                    if replay {
+                        node.join_replay(now, a)
+                    } else {
+                        node.join(now, a)
+                    }
+                };
                 for a in &addrs {
-                    self.node.join(now, *a);
+                    join(&mut self.node, now, *a);
                 }
                 self.flush();
                 // Count contacted seeds: those that answered (their state
@@ -632,7 +640,7 @@ impl Loop {
                             .copied()
                             .collect();
                         for a in missing {
-                            self.node.join(now, a);
+                            join(&mut self.node, now, a);
                         }
                         retry += Duration::from_secs(1);
                     }

@@ -343,7 +343,8 @@ impl Connection {
                         }
                     }
                 }
-                let n = ask(&self.commands, |tx| Command::Join(addrs, tx))?;
+                let replay = bool_field(&b, "Replay");
+                let n = ask(&self.commands, |tx| Command::Join(addrs, replay, tx))?;
                 #[derive(Serialize)]
                 #[serde(rename_all = "PascalCase")]
                 struct Num {
@@ -489,7 +490,7 @@ impl Connection {
             "leave" => {
                 ask(&self.commands, Command::Leave)?;
                 self.reply(seq, "")?;
-                self.hub.request_shutdown();
+                self.hub.left();
                 Ok(())
             }
             "query" => {

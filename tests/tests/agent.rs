@@ -698,3 +698,48 @@ fn member_joins_reach_a_handler_as_one_coalesced_batch_and_sighup_reloads_handle
     assert!(c.cli(0, &["members"]).status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn join_replay_runs_handlers_for_past_events_and_a_plain_join_does_not() {
+    let _serial = serial();
+    let out = std::env::temp_dir().join(format!("serf-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let o = out.display().to_string();
+    let c = Cluster::start(3, move |_| {
+        vec![
+            "-event-handler".into(),
+            format!("user=cat >> {o}/$SERF_SELF_NAME.txt"),
+        ]
+    });
+    for v in ["one", "two"] {
+        assert!(c
+            .cli(0, &["event", "-coalesce=false", "deploy", v])
+            .status
+            .success());
+    }
+    let n1 = out.join("n1.txt");
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&n1).is_ok_and(|s| s == "one\ntwo\n")
+    }));
+    let o = c.cli(1, &["join", "-replay", &c.agents[0].ip]);
+    assert!(text(&o).contains("Successfully joined cluster by contacting 1 nodes."));
+    c.join(2, 0);
+    let n2 = out.join("n2.txt");
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&n2).is_ok_and(|s| s.lines().count() == 2)
+    }));
+    let mut got: Vec<String> = std::fs::read_to_string(&n2)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    got.sort();
+    assert_eq!(got, ["one", "two"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !out.join("n3.txt").exists(),
+        "a join without -replay runs no handler for old events"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -266,3 +266,67 @@ fn force_leave_marks_a_failed_member_left_everywhere_and_prune_erases_it() {
         (n - 2) as usize
     );
 }
+
+#[test]
+fn join_with_replay_delivers_past_events_and_a_plain_join_does_not() {
+    let config = Config::lan().with_members(16);
+    let mut sim = Sim::new(config, Default::default(), 6, 23);
+    for i in 1..4 {
+        sim.join(i, 0);
+    }
+    sim.run_for(secs(5));
+    assert!(sim.all_see_alive_among(&[0, 1, 2, 3]));
+    for (i, v) in ["v1", "v2", "v3"].iter().enumerate() {
+        sim.node_mut(1 + i as u32)
+            .unwrap()
+            .user_event("deploy", v.as_bytes(), false)
+            .unwrap();
+        sim.flush(1 + i as u32);
+    }
+    // Long enough for the gossip of these events to have ended.
+    sim.run_for(secs(30));
+    let now = sim.now();
+    sim.node_mut(4).unwrap().join_replay(now, 0);
+    sim.flush(4);
+    sim.join(5, 0);
+    sim.run_for(secs(10));
+    let payloads = |sim: &Sim, who: u32| -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = sim
+            .deliveries()
+            .iter()
+            .filter(|d| d.observer == who && d.name == "deploy")
+            .map(|d| d.payload.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        payloads(&sim, 4),
+        [b"v1", b"v2", b"v3"],
+        "the replaying joiner got them"
+    );
+    assert!(payloads(&sim, 5).is_empty(), "the plain joiner did not");
+    assert!(
+        payloads(&sim, 0).len() == 3,
+        "old members delivered each once"
+    );
+    // Both joiners now take part in new events, and no one delivers the old ones twice.
+    let v4 = sim
+        .node_mut(2)
+        .unwrap()
+        .user_event("deploy", b"v4", false)
+        .unwrap();
+    sim.flush(2);
+    sim.run_for(secs(10));
+    for who in 0..6 {
+        let got = payloads(&sim, who);
+        assert!(got.contains(&b"v4".to_vec()), "member {who} got v4");
+        let expect = if who == 5 { 1 } else { 4 };
+        assert_eq!(got.len(), expect, "member {who}: {got:?}");
+    }
+    // Every member's event clock has moved past the newest event.
+    for who in 0..6 {
+        let (_, clock, _) = sim.node(who).unwrap().clocks();
+        assert!(clock > v4, "member {who}: event clock {clock}, v4 at {v4}");
+    }
+}

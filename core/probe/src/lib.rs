@@ -65,6 +65,7 @@ pub unsafe extern "C" fn serf_probe_run(
             reassembly_bytes: 2048,
             outbox: 4,
             pending_intents: 4,
+            replay_events: 2,
         },
         keyring: {
             let mut ring = serf_core::crypto::Keyring::default();
@@ -104,6 +105,7 @@ pub unsafe extern "C" fn serf_probe_run(
     let mut outbox_lens = [0u16; 4];
     let mut intent_status = [0u64; MEMBERS];
     let mut scratch = [0u8; 1400];
+    let mut replay = [0u8; 2 * serf_core::replay::slot_len(512)];
     let mut pending_intents: [_; 4] = core::array::from_fn(|_| Default::default());
     let buffers = Buffers::<u32, Borrowed<'_>> {
         slots: &mut slots,
@@ -136,6 +138,7 @@ pub unsafe extern "C" fn serf_probe_run(
         intent_status: &mut intent_status,
         pending_intents: &mut pending_intents,
         scratch: &mut scratch,
+        replay: &mut replay,
     };
     let Ok(mut node) = Node::new(1u32, config, buffers, Rng(42), Instant::ZERO) else {
         return -1;
