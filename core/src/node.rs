@@ -2042,9 +2042,20 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             }
             if let Some(slot) = self.members.find(&failed.target) {
                 let s = self.members.slot(slot);
-                if s.state() == Some(State::Alive) {
-                    let inc = s.incarnation();
-                    self.start_suspicion(now, slot, inc, self.my_slot);
+                match s.state() {
+                    Some(State::Alive) => {
+                        let inc = s.incarnation();
+                        self.start_suspicion(now, slot, inc, self.my_slot);
+                    }
+                    // Already suspected by someone else: our own failed probe
+                    // is an independent confirmation (memberlist's
+                    // suspectNode from ourselves), gossiped on.
+                    Some(State::Suspect)
+                        if self.config.lifeguard && self.suspicions.confirm(slot, self.my_slot) =>
+                    {
+                        self.broadcasts.enqueue(slot, self.my_slot);
+                    }
+                    _ => {}
                 }
             }
         }

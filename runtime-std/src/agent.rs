@@ -199,6 +199,9 @@ impl AgentConfig {
         let mut config = Config::profile(profile)
             .ok_or_else(|| format!("unknown profile {profile:?}: use lan, wan or local"))?;
         config = config.with_members(1024);
+        // The protocol loop drains events after every datagram, so a short
+        // queue is enough (each entry holds a 164-byte node id).
+        config.capacity.events = 256;
         config.coordinates = !f.bool("disable-coordinates", false);
         if let Some(p) = f.get("protocol") {
             // Serf's protocol versions 2 to 5 all speak the same to us.

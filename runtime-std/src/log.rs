@@ -97,7 +97,8 @@ impl<S: Subscriber> Layer<S> for ChannelLayer {
             Level::TRACE => "TRACE",
         };
         let text = format!(
-            "[{tag}] {}: {}",
+            "{} [{tag}] {}: {}",
+            timestamp(std::time::SystemTime::now()),
             event
                 .metadata()
                 .target()
@@ -108,6 +109,30 @@ impl<S: Subscriber> Layer<S> for ChannelLayer {
         );
         let _ = self.tx.send(Msg::Line(Line { level, text }));
     }
+}
+
+/// Serf's log time stamp, `2006/01/02 15:04:05`, in UTC, with milliseconds.
+fn timestamp(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}/{month:02}/{day:02} {:02}:{:02}:{:02}.{:03}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
 }
 
 /// Installs the global subscriber (once per process) and starts the log
@@ -142,4 +167,19 @@ pub fn init(mut stdout_max: Level) -> Logs {
     let layer = ChannelLayer { tx: tx.clone() };
     let _ = tracing_subscriber::registry().with(layer).try_init();
     Logs { tx }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn timestamps_are_serfs_format_in_utc() {
+        let t = |s: u64, ms: u64| timestamp(UNIX_EPOCH + Duration::from_millis(s * 1000 + ms));
+        assert_eq!(t(0, 0), "1970/01/01 00:00:00.000");
+        // 2024-02-29 23:59:59 UTC (a leap day).
+        assert_eq!(t(1_709_251_199, 250), "2024/02/29 23:59:59.250");
+        assert_eq!(t(1_795_000_000, 0), "2026/11/18 11:06:40.000");
+    }
 }

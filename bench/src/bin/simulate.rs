@@ -189,6 +189,18 @@ fn main() -> ExitCode {
         ),
         None => println!("crash detection   NOT complete within {} s", a.limit_s),
     }
+    // Exact times (virtual), per crashed member: first survivor, last survivor.
+    for &c in &crashed {
+        let reports = sim.first_reports(c, EventKind::Failed, t0);
+        let secs = |at: serf_core::Instant| at.saturating_since(t0).as_secs_f64();
+        if reports.len() == survivors.len() {
+            let first = reports.iter().map(|r| secs(r.1)).fold(f64::MAX, f64::min);
+            let last = reports.iter().map(|r| secs(r.1)).fold(0.0, f64::max);
+            println!(
+                "member {c:<5}      failed at first survivor {first:.2} s, at all {last:.2} s"
+            );
+        }
+    }
     println!("failure events    {failed} ({false_failures} about live members)");
     if a.soak_s > 0 {
         let t1 = sim.now();
