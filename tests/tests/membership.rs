@@ -259,3 +259,76 @@ fn restarted_member_rejoins_with_a_higher_incarnation() {
     assert!(t.is_some(), "restarted member is alive everywhere again");
     assert!(sim.node(4).unwrap().incarnation() > 0);
 }
+
+/// A member that already suspects X (told by someone else) and then fails
+/// its own probe of X gossips a suspicion of X from itself: an independent
+/// confirmation that shortens everyone's timeout (memberlist's suspectNode).
+#[test]
+fn own_failed_probe_of_a_suspect_member_is_gossiped_as_a_confirmation() {
+    use serf_bench::heap::buffers;
+    use serf_bench::rng::SimRng;
+    use serf_core::codec::{Decoder, Encoder, Message};
+    use serf_core::{Instant, Node};
+
+    let config = Config::lan().with_members(8);
+    let mut node = Node::new(
+        0u32,
+        config.clone(),
+        buffers(&config),
+        SimRng::new(5),
+        Instant::ZERO,
+    )
+    .unwrap();
+    let datagram = |msgs: &[Message<'_, u32>]| {
+        let mut buf = [0u8; 1400];
+        let mut enc = Encoder::new(&mut buf).unwrap();
+        for m in msgs {
+            assert!(enc.push(m));
+        }
+        let n = enc.len();
+        buf[..n].to_vec()
+    };
+    let alive = |node| Message::Alive {
+        incarnation: 1,
+        node,
+        meta: &[],
+    };
+    node.handle_datagram(Instant::ZERO, 1, &datagram(&[alive(1), alive(2), alive(3)]))
+        .unwrap();
+    // Member 1 suspects 2.
+    let suspect = Message::Suspect {
+        incarnation: 1,
+        node: 2,
+        from: 1,
+    };
+    node.handle_datagram(Instant::ZERO, 1, &datagram(&[suspect]))
+        .unwrap();
+    assert_eq!(node.member(&2).unwrap().0, State::Suspect);
+    // Nobody answers anything for a few probe rounds: our probe of 2 fails.
+    let mut own_suspicion_of_2 = false;
+    let mut buf = [0u8; 1400];
+    let mut now = Instant::ZERO;
+    for _ in 0..4000 {
+        now = now + Duration::from_millis(1);
+        if node.poll_timeout().is_some_and(|t| t <= now) {
+            node.handle_timeout(now);
+        }
+        while let Some(t) = node.poll_transmit(&mut buf) {
+            for m in Decoder::<u32>::new(&buf[..t.len], 1400).unwrap().flatten() {
+                // (Pings to 2 itself carry our suspicion for it to refute:
+                // Lifeguard's buddy system, not a confirmation.)
+                if let Message::Suspect {
+                    node: 2, from: 0, ..
+                } = m
+                {
+                    own_suspicion_of_2 |= t.to != 2;
+                }
+            }
+        }
+    }
+    assert!(
+        own_suspicion_of_2,
+        "our own failed probe of 2 was gossiped as a confirmation"
+    );
+    assert!(node.stats().probe_failures >= 1);
+}
