@@ -34,7 +34,7 @@ t1=$(for p in "${pids[@]}"; do awk '{print $14+$15}' /proc/$p/stat; done | paste
 hz=$(getconf CLK_TCK)
 echo "idle cpu: $(echo "scale=3; ($t1 - $t0) / $hz / $N * 60 / $IDLE" | bc) s per minute per agent"
 rss=$(for p in "${pids[@]}"; do awk '/VmRSS/ {print $2}' /proc/$p/status; done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-echo "idle rss: median $((rss / 1024)) MB per agent"
+echo "idle rss: median $(echo "scale=1; $rss / 1024" | bc) MB per agent"
 victim=${pids[$((N - 1))]}
 kill -9 "$victim"
 k=$(now)

@@ -743,3 +743,36 @@ fn join_replay_runs_handlers_for_past_events_and_a_plain_join_does_not() {
     );
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn retry_join_gives_up_after_retry_max_and_the_agent_exits_1() {
+    let _serial = serial();
+    let (second, b) = block();
+    let rpc = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let started = Instant::now();
+    let out = Command::new(serf_bin())
+        .args([
+            "agent",
+            "-node=lonely",
+            &format!("-bind=127.{second}.{b}.1:7946"),
+            &format!("-rpc-addr={rpc}"),
+            // Nobody listens there.
+            &format!("-retry-join=127.{second}.{b}.9:7946"),
+            "-retry-interval=1s",
+            "-retry-max=2",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("Max join retry exhausted"),
+        "{}",
+        text(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
