@@ -21,7 +21,8 @@ pub struct Config {
     pub probe_timeout: Duration,
     /// Number of peers asked to probe on our behalf.
     pub indirect_checks: usize,
-    /// Broadcast transmit limit = `retransmit_mult * ceil(log10(N + 1))`.
+    /// Broadcast transmit limit = `retransmit_mult * ceil(log10(N + 1))`,
+    /// at least `gossip_nodes`.
     pub retransmit_mult: u32,
     /// Suspicion timeout minimum multiplier.
     pub suspicion_mult: u32,

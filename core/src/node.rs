@@ -1379,9 +1379,14 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         self.members.counts().live().max(1)
     }
 
+    /// memberlist's limit, but never below one gossip round's fan-out: with
+    /// the local profile's multiplier of 2, a 4-member cluster would send a
+    /// suspicion to 2 of its 3 gossip targets — one of them the suspect
+    /// itself — and a member could miss it altogether (seen with real agents).
     fn retransmit_limit(&self) -> u32 {
         let n = self.cluster_size() as f64;
-        self.config.retransmit_mult * libm::ceil(libm::log10(n + 1.0)) as u32
+        let limit = self.config.retransmit_mult * libm::ceil(libm::log10(n + 1.0)) as u32;
+        limit.max(self.config.gossip_nodes as u32)
     }
 
     #[inline(always)]
