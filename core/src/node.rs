@@ -2418,51 +2418,8 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
 }
 
 fn check_sizes(want: &Sizes, got: &Sizes) -> Result<(), BuildError> {
-    let pairs = [
-        ("slots", want.slots, got.slots),
-        ("index", want.index, got.index),
-        ("order", want.order, got.order),
-        ("broadcasts", want.broadcasts, got.broadcasts),
-        (
-            "broadcast_handles",
-            want.broadcast_handles,
-            got.broadcast_handles,
-        ),
-        ("user_broadcasts", want.user_broadcasts, got.user_broadcasts),
-        ("user_arena", want.user_arena, got.user_arena),
-        ("suspicions", want.suspicions, got.suspicions),
-        ("suspicion_map", want.suspicion_map, got.suspicion_map),
-        ("transmits", want.transmits, got.transmits),
-        ("events", want.events, got.events),
-        ("relays", want.relays, got.relays),
-        ("inbox", want.inbox, got.inbox),
-        ("inbox_lens", want.inbox_lens, got.inbox_lens),
-        ("coordinates", want.coordinates, got.coordinates),
-        ("coordinate_map", want.coordinate_map, got.coordinate_map),
-        ("meta", want.meta, got.meta),
-        ("meta_lens", want.meta_lens, got.meta_lens),
-        ("event_ring", want.event_ring, got.event_ring),
-        ("query_ring", want.query_ring, got.query_ring),
-        ("incoming", want.incoming, got.incoming),
-        ("outgoing", want.outgoing, got.outgoing),
-        ("query_seen", want.query_seen, got.query_seen),
-        ("reassembly", want.reassembly, got.reassembly),
-        (
-            "reassembly_bytes",
-            want.reassembly_bytes,
-            got.reassembly_bytes,
-        ),
-        ("outbox", want.outbox, got.outbox),
-        ("outbox_lens", want.outbox_lens, got.outbox_lens),
-        ("intent_status", want.intent_status, got.intent_status),
-        ("pending_intents", want.pending_intents, got.pending_intents),
-        ("scratch", want.scratch, got.scratch),
-        ("replay", want.replay, got.replay),
-    ];
-    for (name, w, g) in pairs {
-        if w != g {
-            return Err(BuildError::BufferSize(name));
-        }
+    match want.mismatch(got) {
+        Some(name) => Err(BuildError::BufferSize(name)),
+        None => Ok(()),
     }
-    Ok(())
 }

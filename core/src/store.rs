@@ -40,294 +40,130 @@ impl<'a> Store for Borrowed<'a> {
     type Buf<T: 'static> = &'a mut [T];
 }
 
-/// Buffer lengths a [`Config`] needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sizes {
-    /// Member slots.
-    pub slots: usize,
-    /// Member index buckets.
-    pub index: usize,
-    /// Probe order entries.
-    pub order: usize,
-    /// Membership broadcast entries.
-    pub broadcasts: usize,
-    /// Membership broadcast handles (one per member slot).
-    pub broadcast_handles: usize,
-    /// User broadcast entries.
-    pub user_broadcasts: usize,
-    /// User broadcast payload bytes.
-    pub user_arena: usize,
-    /// Suspicion records.
-    pub suspicions: usize,
-    /// Suspicion map buckets.
-    pub suspicion_map: usize,
-    /// Queued transmissions.
-    pub transmits: usize,
-    /// Queued events.
-    pub events: usize,
-    /// Relayed indirect probes.
-    pub relays: usize,
-    /// Received user payload bytes.
-    pub inbox: usize,
-    /// Received user payload lengths.
-    pub inbox_lens: usize,
-    /// Cached coordinates of other members.
-    pub coordinates: usize,
-    /// Coordinate cache map buckets.
-    pub coordinate_map: usize,
-    /// Tag bytes (members × per-member limit).
-    pub meta: usize,
-    /// Tag lengths (one per member).
-    pub meta_lens: usize,
-    /// Recent user-event records.
-    pub event_ring: usize,
-    /// Recent query records.
-    pub query_ring: usize,
-    /// Received queries.
-    pub incoming: usize,
-    /// Sent queries.
-    pub outgoing: usize,
-    /// Seen-responder set buckets.
-    pub query_seen: usize,
-    /// Reassembly records.
-    pub reassembly: usize,
-    /// Reassembly bytes.
-    pub reassembly_bytes: usize,
-    /// Outbox bytes.
-    pub outbox: usize,
-    /// Outbox lengths.
-    pub outbox_lens: usize,
-    /// Intent status words (one per member).
-    pub intent_status: usize,
-    /// Buffered intents about unknown members.
-    pub pending_intents: usize,
-    /// Decryption scratch (one MTU).
-    pub scratch: usize,
-    /// Recent user events kept for joiners that replay (slots × slot length).
-    pub replay: usize,
-}
-
-impl Sizes {
-    /// The lengths every buffer must have for `config`.
-    pub fn for_config(config: &Config) -> Sizes {
-        let c = &config.capacity;
-        Sizes {
-            slots: c.members,
-            index: index_len(c.members),
-            order: c.members,
-            broadcasts: c.broadcasts,
-            broadcast_handles: c.members,
-            user_broadcasts: c.user_broadcasts,
-            user_arena: c.user_broadcasts * c.user_payload,
-            suspicions: c.suspicions,
-            suspicion_map: c.suspicions * 2,
-            transmits: c.transmits,
-            events: c.events,
-            relays: c.relays,
-            inbox: c.user_broadcasts * c.user_payload,
-            inbox_lens: c.user_broadcasts,
-            coordinates: c.coordinates,
-            coordinate_map: c.coordinates * 2,
-            meta: c.members * c.meta,
-            meta_lens: c.members,
-            event_ring: c.event_ring,
-            query_ring: c.query_ring,
-            incoming: c.incoming_queries,
-            outgoing: c.outgoing_queries,
-            query_seen: c.query_seen,
-            reassembly: c.reassembly_slots,
-            reassembly_bytes: c.reassembly_slots * c.reassembly_bytes,
-            outbox: c.outbox * config.mtu,
-            outbox_lens: c.outbox,
-            intent_status: c.members,
-            pending_intents: c.pending_intents,
-            scratch: config.mtu,
-            replay: c.replay_events * crate::replay::slot_len(config.user_event_size_limit),
+/// Declares every table once — name, element type, fill value and length for
+/// a configuration — and generates [`Sizes`], [`Buffers`] and their methods
+/// from that one list.
+macro_rules! tables {
+    (
+        ($config:ident, $c:ident);
+        $( $(#[doc = $doc:literal])* $name:ident : $ty:ty = $fill:expr, $len:expr; )*
+    ) => {
+        /// Buffer lengths a [`Config`] needs (in elements).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct Sizes {
+            $( $(#[doc = $doc])* pub $name: usize, )*
         }
-    }
 
-    /// Total bytes for identity type `I`.
-    pub fn bytes<I: Identity>(&self) -> usize {
-        use core::mem::size_of;
-        self.slots * size_of::<Slot<I>>()
-            + (self.index + self.order) * 4
-            + (self.broadcasts + self.user_broadcasts) * size_of::<Entry>()
-            + self.broadcast_handles * 2
-            + self.suspicion_map * 8
-            + self.user_arena
-            + self.suspicions * size_of::<Suspicion>()
-            + self.transmits * size_of::<Option<Transmission<I>>>()
-            + self.events * size_of::<Option<Event<I>>>()
-            + self.relays * size_of::<Option<Relay<I>>>()
-            + self.inbox
-            + self.inbox_lens * 2
-            + self.coordinates * size_of::<CacheEntry>()
-            + self.coordinate_map * 8
-            + self.meta
-            + self.meta_lens * 2
-            + (self.event_ring + self.query_ring) * size_of::<EventSlot>()
-            + self.incoming * size_of::<Incoming<I>>()
-            + self.outgoing * size_of::<Outgoing>()
-            + self.query_seen * 8
-            + self.reassembly * size_of::<Reassembly<I>>()
-            + self.reassembly_bytes
-            + self.outbox
-            + self.outbox_lens * 2
-            + self.intent_status * 8
-            + self.pending_intents * size_of::<Pending<I>>()
-            + self.scratch
-            + self.replay
-    }
+        impl Sizes {
+            /// The lengths every buffer must have for `config`.
+            pub fn for_config($config: &Config) -> Sizes {
+                let $c = &$config.capacity;
+                Sizes { $( $name: $len, )* }
+            }
+
+            /// Total bytes for identity type `I`.
+            pub fn bytes<I: Identity>(&self) -> usize {
+                0 $( + self.$name * core::mem::size_of::<$ty>() )*
+            }
+
+            /// The first buffer whose length differs from `got`'s.
+            pub fn mismatch(&self, got: &Sizes) -> Option<&'static str> {
+                $( if self.$name != got.$name { return Some(stringify!($name)); } )*
+                None
+            }
+        }
+
+        /// One buffer per table. Fields are public so a caller can build them
+        /// from arrays; [`crate::Node::new`] checks every length against [`Sizes`].
+        pub struct Buffers<I: Identity, S: Store> {
+            $( $(#[doc = $doc])* pub $name: S::Buf<$ty>, )*
+        }
+
+        impl<I: Identity, S: Store> Buffers<I, S> {
+            /// Buffers sized for `config`, made by `p`.
+            pub fn new(config: &Config, p: &mut impl Provide<S>) -> Self {
+                let z = Sizes::for_config(config);
+                Buffers { $( $name: p.provide(z.$name, $fill), )* }
+            }
+
+            /// The lengths these buffers actually have.
+            pub fn sizes(&self) -> Sizes {
+                Sizes { $( $name: self.$name.len(), )* }
+            }
+        }
+    };
 }
 
-/// One buffer per table. Fields are public so a caller can build them from
-/// arrays; [`crate::Node::new`] checks every length against [`Sizes`].
-pub struct Buffers<I: Identity, S: Store> {
+tables! {
+    (config, c);
     /// Member slots.
-    pub slots: S::Buf<Slot<I>>,
-    /// Member index.
-    pub index: S::Buf<u32>,
-    /// Probe order.
-    pub order: S::Buf<u32>,
-    /// Membership broadcasts.
-    pub broadcasts: S::Buf<Entry>,
-    /// Membership broadcast handle per member slot.
-    pub broadcast_handles: S::Buf<u16>,
-    /// User broadcasts.
-    pub user_broadcasts: S::Buf<Entry>,
-    /// User broadcast payloads.
-    pub user_arena: S::Buf<u8>,
-    /// Suspicions.
-    pub suspicions: S::Buf<Suspicion>,
-    /// Suspicion map.
-    pub suspicion_map: S::Buf<u64>,
-    /// Outbound queue.
-    pub transmits: S::Buf<Option<Transmission<I>>>,
-    /// Event queue.
-    pub events: S::Buf<Option<Event<I>>>,
-    /// Indirect probes relayed for others.
-    pub relays: S::Buf<Option<Relay<I>>>,
-    /// Received user payloads.
-    pub inbox: S::Buf<u8>,
-    /// Their lengths.
-    pub inbox_lens: S::Buf<u16>,
+    slots: Slot<I> = Slot::default(), c.members;
+    /// Member index buckets.
+    index: u32 = 0, index_len(c.members);
+    /// Probe order entries.
+    order: u32 = 0, c.members;
+    /// Membership broadcast entries.
+    broadcasts: Entry = Entry::default(), c.broadcasts;
+    /// Membership broadcast handles (one per member slot).
+    broadcast_handles: u16 = 0, c.members;
+    /// User broadcast entries.
+    user_broadcasts: Entry = Entry::default(), c.user_broadcasts;
+    /// User broadcast payload bytes.
+    user_arena: u8 = 0, c.user_broadcasts * c.user_payload;
+    /// Suspicion records.
+    suspicions: Suspicion = Suspicion::default(), c.suspicions;
+    /// Suspicion map buckets.
+    suspicion_map: u64 = 0, c.suspicions * 2;
+    /// Queued transmissions.
+    transmits: Option<Transmission<I>> = None, c.transmits;
+    /// Queued events.
+    events: Option<Event<I>> = None, c.events;
+    /// Relayed indirect probes.
+    relays: Option<Relay<I>> = None, c.relays;
+    /// Received user payload bytes.
+    inbox: u8 = 0, c.user_broadcasts * c.user_payload;
+    /// Received user payload lengths.
+    inbox_lens: u16 = 0, c.user_broadcasts;
     /// Cached coordinates of other members.
-    pub coordinates: S::Buf<CacheEntry>,
-    /// Coordinate cache map.
-    pub coordinate_map: S::Buf<u64>,
-    /// Tag bytes.
-    pub meta: S::Buf<u8>,
-    /// Tag lengths.
-    pub meta_lens: S::Buf<u16>,
+    coordinates: CacheEntry = CacheEntry::default(), c.coordinates;
+    /// Coordinate cache map buckets.
+    coordinate_map: u64 = 0, c.coordinates * 2;
+    /// Tag bytes (members × per-member limit).
+    meta: u8 = 0, c.members * c.meta;
+    /// Tag lengths (one per member).
+    meta_lens: u16 = 0, c.members;
     /// Recent user-event records.
-    pub event_ring: S::Buf<EventSlot>,
+    event_ring: EventSlot = EventSlot::default(), c.event_ring;
     /// Recent query records.
-    pub query_ring: S::Buf<EventSlot>,
+    query_ring: EventSlot = EventSlot::default(), c.query_ring;
     /// Received queries.
-    pub incoming: S::Buf<Incoming<I>>,
+    incoming: Incoming<I> = Incoming::default(), c.incoming_queries;
     /// Sent queries.
-    pub outgoing: S::Buf<Outgoing>,
-    /// Seen-responder set.
-    pub query_seen: S::Buf<u64>,
+    outgoing: Outgoing = Outgoing::default(), c.outgoing_queries;
+    /// Seen-responder set buckets.
+    query_seen: u64 = 0, c.query_seen;
     /// Reassembly records.
-    pub reassembly: S::Buf<Reassembly<I>>,
+    reassembly: Reassembly<I> = Reassembly::default(), c.reassembly_slots;
     /// Reassembly bytes.
-    pub reassembly_bytes: S::Buf<u8>,
+    reassembly_bytes: u8 = 0, c.reassembly_slots * c.reassembly_bytes;
     /// Outbox bytes.
-    pub outbox: S::Buf<u8>,
+    outbox: u8 = 0, c.outbox * config.mtu;
     /// Outbox lengths.
-    pub outbox_lens: S::Buf<u16>,
-    /// Intent status words.
-    pub intent_status: S::Buf<u64>,
-    /// Buffered intents.
-    pub pending_intents: S::Buf<Pending<I>>,
-    /// Decryption scratch.
-    pub scratch: S::Buf<u8>,
-    /// Recent user events for replay.
-    pub replay: S::Buf<u8>,
+    outbox_lens: u16 = 0, c.outbox;
+    /// Intent status words (one per member).
+    intent_status: u64 = 0, c.members;
+    /// Buffered intents about unknown members.
+    pending_intents: Pending<I> = Pending::default(), c.pending_intents;
+    /// Decryption scratch (one MTU).
+    scratch: u8 = 0, config.mtu;
+    /// Recent user events kept for push-pull and replay (slots × slot length).
+    replay: u8 = 0, c.replay_events * crate::replay::slot_len(config.user_event_size_limit);
 }
 
 /// Makes buffers for a [`Store`] (a std runtime implements this with boxed slices).
 pub trait Provide<S: Store> {
     /// A buffer of `len` copies of `fill`.
     fn provide<T: Clone + 'static>(&mut self, len: usize, fill: T) -> S::Buf<T>;
-}
-
-impl<I: Identity, S: Store> Buffers<I, S> {
-    /// Buffers sized for `config`, made by `p`.
-    pub fn new(config: &Config, p: &mut impl Provide<S>) -> Self {
-        let z = Sizes::for_config(config);
-        Buffers {
-            slots: p.provide(z.slots, Slot::default()),
-            index: p.provide(z.index, 0),
-            order: p.provide(z.order, 0),
-            broadcasts: p.provide(z.broadcasts, Entry::default()),
-            broadcast_handles: p.provide(z.broadcast_handles, 0),
-            user_broadcasts: p.provide(z.user_broadcasts, Entry::default()),
-            user_arena: p.provide(z.user_arena, 0),
-            suspicions: p.provide(z.suspicions, Suspicion::default()),
-            suspicion_map: p.provide(z.suspicion_map, 0),
-            transmits: p.provide(z.transmits, None),
-            events: p.provide(z.events, None),
-            relays: p.provide(z.relays, None),
-            inbox: p.provide(z.inbox, 0),
-            inbox_lens: p.provide(z.inbox_lens, 0),
-            coordinates: p.provide(z.coordinates, CacheEntry::default()),
-            coordinate_map: p.provide(z.coordinate_map, 0),
-            meta: p.provide(z.meta, 0),
-            meta_lens: p.provide(z.meta_lens, 0),
-            event_ring: p.provide(z.event_ring, EventSlot::default()),
-            query_ring: p.provide(z.query_ring, EventSlot::default()),
-            incoming: p.provide(z.incoming, Incoming::default()),
-            outgoing: p.provide(z.outgoing, Outgoing::default()),
-            query_seen: p.provide(z.query_seen, 0),
-            reassembly: p.provide(z.reassembly, Reassembly::default()),
-            reassembly_bytes: p.provide(z.reassembly_bytes, 0),
-            outbox: p.provide(z.outbox, 0),
-            outbox_lens: p.provide(z.outbox_lens, 0),
-            intent_status: p.provide(z.intent_status, 0),
-            pending_intents: p.provide(z.pending_intents, Pending::default()),
-            scratch: p.provide(z.scratch, 0),
-            replay: p.provide(z.replay, 0),
-        }
-    }
-
-    /// The lengths these buffers actually have.
-    pub fn sizes(&self) -> Sizes {
-        Sizes {
-            slots: self.slots.len(),
-            index: self.index.len(),
-            order: self.order.len(),
-            broadcasts: self.broadcasts.len(),
-            broadcast_handles: self.broadcast_handles.len(),
-            user_broadcasts: self.user_broadcasts.len(),
-            user_arena: self.user_arena.len(),
-            suspicions: self.suspicions.len(),
-            suspicion_map: self.suspicion_map.len(),
-            transmits: self.transmits.len(),
-            events: self.events.len(),
-            relays: self.relays.len(),
-            inbox: self.inbox.len(),
-            inbox_lens: self.inbox_lens.len(),
-            coordinates: self.coordinates.len(),
-            coordinate_map: self.coordinate_map.len(),
-            meta: self.meta.len(),
-            meta_lens: self.meta_lens.len(),
-            event_ring: self.event_ring.len(),
-            query_ring: self.query_ring.len(),
-            incoming: self.incoming.len(),
-            outgoing: self.outgoing.len(),
-            query_seen: self.query_seen.len(),
-            reassembly: self.reassembly.len(),
-            reassembly_bytes: self.reassembly_bytes.len(),
-            outbox: self.outbox.len(),
-            outbox_lens: self.outbox_lens.len(),
-            intent_status: self.intent_status.len(),
-            pending_intents: self.pending_intents.len(),
-            scratch: self.scratch.len(),
-            replay: self.replay.len(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@
 //! let mut c = Coalescer::serf_agent();
 //! let t0 = Instant::now();
 //! let mut out = Vec::new();
-//! let ev = |ltime| AgentEvent::User { ltime, name: "deploy".into(), payload: vec![], coalesce: true };
+//! use serf_runtime_std::member::UserEvent;
+//! let ev = |ltime| AgentEvent::User(UserEvent { ltime, name: "deploy".into(), payload: vec![], coalesce: true });
 //! c.push(t0, ev(1), &mut out);
 //! c.push(t0, ev(2), &mut out);
 //! assert!(out.is_empty());
@@ -26,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use crate::event::{AgentEvent, MemberKind};
-use crate::member::MemberInfo;
+use crate::member::{MemberInfo, UserEvent};
 
 /// One coalescing window.
 #[derive(Debug)]
@@ -114,12 +115,12 @@ impl Coalescer {
                     self.latest.insert(m.name.clone(), (kind, m));
                 }
             }
-            AgentEvent::User {
+            AgentEvent::User(UserEvent {
                 ltime,
                 ref name,
                 coalesce: true,
                 ..
-            } if self.users.enabled() => {
+            }) if self.users.enabled() => {
                 self.users.touch(now);
                 match self.user_latest.get_mut(name) {
                     Some((t, evs)) if *t == ltime => evs.push(ev),
@@ -189,6 +190,7 @@ impl Coalescer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::member::QueryRequest;
 
     fn member(name: &str, status: &'static str) -> MemberInfo {
         MemberInfo {
@@ -206,12 +208,12 @@ mod tests {
         }
     }
     fn user(ltime: u64, name: &str, payload: &str, coalesce: bool) -> AgentEvent {
-        AgentEvent::User {
+        AgentEvent::User(UserEvent {
             ltime,
             name: name.into(),
             payload: payload.into(),
             coalesce,
-        }
+        })
     }
     fn names(ev: &AgentEvent) -> Vec<String> {
         match ev {
@@ -330,12 +332,12 @@ mod tests {
         let t = Instant::now();
         let mut out = vec![];
         c.push(t, user(1, "deploy", "a", false), &mut out);
-        let q = AgentEvent::Query {
+        let q = AgentEvent::Query(QueryRequest {
             id: 1,
             ltime: 1,
             name: "load".into(),
             payload: vec![],
-        };
+        });
         c.push(t, q.clone(), &mut out);
         assert_eq!(out, vec![user(1, "deploy", "a", false), q]);
         assert_eq!(c.deadline(), None);

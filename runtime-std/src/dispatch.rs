@@ -12,7 +12,7 @@ use serf_core::EventKind;
 use crate::coalesce::Coalescer;
 use crate::event::AgentEvent;
 use crate::handlers::{self, Handler, SelfInfo};
-use crate::member::{Command, Output};
+use crate::member::{Command, Output, QueryRequest, UserEvent};
 
 /// A message for the dispatcher.
 pub enum Dispatch {
@@ -162,10 +162,10 @@ fn log_output(out: &Output) {
             };
             tracing::info!(target: "serf", "{what}: {} {}", e.member.name, e.member.addr.ip());
         }
-        Output::User { name, ltime, .. } => {
+        Output::User(UserEvent { name, ltime, .. }) => {
             tracing::info!(target: "agent", "Received event: user-event: {name} (ltime {ltime})")
         }
-        Output::Query { name, .. } => {
+        Output::Query(QueryRequest { name, .. }) => {
             tracing::info!(target: "agent", "Received event: query: {name}")
         }
     }

@@ -4,7 +4,7 @@
 
 use serf_core::EventKind;
 
-use crate::member::{MemberInfo, Output};
+use crate::member::{MemberInfo, Output, QueryRequest, UserEvent};
 
 /// Serf's member event types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,27 +58,9 @@ pub enum AgentEvent {
         members: Vec<MemberInfo>,
     },
     /// A user event.
-    User {
-        /// Event clock time.
-        ltime: u64,
-        /// Name.
-        name: String,
-        /// Payload.
-        payload: Vec<u8>,
-        /// Sent with coalescing allowed.
-        coalesce: bool,
-    },
+    User(UserEvent),
     /// A query for this agent to answer.
-    Query {
-        /// Local query id (for `respond`).
-        id: u32,
-        /// Query clock time.
-        ltime: u64,
-        /// Name.
-        name: String,
-        /// Payload.
-        payload: Vec<u8>,
-    },
+    Query(QueryRequest),
 }
 
 impl AgentEvent {
@@ -89,28 +71,8 @@ impl AgentEvent {
                 kind: MemberKind::of(e.kind)?,
                 members: vec![e.member.clone()],
             },
-            Output::User {
-                ltime,
-                name,
-                payload,
-                coalesce,
-            } => AgentEvent::User {
-                ltime: *ltime,
-                name: name.clone(),
-                payload: payload.clone(),
-                coalesce: *coalesce,
-            },
-            Output::Query {
-                id,
-                ltime,
-                name,
-                payload,
-            } => AgentEvent::Query {
-                id: *id,
-                ltime: *ltime,
-                name: name.clone(),
-                payload: payload.clone(),
-            },
+            Output::User(e) => AgentEvent::User(e.clone()),
+            Output::Query(q) => AgentEvent::Query(q.clone()),
         })
     }
 
@@ -118,8 +80,8 @@ impl AgentEvent {
     pub fn name(&self) -> &'static str {
         match self {
             AgentEvent::Members { kind, .. } => kind.name(),
-            AgentEvent::User { .. } => "user",
-            AgentEvent::Query { .. } => "query",
+            AgentEvent::User(_) => "user",
+            AgentEvent::Query(_) => "query",
         }
     }
 }

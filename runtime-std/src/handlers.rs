@@ -8,7 +8,7 @@ use std::process::{Command as Proc, Stdio};
 use std::sync::mpsc::{self, Sender};
 
 use crate::event::AgentEvent;
-use crate::member::Command;
+use crate::member::{Command, QueryRequest, UserEvent};
 
 /// One clause of a handler filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,7 +62,8 @@ impl Filter {
             return true;
         }
         match ev {
-            AgentEvent::User { name, .. } | AgentEvent::Query { name, .. } => {
+            AgentEvent::User(UserEvent { name, .. })
+            | AgentEvent::Query(QueryRequest { name, .. }) => {
                 self.kind == ev.name() && self.name.as_ref().is_none_or(|n| n == name)
             }
             AgentEvent::Members { .. } => self.kind == ev.name(),
@@ -172,22 +173,22 @@ fn run(h: &Handler, me: &SelfInfo, ev: &AgentEvent, commands: &Sender<Command>) 
         cmd.env(format!("SERF_TAG_{key}"), v);
     }
     let stdin: Vec<u8> = match ev {
-        AgentEvent::User {
+        AgentEvent::User(UserEvent {
             ltime,
             name,
             payload,
             ..
-        } => {
+        }) => {
             cmd.env("SERF_USER_EVENT", name)
                 .env("SERF_USER_LTIME", ltime.to_string());
             with_newline(payload)
         }
-        AgentEvent::Query {
+        AgentEvent::Query(QueryRequest {
             ltime,
             name,
             payload,
             ..
-        } => {
+        }) => {
             cmd.env("SERF_QUERY_NAME", name)
                 .env("SERF_QUERY_LTIME", ltime.to_string());
             with_newline(payload)
@@ -218,7 +219,7 @@ fn run(h: &Handler, me: &SelfInfo, ev: &AgentEvent, commands: &Sender<Command>) 
     if !output.status.success() {
         tracing::error!(target: "agent", "Error invoking script {:?}: {}", h.script, output.status);
     }
-    if let AgentEvent::Query { id, .. } = ev {
+    if let AgentEvent::Query(QueryRequest { id, .. }) = ev {
         let mut resp = output.stdout;
         resp.extend_from_slice(&output.stderr);
         if output.status.success() && !resp.is_empty() {

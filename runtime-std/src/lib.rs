@@ -21,11 +21,11 @@
 //! while let Ok(out) = b_events.recv_timeout(Duration::from_secs(5)) {
 //!     match out {
 //!         Output::Member(e) => heard.push(format!("{:?} {}", e.kind, e.member.name)),
-//!         Output::User { name, payload, .. } => {
-//!             heard.push(format!("{name} {}", String::from_utf8_lossy(&payload)));
+//!         Output::User(e) => {
+//!             heard.push(format!("{} {}", e.name, String::from_utf8_lossy(&e.payload)));
 //!             break;
 //!         }
-//!         Output::Query { .. } => {}
+//!         Output::Query(_) => {}
 //!     }
 //! }
 //! assert_eq!(heard, ["Joined app-b", "Joined app-a", "deploy v2"]);

@@ -83,25 +83,41 @@ pub struct MemberEvent {
     pub member: MemberInfo,
 }
 
+/// A user event as delivered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserEvent {
+    /// Event clock time.
+    pub ltime: u64,
+    /// Name.
+    pub name: String,
+    /// Payload.
+    pub payload: Vec<u8>,
+    /// Sent with coalescing allowed.
+    pub coalesce: bool,
+}
+
+/// A query this member is asked to answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryRequest {
+    /// Local query id (for [`Command::Respond`]).
+    pub id: u32,
+    /// Query clock time.
+    pub ltime: u64,
+    /// Name.
+    pub name: String,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
 /// Something that happened, for the agent (handlers, RPC streams).
 #[derive(Clone, Debug)]
 pub enum Output {
     /// A membership event.
     Member(MemberEvent),
     /// A user event.
-    User {
-        ltime: u64,
-        name: String,
-        payload: Vec<u8>,
-        coalesce: bool,
-    },
+    User(UserEvent),
     /// A query to answer.
-    Query {
-        id: u32,
-        ltime: u64,
-        name: String,
-        payload: Vec<u8>,
-    },
+    Query(QueryRequest),
 }
 
 /// What a query originator hears.
@@ -531,12 +547,12 @@ impl Loop {
                     payload,
                     coalesce,
                 } => {
-                    let _ = self.outputs.send(Output::User {
+                    let _ = self.outputs.send(Output::User(UserEvent {
                         ltime,
                         name: name.to_string(),
                         payload: payload.to_vec(),
                         coalesce,
-                    });
+                    }));
                 }
                 Delivery::Query {
                     id,
@@ -545,12 +561,12 @@ impl Loop {
                     payload,
                     ..
                 } => {
-                    let _ = self.outputs.send(Output::Query {
+                    let _ = self.outputs.send(Output::Query(QueryRequest {
                         id,
                         ltime,
                         name: name.to_string(),
                         payload: payload.to_vec(),
-                    });
+                    }));
                 }
                 Delivery::QueryAck { id, from } => {
                     to_query(&self.queries, id, QueryEvent::Ack(from.name().to_string()))

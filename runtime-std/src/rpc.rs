@@ -17,7 +17,7 @@ use serf_core::query::{KeyOp, KeyResponse};
 
 use crate::event::AgentEvent;
 use crate::hub::Hub;
-use crate::member::{Command, MemberInfo, QueryEvent, QuerySpec};
+use crate::member::{Command, MemberInfo, QueryEvent, QueryRequest, QuerySpec, UserEvent};
 
 /// Largest request object accepted (a query payload is at most a few KiB).
 const MAX_OBJECT: u64 = 1 << 20;
@@ -815,12 +815,12 @@ fn stream(
                 )
                 .is_ok()
             }
-            AgentEvent::User {
+            AgentEvent::User(UserEvent {
                 ltime,
                 name,
                 payload,
                 coalesce,
-            } => {
+            }) => {
                 #[derive(Serialize)]
                 #[serde(rename_all = "PascalCase")]
                 struct Rec<'a> {
@@ -844,12 +844,12 @@ fn stream(
                 )
                 .is_ok()
             }
-            AgentEvent::Query {
+            AgentEvent::Query(QueryRequest {
                 id,
                 ltime,
                 name,
                 payload,
-            } => {
+            }) => {
                 #[derive(Serialize)]
                 #[serde(rename_all = "PascalCase")]
                 struct Rec<'a> {

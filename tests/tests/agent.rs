@@ -184,6 +184,10 @@ impl Cluster {
         args.extend_from_slice(extra);
         String::from_utf8_lossy(&self.cli(i, &args).stdout).to_string()
     }
+    /// How many members `observer` lists as alive.
+    fn alive_count(&self, observer: usize) -> usize {
+        self.members(observer, &["-status=alive"]).lines().count()
+    }
     fn status_of(&self, observer: usize, name: &str) -> Option<String> {
         self.members(observer, &[])
             .lines()
@@ -245,11 +249,7 @@ fn five_agents_join_transitively_and_run_the_articles_commands() {
         assert!(text(&o).contains("Successfully joined cluster by contacting 1 nodes."));
     }
     assert!(
-        wait_until(Duration::from_secs(15), || c
-            .members(0, &["-status=alive"])
-            .lines()
-            .count()
-            == 5),
+        wait_until(Duration::from_secs(15), || c.alive_count(0) == 5),
         "{}",
         c.members(0, &[])
     );
@@ -346,11 +346,8 @@ fn killed_agent_is_failed_and_a_leaving_agent_is_left() {
     }
     // Every member knows every other before the kill (a member that never
     // heard of n4 cannot report it failed).
-    assert!(wait_until(Duration::from_secs(20), || (0..4).all(|i| c
-        .members(i, &["-status=alive"])
-        .lines()
-        .count()
-        == 4)));
+    assert!(wait_until(Duration::from_secs(20), || (0..4)
+        .all(|i| c.alive_count(i) == 4)));
     c.kill(3); // kill -9
     let t = Instant::now();
     assert!(
@@ -441,11 +438,7 @@ fn hashicorps_cli_reads_members_sends_events_and_runs_queries_through_our_rpc() 
         ]
     });
     c.join(1, 0);
-    assert!(wait_until(Duration::from_secs(10), || c
-        .members(0, &["-status=alive"])
-        .lines()
-        .count()
-        == 2));
+    assert!(wait_until(Duration::from_secs(10), || c.alive_count(0) == 2));
     let rpc = format!("-rpc-addr={}", c.agents[0].rpc);
     // Go's flag parsing stops at the first argument: flags go right after the command.
     let run = |args: &[&str]| {
@@ -489,19 +482,11 @@ fn agent_restarted_with_its_snapshot_rejoins_without_join() {
     });
     c.join(1, 0);
     c.join(2, 1);
-    assert!(wait_until(Duration::from_secs(10), || c
-        .members(2, &["-status=alive"])
-        .lines()
-        .count()
-        == 3));
+    assert!(wait_until(Duration::from_secs(10), || c.alive_count(2) == 3));
     std::thread::sleep(Duration::from_millis(1500)); // let the snapshot record the members
     c.restart(2); // kill -9, start again with the same flags: no -join
     assert!(
-        wait_until(Duration::from_secs(15), || c
-            .members(2, &["-status=alive"])
-            .lines()
-            .count()
-            == 3),
+        wait_until(Duration::from_secs(15), || c.alive_count(2) == 3),
         "restarted agent sees: {}",
         c.members(2, &[])
     );
@@ -522,11 +507,7 @@ fn python_serfclient_reads_members_sends_events_and_reads_stats() {
     };
     let c = Cluster::start(2, |_| vec!["-tag".into(), "role=py".into()]);
     c.join(1, 0);
-    assert!(wait_until(Duration::from_secs(10), || c
-        .members(0, &["-status=alive"])
-        .lines()
-        .count()
-        == 2));
+    assert!(wait_until(Duration::from_secs(10), || c.alive_count(0) == 2));
     let port = c.agents[0].rpc.rsplit_once(':').unwrap().1.to_string();
     let script = format!(
         r#"

@@ -50,6 +50,7 @@ fn node_memory_for_1024_members_is_reported() {
             reassembly_slots: 0,
             outbox: 4,
             pending_intents: 4,
+            replay_events: 0,
             ..config.capacity.clone()
         },
         ..config
