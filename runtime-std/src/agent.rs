@@ -322,7 +322,7 @@ impl AgentConfig {
 struct RegexMatcher;
 impl serf_core::query::TagMatcher for RegexMatcher {
     fn matches(&self, expr: &str, value: &str) -> bool {
-        regex::Regex::new(expr).is_ok_and(|r| r.is_match(value))
+        regex_lite::Regex::new(expr).is_ok_and(|r| r.is_match(value))
     }
 }
 static REGEX: RegexMatcher = RegexMatcher;

@@ -9,9 +9,8 @@ use std::io::Write as _;
 use std::sync::mpsc::{self, Receiver, Sender};
 
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::prelude::*;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
 
 /// Lines kept for new monitors (Serf keeps 512).
 const RING: usize = 512;
@@ -80,12 +79,25 @@ impl Visit for Message {
     }
 }
 
-struct ChannelLayer {
+/// The global subscriber: formats each event and sends it to the log
+/// thread. The agent uses no spans, so span calls are no-ops.
+struct ChannelSubscriber {
     tx: Sender<Msg>,
 }
 
-impl<S: Subscriber> Layer<S> for ChannelLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+impl Subscriber for ChannelSubscriber {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        // Every level: `monitor -log-level=trace` may ask for anything.
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
         let mut m = Message(String::new());
         event.record(&mut m);
         let level = *event.metadata().level();
@@ -164,8 +176,7 @@ pub fn init(mut stdout_max: Level) -> Logs {
             }
         }
     });
-    let layer = ChannelLayer { tx: tx.clone() };
-    let _ = tracing_subscriber::registry().with(layer).try_init();
+    let _ = tracing::subscriber::set_global_default(ChannelSubscriber { tx: tx.clone() });
     Logs { tx }
 }
 

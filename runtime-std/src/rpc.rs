@@ -367,7 +367,7 @@ impl Connection {
                 let members = match &filter {
                     None => list.iter().map(WireMember::from).collect(),
                     Some(f) => {
-                        let anchored = |re: &str| regex::Regex::new(&format!("^(?:{re})$"));
+                        let anchored = |re: &str| regex_lite::Regex::new(&format!("^(?:{re})$"));
                         let status = str_field(f, "Status");
                         let name = str_field(f, "Name");
                         let tags = string_map(f, "Tags");
