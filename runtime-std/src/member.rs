@@ -727,6 +727,15 @@ impl Loop {
                         .set_meta(now, &meta)
                         .map_err(|_| "tags exceed 512 bytes".to_string())
                 });
+                if r.is_ok() {
+                    // Serf reports a member-update for the local node too
+                    // (handlers then see the new SERF_TAG_* values).
+                    let me = self.node.local().clone();
+                    let _ = self.outputs.send(Output::Member(MemberEvent {
+                        kind: EventKind::Updated,
+                        member: self.info(&me),
+                    }));
+                }
                 let _ = reply.send(r);
             }
             Command::Coordinate(name, reply) => {

@@ -335,6 +335,16 @@ fn user_event_runs_the_handler_with_serfs_environment() {
         std::fs::read_to_string(&file).unwrap(),
         "user|deploy|web|r2|n2|v42\n"
     );
+    // Handlers see the agent's tags as they are now.
+    assert!(c.cli(1, &["tags", "-set", "region=zz"]).status.success());
+    assert!(c.cli(0, &["event", "deploy", "v43"]).status.success());
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&file).is_ok_and(|s| s.contains("v43"))
+    }));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "user|deploy|web|zz|n2|v43\n"
+    );
 }
 
 #[test]
