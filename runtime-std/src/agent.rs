@@ -56,6 +56,8 @@ pub struct AgentConfig {
     pub leave_on_terminate: bool,
     /// SIGINT exits without leaving (`skip_leave_on_interrupt`).
     pub skip_leave_on_interrupt: bool,
+    /// How long a leave waits for its broadcast.
+    pub broadcast_timeout: Duration,
     /// Most verbose level printed.
     pub log_level: tracing::Level,
     /// Tags persisted here (rewritten on change).
@@ -289,10 +291,15 @@ impl AgentConfig {
         let level = f.get("log-level").unwrap_or("info");
         let log_level =
             crate::log::parse_level(level).ok_or_else(|| format!("invalid log level {level:?}"))?;
-        if let Some(t) = f.get("broadcast-timeout") {
-            parse_duration(t)?;
-        }
+        // Serf's floor is 1 s.
+        let broadcast_timeout = f
+            .get("broadcast-timeout")
+            .map(parse_duration)
+            .transpose()?
+            .unwrap_or(Duration::from_secs(5))
+            .max(Duration::from_secs(1));
         Ok(AgentConfig {
+            broadcast_timeout,
             name,
             bind,
             advertise,
@@ -351,7 +358,8 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
     let mut builder = Member::builder(&cfg.name)
         .bind(cfg.bind)
         .advertise(cfg.advertise)
-        .config(cfg.config.clone());
+        .config(cfg.config.clone())
+        .broadcast_timeout(cfg.broadcast_timeout);
     for (k, v) in &cfg.tags {
         builder = builder.tag(k, v);
     }
@@ -702,6 +710,20 @@ mod tests {
             ]
         );
         assert_eq!(c.config.probe_interval, Duration::from_secs(5));
+        assert_eq!(
+            c.broadcast_timeout,
+            Duration::from_secs(5),
+            "Serf's default"
+        );
+        let quick =
+            AgentConfig::from_args(&args(&["-node=a", "-broadcast-timeout=200ms"])).unwrap();
+        assert_eq!(
+            quick.broadcast_timeout,
+            Duration::from_secs(1),
+            "Serf's floor"
+        );
+        let slow = AgentConfig::from_args(&args(&["-node=a", "-broadcast-timeout=8s"])).unwrap();
+        assert_eq!(slow.broadcast_timeout, Duration::from_secs(8));
     }
 
     #[test]

@@ -234,6 +234,7 @@ impl Member {
             advertise: None,
             config: Config::lan(),
             tags: Vec::new(),
+            broadcast_timeout: Duration::from_secs(5),
         }
     }
 
@@ -246,7 +247,7 @@ impl Member {
         outputs: Sender<Output>,
     ) -> std::io::Result<Member> {
         let socket = UdpSocket::bind(bind)?;
-        Member::spawn(id, socket, config, &[], outputs)
+        Member::spawn(id, socket, config, &[], Duration::from_secs(5), outputs)
     }
 
     fn spawn(
@@ -254,6 +255,7 @@ impl Member {
         socket: UdpSocket,
         config: Config,
         tags: &[(String, String)],
+        broadcast_timeout: Duration,
         outputs: Sender<Output>,
     ) -> std::io::Result<Member> {
         let local_addr = socket.local_addr()?;
@@ -269,7 +271,7 @@ impl Member {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("serf-protocol".into())
-            .spawn(move || Loop::new(node, socket, epoch, outputs).run(rx))?;
+            .spawn(move || Loop::new(node, socket, epoch, outputs, broadcast_timeout).run(rx))?;
         Ok(Member {
             commands: tx,
             thread: Some(thread),
@@ -289,7 +291,8 @@ impl Member {
             .unwrap_or(0)
     }
 
-    /// Leaves gracefully (returns once the leave has been gossiped, or after 3 s).
+    /// Leaves gracefully (returns once the leave has been gossiped, or after
+    /// the broadcast timeout).
     pub fn leave(&self) {
         self.ask(Command::Leave);
     }
@@ -354,6 +357,7 @@ pub struct MemberBuilder {
     advertise: Option<SocketAddr>,
     config: Config,
     tags: Vec<(String, String)>,
+    broadcast_timeout: Duration,
 }
 
 impl MemberBuilder {
@@ -372,6 +376,11 @@ impl MemberBuilder {
         self.config = config;
         self
     }
+    /// How long a leave waits for its broadcast to go out (default 5 s, as Serf).
+    pub fn broadcast_timeout(mut self, d: Duration) -> Self {
+        self.broadcast_timeout = d;
+        self
+    }
     /// Adds a tag.
     pub fn tag(mut self, key: &str, value: &str) -> Self {
         self.tags.push((key.to_string(), value.to_string()));
@@ -387,7 +396,14 @@ impl MemberBuilder {
         let id = NodeId::new(&self.name, advertise)
             .ok_or_else(|| std::io::Error::other("invalid node name"))?;
         let (tx, rx) = mpsc::channel();
-        let m = Member::spawn(id, socket, self.config, &self.tags, tx)?;
+        let m = Member::spawn(
+            id,
+            socket,
+            self.config,
+            &self.tags,
+            self.broadcast_timeout,
+            tx,
+        )?;
         Ok((m, rx))
     }
 }
@@ -414,13 +430,20 @@ struct Loop {
     outputs: Sender<Output>,
     queries: Vec<(u32, Sender<QueryEvent>)>,
     leave_waiter: Option<(Reply<()>, StdInstant)>,
+    broadcast_timeout: Duration,
     recv: Vec<u8>,
     send: Vec<u8>,
     delivery: Vec<u8>,
 }
 
 impl Loop {
-    fn new(node: StdNode, socket: UdpSocket, epoch: StdInstant, outputs: Sender<Output>) -> Loop {
+    fn new(
+        node: StdNode,
+        socket: UdpSocket,
+        epoch: StdInstant,
+        outputs: Sender<Output>,
+        broadcast_timeout: Duration,
+    ) -> Loop {
         let mtu = node.config().mtu;
         let big = node
             .config()
@@ -434,6 +457,7 @@ impl Loop {
             outputs,
             queries: Vec::new(),
             leave_waiter: None,
+            broadcast_timeout,
             recv: vec![0; mtu + 1],
             send: vec![0; mtu],
             delivery: vec![0; big],
@@ -489,7 +513,7 @@ impl Loop {
             }
             self.flush();
             if let Some((_, since)) = &self.leave_waiter {
-                if self.node.pending_broadcasts() == 0 || since.elapsed() > Duration::from_secs(3) {
+                if self.node.pending_broadcasts() == 0 || since.elapsed() > self.broadcast_timeout {
                     if let Some((reply, _)) = self.leave_waiter.take() {
                         let _ = reply.send(());
                     }
