@@ -156,6 +156,14 @@ impl AgentConfig {
         valued.push("tags-file");
         valued.push("keyring-file");
         valued.push("protocol");
+        valued.extend([
+            "query-response-size-limit",
+            "query-size-limit",
+            "user-event-size-limit",
+            "reconnect-interval",
+            "reconnect-timeout",
+            "tombstone-timeout",
+        ]);
         let f = Flags::parse(
             argv,
             &[
@@ -205,6 +213,7 @@ impl AgentConfig {
         // queue is enough (each entry holds a 164-byte node id).
         config.capacity.events = 256;
         config.coordinates = !f.bool("disable-coordinates", false);
+        apply_limits(&f, &mut config)?;
         if let Some(p) = f.get("protocol") {
             // Serf's protocol versions 2 to 5 all speak the same to us.
             if !matches!(p.parse::<u8>(), Ok(2..=5)) {
@@ -322,6 +331,45 @@ impl AgentConfig {
             log_level,
         })
     }
+}
+
+/// Serf's size limits and reap timeouts (config-file keys), checked against
+/// what one datagram and the reassembly buffer can carry.
+fn apply_limits(f: &Flags, config: &mut Config) -> Result<(), String> {
+    let size = |name: &str, max: usize| -> Result<Option<usize>, String> {
+        let Some(v) = f.get(name) else {
+            return Ok(None);
+        };
+        match v.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(format!(
+                "{name} must be a number from 1 to {max}, got {v:?}"
+            )),
+        }
+    };
+    if let Some(n) = size("user-event-size-limit", 1024)? {
+        config.user_event_size_limit = n;
+    }
+    if let Some(n) = size("query-size-limit", 1024)? {
+        config.query_size_limit = n;
+    }
+    if let Some(n) = size(
+        "query-response-size-limit",
+        config.capacity.reassembly_bytes,
+    )? {
+        config.query_response_size_limit = n;
+    }
+    let duration = |name: &str| f.get(name).map(parse_duration).transpose();
+    if let Some(d) = duration("reconnect-interval")? {
+        config.reconnect_interval = d.max(Duration::from_secs(1));
+    }
+    if let Some(d) = duration("reconnect-timeout")? {
+        config.dead_reap_timeout = d;
+    }
+    if let Some(d) = duration("tombstone-timeout")? {
+        config.left_reap_timeout = d;
+    }
+    Ok(())
 }
 
 /// Full regular expressions for query tag filters (unanchored, as Serf).
@@ -722,7 +770,20 @@ mod tests {
             Duration::from_secs(1),
             "Serf's floor"
         );
-        let slow = AgentConfig::from_args(&args(&["-node=a", "-broadcast-timeout=8s"])).unwrap();
+        let slow = AgentConfig::from_args(&args(&[
+            "-node=a",
+            "-broadcast-timeout=8s",
+            "-user-event-size-limit=800",
+            "-tombstone-timeout=1h",
+            "-reconnect-timeout=30m",
+        ]))
+        .unwrap();
+        assert_eq!(slow.config.user_event_size_limit, 800);
+        assert_eq!(slow.config.left_reap_timeout, Duration::from_secs(3600));
+        assert_eq!(slow.config.dead_reap_timeout, Duration::from_secs(1800));
+        let err =
+            AgentConfig::from_args(&args(&["-node=a", "-user-event-size-limit=5000"])).unwrap_err();
+        assert!(err.contains("user-event-size-limit must be"), "{err}");
         assert_eq!(slow.broadcast_timeout, Duration::from_secs(8));
     }
 

@@ -99,12 +99,18 @@ pub fn to_flags(text: &str, origin: &str) -> Result<Vec<String>, String> {
             "query_response_size_limit"
             | "query_size_limit"
             | "user_event_size_limit"
-            | "enable_compression"
             | "reconnect_interval"
             | "reconnect_timeout"
             | "tombstone_timeout" => {
-                // Accepted and validated; the agent uses the defaults.
-                scalar(value).ok_or_else(|| bad(key, "a number, string or boolean"))?;
+                // No Serf command-line flag; the agent takes them as
+                // flags of the same name.
+                let v = scalar(value).ok_or_else(|| bad(key, "a number or a duration"))?;
+                flags.push(format!("-{}={v}", key.replace('_', "-")));
+                continue;
+            }
+            "enable_compression" => {
+                // Accepted: this implementation sends no compressed messages.
+                value.as_bool().ok_or_else(|| bad(key, "true or false"))?;
                 continue;
             }
             k if UNSUPPORTED.contains(&k) => {
@@ -169,6 +175,7 @@ mod tests {
         assert!(f.contains(&"-replay=true".to_string()));
         assert!(f.contains(&"-leave-on-terminate=false".to_string()));
         assert!(f.contains(&"-tags-file=/t.json".to_string()));
+        assert!(f.contains(&"-query-size-limit=2048".to_string()));
         assert!(to_flags(r#"{"nodename": "x"}"#, "b.json")
             .unwrap_err()
             .contains("unknown configuration key"));
