@@ -807,23 +807,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         };
         let origin_slot = self.members.find(origin).unwrap_or(EMPTY);
         let mut picked = [EMPTY; 8];
-        let mut k = 0;
-        for _ in 0..DRAW_ATTEMPTS {
-            if k >= n.min(picked.len()) {
-                break;
-            }
-            let Some(s) = self.members.random_slot(&mut self.rng) else {
-                break;
-            };
-            if s == self.my_slot || s == origin_slot || picked[..k].contains(&s) {
-                continue;
-            }
-            if self.members.slot(s).state() != Some(State::Alive) {
-                continue;
-            }
-            picked[k] = s;
-            k += 1;
-        }
+        let k = self.random_members(&mut picked, n, origin_slot, |node, s| {
+            node.members.slot(s).state() == Some(State::Alive)
+        });
         for &s in &picked[..k] {
             let via = self.members.slot(s).id().addr();
             let relay: Message<'_, I> = Message::Relay {
@@ -2173,25 +2159,13 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         };
         let target = target.clone();
         let mut picked = [EMPTY; 8];
-        let mut n = 0usize;
-        let want = self.config.indirect_checks.min(picked.len());
         let target_slot = self.members.find(&target).unwrap_or(EMPTY);
-        for _ in 0..DRAW_ATTEMPTS {
-            if n >= want {
-                break;
-            }
-            let Some(s) = self.members.random_slot(&mut self.rng) else {
-                break;
-            };
-            if s == self.my_slot || s == target_slot || picked[..n].contains(&s) {
-                continue;
-            }
-            if self.members.slot(s).state() != Some(State::Alive) {
-                continue;
-            }
-            picked[n] = s;
-            n += 1;
-        }
+        let n = self.random_members(
+            &mut picked,
+            self.config.indirect_checks,
+            target_slot,
+            |node, s| node.members.slot(s).state() == Some(State::Alive),
+        );
         let nack = self.config.lifeguard;
         let seq = self.probe.seq();
         for &s in &picked[..n] {
@@ -2217,13 +2191,16 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         }
     }
 
-    fn gossip_tick(&mut self, now: Instant) {
-        self.next_gossip = now + self.config.gossip_interval;
-        if self.pending_broadcasts() == 0 {
-            return;
-        }
-        let mut picked = [EMPTY; 16];
-        let want = self.config.gossip_nodes.min(picked.len());
+    /// Up to `want` distinct random members (never us or `exclude`) that pass
+    /// `ok`, into `out`; returns how many. Bounded draws, no scan of the table.
+    fn random_members(
+        &mut self,
+        out: &mut [u32],
+        want: usize,
+        exclude: u32,
+        ok: impl Fn(&Self, u32) -> bool,
+    ) -> usize {
+        let want = want.min(out.len());
         let mut n = 0usize;
         for _ in 0..DRAW_ATTEMPTS {
             if n >= want {
@@ -2232,19 +2209,34 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             let Some(s) = self.members.random_slot(&mut self.rng) else {
                 break;
             };
-            if s == self.my_slot || picked[..n].contains(&s) {
+            if s == self.my_slot || s == exclude || out[..n].contains(&s) || !ok(self, s) {
                 continue;
             }
-            let ok = match self.members.slot(s).state() {
-                Some(State::Alive | State::Suspect) => true,
-                Some(State::Dead) => self.members.age(s, now) < self.config.gossip_to_the_dead_time,
-                _ => false,
-            };
-            if ok {
-                picked[n] = s;
-                n += 1;
-            }
+            out[n] = s;
+            n += 1;
         }
+        n
+    }
+
+    fn gossip_tick(&mut self, now: Instant) {
+        self.next_gossip = now + self.config.gossip_interval;
+        if self.pending_broadcasts() == 0 {
+            return;
+        }
+        let mut picked = [EMPTY; 16];
+        let n =
+            self.random_members(
+                &mut picked,
+                self.config.gossip_nodes,
+                EMPTY,
+                |node, s| match node.members.slot(s).state() {
+                    Some(State::Alive | State::Suspect) => true,
+                    Some(State::Dead) => {
+                        node.members.age(s, now) < node.config.gossip_to_the_dead_time
+                    }
+                    _ => false,
+                },
+            );
         for &s in &picked[..n] {
             let to = self.members.slot(s).id().clone();
             self.queue(Transmission::Gossip { to });
