@@ -128,18 +128,11 @@ fn tag_filtered_query_is_answered_only_by_matching_members() {
         "only matching members deliver it to their application"
     );
     // A node filter narrows to the named members.
-    let now = sim.now();
     let params = QueryParams {
         nodes: &[4, 7],
         ..QueryParams::default()
     };
-    let id = sim
-        .node_mut(1)
-        .unwrap()
-        .query(now, "who", b"", &params)
-        .unwrap();
-    sim.flush(1);
-    sim.run_for(secs(10));
+    let id = send_query(&mut sim, 1, "who", &params, 10);
     let (acks, resp, _) = answers(&sim, 1, id);
     assert_eq!(acks, vec![4, 7]);
     assert_eq!(resp.len(), 2);
@@ -156,18 +149,11 @@ fn response_of_20_kib_arrives_whole_at_the_originator() {
     sim.set_responder(Box::new(move |node, _, _| {
         (node == 5).then(|| reply.clone())
     }));
-    let now = sim.now();
     let params = QueryParams {
         nodes: &[5],
         ..QueryParams::default()
     };
-    let id = sim
-        .node_mut(2)
-        .unwrap()
-        .query(now, "dump", b"", &params)
-        .unwrap();
-    sim.flush(2);
-    sim.run_for(secs(10));
+    let id = send_query(&mut sim, 2, "dump", &params, 10);
     let (_, resp, done) = answers(&sim, 2, id);
     assert!(done);
     assert_eq!(resp.len(), 1);
@@ -181,18 +167,11 @@ fn responses_through_relays_count_once() {
     let n = 16;
     let mut sim = converged(n, Config::lan().with_members(24), 21);
     sim.set_responder(Box::new(|node, _, _| Some(vec![node as u8])));
-    let now = sim.now();
     let params = QueryParams {
         relay_factor: 3,
         ..QueryParams::default()
     };
-    let id = sim
-        .node_mut(0)
-        .unwrap()
-        .query(now, "relayed", b"", &params)
-        .unwrap();
-    sim.flush(0);
-    sim.run_for(secs(10));
+    let id = send_query(&mut sim, 0, "relayed", &params, 10);
     let (acks, resp, _) = answers(&sim, 0, id);
     assert_eq!(
         acks.len(),

@@ -13,6 +13,18 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// One node (id 1) outside any simulation, for driving by hand.
+fn lone_node(config: &Config) -> Node<u32, Heap, SimRng> {
+    Node::new(
+        1u32,
+        config.clone(),
+        buffers(config),
+        SimRng::new(1),
+        Instant::ZERO,
+    )
+    .unwrap()
+}
+
 fn converged(n: u32, config: Config, seed: u64) -> Sim {
     Sim::converged(config, n, seed, 60).unwrap_or_else(|| panic!("cluster of {n} did not converge"))
 }
@@ -53,14 +65,7 @@ fn user_event_from_one_member_reaches_all_256_exactly_once() {
 #[test]
 fn user_event_over_the_size_limit_is_refused() {
     let config = Config::lan().with_members(8);
-    let mut node = Node::new(
-        1u32,
-        config.clone(),
-        buffers(&config),
-        SimRng::new(1),
-        Instant::ZERO,
-    )
-    .unwrap();
+    let mut node = lone_node(&config);
     assert!(node.user_event("big", &[0u8; 600], false).is_err());
     assert!(node.user_event("ok", &[0u8; 500], true).is_ok());
     let mut buf = vec![0u8; config.capacity.user_payload];
@@ -139,28 +144,14 @@ fn restored_event_clock_stops_old_events_from_being_delivered_again() {
         n
     };
     // A fresh node (no snapshot) delivers an old event it never saw.
-    let mut fresh = Node::new(
-        1u32,
-        config.clone(),
-        buffers(&config),
-        SimRng::new(1),
-        Instant::ZERO,
-    )
-    .unwrap();
+    let mut fresh = lone_node(&config);
     fresh.handle_datagram(Instant::ZERO, 2, &event(40)).unwrap();
     assert_eq!(count(&mut fresh), 1);
     // The same node again: duplicates are not delivered twice.
     fresh.handle_datagram(Instant::ZERO, 2, &event(40)).unwrap();
     assert_eq!(count(&mut fresh), 0);
     // A restarted node whose snapshot recorded event clock 41 drops it.
-    let mut restored = Node::new(
-        1u32,
-        config.clone(),
-        buffers(&config),
-        SimRng::new(1),
-        Instant::ZERO,
-    )
-    .unwrap();
+    let mut restored = lone_node(&config);
     restored.restore_event_clock(41);
     assert!(restored.clocks().1 >= 41);
     restored
@@ -177,14 +168,7 @@ fn restored_event_clock_stops_old_events_from_being_delivered_again() {
 #[test]
 fn events_older_than_the_ring_are_dropped() {
     let config = Config::lan().with_members(8);
-    let mut node = Node::new(
-        1u32,
-        config.clone(),
-        buffers(&config),
-        SimRng::new(1),
-        Instant::ZERO,
-    )
-    .unwrap();
+    let mut node = lone_node(&config);
     let mut buf = [0u8; 128];
     for (ltime, want) in [(2000u64, true), (1000, false), (1600, true)] {
         let mut enc = Encoder::new(&mut buf).unwrap();
