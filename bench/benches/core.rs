@@ -42,6 +42,7 @@ fn messages() -> Vec<Message<'static, u32>> {
             incarnation: 17,
             node: 40_000,
             meta: &[],
+            protocol: 5,
         },
         Message::Suspect {
             incarnation: 17,
@@ -63,6 +64,7 @@ fn messages() -> Vec<Message<'static, u32>> {
             incarnation: 17,
             state: 1,
             meta: &[],
+            protocol: 5,
         },
         Message::User(&[0x5a; 128]),
     ]
@@ -111,6 +113,7 @@ fn node_with(n: u32) -> BenchNode {
                 incarnation: 1,
                 node: id,
                 meta: &[],
+                protocol: 5,
             })
         {
             id += 1;
@@ -140,6 +143,7 @@ fn update_packet(rng: &mut SimRng, n: u32, incarnation: u32) -> Vec<u8> {
             incarnation,
             node: id,
             meta: &[],
+            protocol: 5,
         }) {
             break;
         }

@@ -44,6 +44,8 @@ impl Default for NetConfig {
 pub enum DeliveredKind {
     /// A raw broadcast.
     User,
+    /// A key operation changed the node's keyring.
+    KeyringChanged,
     /// A user event.
     Event {
         /// Lamport time.
@@ -452,6 +454,9 @@ impl Sim {
                     String::new(),
                     Vec::new(),
                 ),
+                Delivery::KeyringChanged => {
+                    (DeliveredKind::KeyringChanged, String::new(), Vec::new())
+                }
             };
             if self.record {
                 self.deliveries.push(Delivered {

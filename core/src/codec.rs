@@ -80,6 +80,8 @@ pub enum Message<'a, I> {
         node: I,
         /// Encoded tags (see [`crate::tags`]).
         meta: &'a [u8],
+        /// The Serf protocol version it speaks (`Config::protocol`).
+        protocol: u8,
     },
     /// `from` suspects `node` at `incarnation`.
     Suspect {
@@ -118,6 +120,8 @@ pub enum Message<'a, I> {
         state: u8,
         /// Encoded tags.
         meta: &'a [u8],
+        /// The Serf protocol version it speaks.
+        protocol: u8,
     },
     /// A user event (Serf message type 3), disseminated by every member that
     /// sees it for the first time.
@@ -254,6 +258,8 @@ pub enum DecodeError {
     Malformed,
     /// Wrong label, missing or unexpected encryption, or undecryptable.
     Frame(crate::crypto::FrameError),
+    /// A peer's notice that it refused what we sent it.
+    Refused(crate::crypto::Refusal),
 }
 
 impl core::fmt::Display for DecodeError {
@@ -264,6 +270,7 @@ impl core::fmt::Display for DecodeError {
             DecodeError::Oversized(n) => write!(f, "datagram of {n} bytes exceeds the MTU"),
             DecodeError::Malformed => write!(f, "malformed message"),
             DecodeError::Frame(e) => write!(f, "datagram refused: {e:?}"),
+            DecodeError::Refused(r) => write!(f, "refused by the peer: {r}"),
         }
     }
 }
@@ -396,6 +403,7 @@ mod tests {
                 incarnation: 7,
                 node: 8,
                 meta: b"\x01\x04role\x03web",
+                protocol: 5,
             },
             Message::Suspect {
                 incarnation: 9,
@@ -417,6 +425,7 @@ mod tests {
                 incarnation: 16,
                 state: 4,
                 meta: b"",
+                protocol: 3,
             },
             Message::User(b"hello"),
             Message::Event {

@@ -62,6 +62,12 @@ pub struct Config {
     pub query_response_size_limit: usize,
     /// Query timeout = gossip interval × this × ceil(log10(N + 1)).
     pub query_timeout_mult: u32,
+    /// The Serf protocol version this node announces (2 to 5; Serf's
+    /// `-protocol`). Every version speaks the same wire here; members show it.
+    pub protocol: u8,
+    /// Someone else claiming our name starts a `_serf_conflict` vote (Serf's
+    /// default); off (`disable_name_resolution`), it is only reported.
+    pub resolve_name_conflicts: bool,
     /// Tag filter matcher; the std runtime plugs in regular expressions.
     pub tag_matcher: &'static dyn crate::query::TagMatcher,
     /// Keys for AES-GCM encryption (empty: plaintext); the first encrypts.
@@ -173,6 +179,8 @@ impl Config {
             query_size_limit: 1024,
             query_response_size_limit: 1024,
             query_timeout_mult: 16,
+            resolve_name_conflicts: true,
+            protocol: 5,
             tag_matcher: &crate::query::SIMPLE_MATCHER,
             keyring: crate::crypto::Keyring::default(),
             label: None,

@@ -9,6 +9,11 @@
 //! - otherwise the plain datagram (version byte, messages).
 //!
 //! The first key encrypts; every key is tried to decrypt (rotation).
+//!
+//! A refused datagram may be answered with a refusal notice, always in the
+//! clear and never framed: `0xE5, reason`. It tells a joiner why it cannot
+//! get in (memberlist answers a refused stream with an error the same way);
+//! it carries nothing secret, and a notice is never answered.
 
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::AeadInPlace;
@@ -21,6 +26,10 @@ pub const MAX_KEYS: usize = 16;
 pub const ENCRYPTED: u8 = 0xE1;
 /// Framing byte of a label header (memberlist's has-label type, 244).
 pub const LABELLED: u8 = 0xF4;
+/// First byte of a refusal notice.
+pub const REFUSED: u8 = 0xE5;
+/// Bytes of a refusal notice.
+pub const REFUSAL_LEN: usize = 2;
 /// Nonce bytes.
 pub const NONCE: usize = 12;
 /// Tag bytes.
@@ -206,6 +215,69 @@ pub enum FrameError {
     Encryption,
     /// No key decrypts it (or it was tampered with).
     Decrypt,
+}
+
+/// Why a peer refused what we sent, as its refusal notice says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// It encrypts and we sent plaintext.
+    EncryptionRequired,
+    /// It does not encrypt and we sent an encrypted datagram.
+    EncryptionNotConfigured,
+    /// None of its keys decrypts what we sent.
+    NoKeyDecrypts,
+    /// Our label (or its absence) does not match its label.
+    LabelMismatch,
+}
+
+impl Refusal {
+    /// What the refusing node saw, given its own keyring state.
+    pub fn of(e: FrameError, encrypting: bool) -> Refusal {
+        match e {
+            FrameError::Label => Refusal::LabelMismatch,
+            FrameError::Decrypt => Refusal::NoKeyDecrypts,
+            FrameError::Encryption if encrypting => Refusal::EncryptionRequired,
+            FrameError::Encryption => Refusal::EncryptionNotConfigured,
+        }
+    }
+
+    /// The notice's bytes.
+    pub fn encode(self) -> [u8; REFUSAL_LEN] {
+        let reason = match self {
+            Refusal::EncryptionRequired => 1,
+            Refusal::EncryptionNotConfigured => 2,
+            Refusal::NoKeyDecrypts => 3,
+            Refusal::LabelMismatch => 4,
+        };
+        [REFUSED, reason]
+    }
+
+    /// Reads a notice; `None` if `datagram` is not a well-formed one.
+    pub fn decode(datagram: &[u8]) -> Option<Refusal> {
+        match datagram {
+            [REFUSED, 1] => Some(Refusal::EncryptionRequired),
+            [REFUSED, 2] => Some(Refusal::EncryptionNotConfigured),
+            [REFUSED, 3] => Some(Refusal::NoKeyDecrypts),
+            [REFUSED, 4] => Some(Refusal::LabelMismatch),
+            _ => None,
+        }
+    }
+}
+
+impl core::fmt::Display for Refusal {
+    /// Worded as memberlist reports a failed join, from the joiner's side.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Refusal::EncryptionRequired => {
+                "Remote state is encrypted and encryption is not configured"
+            }
+            Refusal::EncryptionNotConfigured => {
+                "Encryption is configured but remote state is not encrypted"
+            }
+            Refusal::NoKeyDecrypts => "No installed keys could decrypt the message",
+            Refusal::LabelMismatch => "Remote cluster label does not match ours",
+        })
+    }
 }
 
 /// Bytes the framing adds in front of the plain datagram.

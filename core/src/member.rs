@@ -48,9 +48,13 @@ impl State {
 pub struct Slot<I> {
     id: I,
     incarnation: u32,
-    /// bits 0..3 state, bits 8..32 coarse time of the last state change.
+    /// bits 0..3 state, bits 3..6 Serf protocol version, bits 8..32 coarse
+    /// time of the last state change.
     packed: u32,
 }
+
+const PROTOCOL_SHIFT: u32 = 3;
+const PROTOCOL_MASK: u32 = 0x7 << PROTOCOL_SHIFT;
 
 impl<I> Slot<I> {
     /// The member's state (`None` for a free slot).
@@ -67,6 +71,10 @@ impl<I> Slot<I> {
     }
     pub(crate) fn changed(&self) -> u32 {
         self.packed >> 8
+    }
+    /// The Serf protocol version the member speaks (0: not told yet).
+    pub fn protocol(&self) -> u8 {
+        ((self.packed & PROTOCOL_MASK) >> PROTOCOL_SHIFT) as u8
     }
 }
 
@@ -266,8 +274,16 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
             *self.counts.slot(old) -= 1;
         }
         slot.incarnation = incarnation;
-        slot.packed = (now.coarse() << 8) | state as u32;
+        slot.packed = (now.coarse() << 8) | (slot.packed & PROTOCOL_MASK) | state as u32;
         *self.counts.slot(state) += 1;
+    }
+
+    /// Records the protocol version a member announced (values above 7 are
+    /// kept as 7: no Serf protocol comes near it).
+    pub fn set_protocol(&mut self, s: u32, protocol: u8) {
+        let slot = &mut self.slots[s as usize];
+        let p = u32::from(protocol.min(7)) << PROTOCOL_SHIFT;
+        slot.packed = (slot.packed & !PROTOCOL_MASK) | p;
     }
 
     /// Removes a member, freeing its slot (backward-shift deletion keeps probe

@@ -105,6 +105,13 @@ pub enum Transmission<I: Identity> {
         /// Header flags.
         flags: u8,
     },
+    /// A refusal notice (unframed) to a peer whose datagram we refused.
+    Refusal {
+        /// Destination.
+        to: I::Addr,
+        /// What was wrong with its datagram.
+        refusal: crypto::Refusal,
+    },
     /// Recorded user events from sequence `seq` on, after our push-pull
     /// state (anti-entropy for events, and `join -replay`).
     Replay {
@@ -165,11 +172,42 @@ pub enum Delivery<'b, I> {
         /// Query id.
         id: u32,
     },
+    /// A cluster key operation changed this node's keyring: persist
+    /// [`Node::keyring`] now (Serf rewrites its keyring file on every node).
+    KeyringChanged,
 }
+
+/// Least time between two refusal notices.
+const REFUSAL_INTERVAL: core::time::Duration = core::time::Duration::from_millis(50);
 
 /// Inbox-only response flags (never valid on the wire).
 const LOCAL_LARGE: u8 = 0x80;
 const LOCAL_DONE: u8 = 0x40;
+
+/// Why a key operation was refused here, worded as Serf and memberlist word it
+/// (operators compare these answers across implementations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyRefusal {
+    /// Install, use or remove on a node without encryption.
+    NoEncryption,
+    /// List on a node without encryption.
+    ListWithoutEncryption,
+    /// The keyring refused the change.
+    Key(KeyError),
+}
+
+impl KeyRefusal {
+    fn message(self) -> &'static str {
+        match self {
+            KeyRefusal::NoEncryption => "No keyring to modify (encryption not enabled)",
+            KeyRefusal::ListWithoutEncryption => "Keyring is empty (encryption not enabled)",
+            KeyRefusal::Key(KeyError::Length) => "key size must be 16, 24 or 32 bytes",
+            KeyRefusal::Key(KeyError::Full) => "keyring is full",
+            KeyRefusal::Key(KeyError::Unknown) => "Requested key is not in the keyring",
+            KeyRefusal::Key(KeyError::Primary) => "Removing the primary key is not allowed",
+        }
+    }
+}
 
 /// A datagram written into the caller's buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -243,6 +281,11 @@ pub struct Node<I: Identity, S: Store, R: RngCore> {
     outbox: Outbox<S>,
     intents: Intents<I, S>,
     keyring: Keyring,
+    /// A key query changed the keyring since the last `poll_delivery`.
+    keyring_changed: bool,
+    /// No refusal notice goes out before this (they are rate limited, so a
+    /// flood of bad datagrams cannot turn us into a reflector).
+    next_refusal: Instant,
     scratch: Option<S::Buf<u8>>,
     event_log: EventLog<S::Buf<u8>>,
     conflict_lost: bool,
@@ -284,6 +327,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let my_slot = members
             .insert(me.clone(), 0, State::Alive, now, &mut rng)
             .map_err(|_| BuildError::Capacity)?;
+        members.set_protocol(my_slot, config.protocol);
         let mut node = Node {
             next_probe: now + jitter(&mut rng, config.probe_interval),
             next_gossip: now + jitter(&mut rng, config.gossip_interval),
@@ -315,6 +359,8 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             outbox: Outbox::new(buffers.outbox, buffers.outbox_lens),
             intents: Intents::new(buffers.intent_status, buffers.pending_intents),
             keyring: config_keyring,
+            keyring_changed: false,
+            next_refusal: now,
             scratch: Some(buffers.scratch),
             event_log: EventLog::new(buffers.replay, crate::replay::slot_len(config_event_limit)),
             conflict_lost: false,
@@ -603,7 +649,13 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             return; // `_serf_ping` and unknown internal names: the ack is the answer
         };
         let mut out = [0u8; 1 + crypto::MAX_KEYS * 33];
+        // Serf's answers (and wording): a node without encryption has no
+        // keyring to change, and must not start encrypting because asked to.
         let result = match (op, Key::new(payload)) {
+            _ if self.keyring.is_empty() => Err(match op {
+                KeyOp::List => KeyRefusal::ListWithoutEncryption,
+                _ => KeyRefusal::NoEncryption,
+            }),
             (KeyOp::List, _) => {
                 let mut n = 1;
                 for k in self.keyring.keys() {
@@ -614,11 +666,21 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 }
                 Ok(n)
             }
-            (_, Err(e)) => Err(e),
-            (KeyOp::Install, Ok(k)) => self.keyring.install(k).map(|_| 1),
-            (KeyOp::Use, Ok(k)) => self.keyring.use_key(&k).map(|_| 1),
-            (KeyOp::Remove, Ok(k)) => self.keyring.remove(&k).map(|_| 1),
+            (_, Err(e)) => Err(KeyRefusal::Key(e)),
+            (KeyOp::Install, Ok(k)) => self.keyring.install(k).map(|_| 1).map_err(KeyRefusal::Key),
+            (KeyOp::Use, Ok(k)) => self.keyring.use_key(&k).map(|_| 1).map_err(KeyRefusal::Key),
+            // Removing a key that is not installed changes nothing and
+            // succeeds, as in memberlist.
+            (KeyOp::Remove, Ok(k)) => match self.keyring.remove(&k) {
+                Ok(()) | Err(KeyError::Unknown) => Ok(1),
+                Err(e) => Err(KeyRefusal::Key(e)),
+            },
         };
+        if result.is_ok() && op != KeyOp::List {
+            // The runtime persists the keyring (Serf rewrites its keyring
+            // file on every node that applies a change).
+            self.keyring_changed = true;
+        }
         let len = match result {
             Ok(n) => {
                 out[0] = 1;
@@ -626,12 +688,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             }
             Err(e) => {
                 out[0] = 0;
-                let msg: &[u8] = match e {
-                    KeyError::Length => b"key must be 16, 24 or 32 bytes",
-                    KeyError::Full => b"keyring is full",
-                    KeyError::Unknown => b"key is not installed",
-                    KeyError::Primary => b"removing the primary key is not allowed",
-                };
+                let msg = e.message().as_bytes();
                 out[1..1 + msg.len()].copy_from_slice(msg);
                 1 + msg.len()
             }
@@ -732,6 +789,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             .query_response_size_limit
             .min(self.config.capacity.reassembly_bytes.max(1024));
         if payload.len() > limit {
+            self.stats.responses_too_large += 1;
             return Err(QueryError::ResponseTooLarge);
         }
         let Incoming {
@@ -740,31 +798,38 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             relay_factor,
             ..
         } = self.incoming[q].clone();
-        // Chunk size: what a datagram holds after the response header.
-        let header = {
-            let mut tmp = [0u8; 512];
-            let probe: Message<'_, I> = Message::QueryResponse {
-                ltime,
-                id,
-                from: self.me.clone(),
-                flags: 0,
-                index: u16::MAX,
-                total: u16::MAX,
-                total_len: u32::MAX,
-                offset: u32::MAX,
-                payload: &[],
-            };
-            postcard::to_slice(&probe, &mut tmp)
-                .map(|b| b.len())
-                .unwrap_or(512)
-        };
-        let chunk = self.config.mtu.saturating_sub(1 + header + 3).max(1);
-        let chunks = payload.len().div_ceil(chunk).max(1);
-        let relays = if chunks == 1 {
+        // Chunk size: what a datagram holds after the framing (label,
+        // encryption), the version byte and the response header.
+        let header = self.encoded_len(&Message::QueryResponse {
+            ltime,
+            id,
+            from: self.me.clone(),
+            flags: 0,
+            index: u16::MAX,
+            total: u16::MAX,
+            total_len: u32::MAX,
+            offset: u32::MAX,
+            payload: &[],
+        });
+        let room = self.plain_mtu().saturating_sub(1);
+        let chunk = room.saturating_sub(header + 3).max(1);
+        // A relayed copy wraps the response in a relay message, so a response
+        // relayed in one datagram must leave room for that wrapper too.
+        let relay_wrapper = self.encoded_len(&Message::Relay {
+            dest: origin.clone(),
+            inner: &[],
+        }) + 2;
+        let relays = if relay_factor > 0 && payload.len() + relay_wrapper <= chunk {
             relay_factor as usize
         } else {
             0
         };
+        if relay_factor > 0 && relays == 0 {
+            // Serf refuses to relay a response that does not fit one message;
+            // the direct copy still goes out.
+            self.stats.relays_skipped += 1;
+        }
+        let chunks = payload.len().div_ceil(chunk).max(1);
         if chunks as u32 > MAX_CHUNKS || self.outbox.free() < chunks * (1 + relays) {
             return Err(QueryError::Busy);
         }
@@ -786,6 +851,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 offset: (k * chunk) as u32,
                 payload: part,
             };
+            // A full outbox counts the refusal (`outbox_dropped`).
             if let Some(slot) = self.outbox.put(&m) {
                 self.queue(Transmission::Outbox {
                     to: to.clone(),
@@ -797,6 +863,20 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             }
         }
         Ok(())
+    }
+
+    /// Bytes of a plain datagram that fit one MTU after this node's framing
+    /// (label header, encryption header and tag).
+    fn plain_mtu(&self) -> usize {
+        let framing = crypto::header_len(self.config.label.as_ref(), &self.keyring)
+            + crypto::trailer_len(&self.keyring);
+        self.config.mtu.saturating_sub(framing)
+    }
+
+    /// Encoded size of one message (without the datagram's version byte).
+    fn encoded_len(&self, m: &Message<'_, I>) -> usize {
+        let mut tmp = [0u8; 512];
+        postcard::to_slice(m, &mut tmp).map_or(512, |b| b.len())
     }
 
     /// Sends `m` to `origin` through `n` random alive members too.
@@ -844,6 +924,17 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             self.stats.decode_errors += 1;
             return Err(DecodeError::Oversized(datagram.len()));
         }
+        if datagram.first() == Some(&crypto::REFUSED) {
+            // A peer refused what we sent it: report it, never answer it.
+            self.stats.refusals_received += 1;
+            return match crypto::Refusal::decode(datagram) {
+                Some(r) => Err(DecodeError::Refused(r)),
+                None => {
+                    self.stats.decode_errors += 1;
+                    Err(DecodeError::Malformed)
+                }
+            };
+        }
         let framed = self.config.label.is_some()
             || !self.keyring.is_empty()
             || matches!(
@@ -855,17 +946,17 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         }
         let body = match crypto::strip_label(datagram, self.config.label.as_ref()) {
             Ok(b) => b,
-            Err(e) => return self.refuse(e),
+            Err(e) => return self.refuse(now, from, e),
         };
         if self.keyring.is_empty() {
             if body.first() == Some(&crypto::ENCRYPTED) {
-                return self.refuse(FrameError::Encryption);
+                return self.refuse(now, from, FrameError::Encryption);
             }
             return self.process(now, from, body);
         }
         // Decrypt into the scratch buffer (taken out of `self` while in use).
         let Some(mut scratch) = self.scratch.take() else {
-            return self.refuse(FrameError::Decrypt);
+            return self.refuse(now, from, FrameError::Decrypt);
         };
         let result = match crypto::open(
             body,
@@ -873,15 +964,23 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             self.config.label.as_ref(),
             &self.keyring,
         ) {
-            Ok(n) => self.process(now, from, &scratch[..n]),
-            Err(e) => self.refuse(e),
+            Ok(n) => self.process(now, from.clone(), &scratch[..n]),
+            Err(e) => self.refuse(now, from, e),
         };
         self.scratch = Some(scratch);
         result
     }
 
-    fn refuse(&mut self, e: FrameError) -> Result<(), DecodeError> {
+    /// Refuses a datagram for its framing, and tells the sender why (at most
+    /// one notice per [`REFUSAL_INTERVAL`]).
+    fn refuse(&mut self, now: Instant, from: I::Addr, e: FrameError) -> Result<(), DecodeError> {
         self.stats.frames_rejected += 1;
+        if now >= self.next_refusal {
+            self.next_refusal = now + REFUSAL_INTERVAL;
+            let refusal = crypto::Refusal::of(e, !self.keyring.is_empty());
+            self.stats.refusals_sent += 1;
+            self.queue(Transmission::Refusal { to: from, refusal });
+        }
         Err(DecodeError::Frame(e))
     }
 
@@ -940,7 +1039,24 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         if limit < head + tail + 64 {
             return None;
         }
-        let (to, len) = self.poll_plain(&mut buf[head..limit - tail])?;
+        if let Some(Transmission::Refusal { .. }) = self.transmits.front() {
+            if let Some(Transmission::Refusal { to, refusal }) = self.transmits.pop_front() {
+                buf[..crypto::REFUSAL_LEN].copy_from_slice(&refusal.encode());
+                self.stats.sent += 1;
+                return Some(Transmit {
+                    to,
+                    len: crypto::REFUSAL_LEN,
+                });
+            }
+        }
+        let (to, len) = match self.poll_plain(&mut buf[head..limit - tail]) {
+            Some(t) => t,
+            // poll_plain stops in front of a refusal notice (it is not framed).
+            None if matches!(self.transmits.front(), Some(Transmission::Refusal { .. })) => {
+                return self.poll_transmit(buf)
+            }
+            None => return None,
+        };
         let mut nonce = [0u8; crypto::NONCE];
         self.rng.fill_bytes(&mut nonce);
         match crypto::seal(
@@ -966,6 +1082,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 return None;
             };
             let to = match t {
+                // Not framed: `poll_transmit` writes it; stop in front of it.
+                t @ Transmission::Refusal { .. } => {
+                    self.transmits.push_front(t);
+                    return None;
+                }
                 Transmission::Ping {
                     target,
                     seq,
@@ -1058,6 +1179,13 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     let mut seq = seq.max(self.event_log.oldest());
                     while let Some(rec) = self.event_log.get(seq) {
                         if !enc.push_raw(rec) {
+                            if enc.is_empty() {
+                                // Too big for any datagram under this
+                                // framing: skip it rather than retry forever.
+                                self.stats.replay_skipped += 1;
+                                seq += 1;
+                                continue;
+                            }
                             break;
                         }
                         seq += 1;
@@ -1088,6 +1216,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// The next received user message (raw broadcast or user event), decoded
     /// from a copy in `buf` (which must hold `capacity.user_payload` bytes).
     pub fn poll_delivery<'b>(&mut self, buf: &'b mut [u8]) -> Option<Delivery<'b, I>> {
+        if core::mem::take(&mut self.keyring_changed) {
+            return Some(Delivery::KeyringChanged);
+        }
         let n = self.inbox.pop(buf)?;
         // A reassembled response: the inbox holds a marker naming the slot.
         if let Ok(Message::QueryResponse {
@@ -1216,6 +1347,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// Member counts by state (this node included).
     pub fn counts(&self) -> Counts {
         self.members.counts()
+    }
+    /// The Serf protocol version a member announced (0: not told).
+    pub fn protocol_of(&self, id: &I) -> Option<u8> {
+        let s = self.members.find(id)?;
+        Some(self.members.slot(s).protocol())
     }
     /// A member's state and incarnation.
     pub fn member(&self, id: &I) -> Option<(State, u32)> {
@@ -1427,7 +1563,8 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 incarnation,
                 node,
                 meta,
-            } => self.on_alive(now, node, incarnation, meta),
+                protocol,
+            } => self.on_alive(now, node, incarnation, meta, protocol),
             Message::Suspect {
                 incarnation,
                 node,
@@ -1471,8 +1608,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 incarnation,
                 state,
                 meta,
+                protocol,
             } => match state {
-                wire_state::ALIVE => self.on_alive(now, node, incarnation, meta),
+                wire_state::ALIVE => self.on_alive(now, node, incarnation, meta, protocol),
                 wire_state::LEFT => {
                     let from = node.clone();
                     self.on_dead(now, node, incarnation, &from, true)
@@ -1631,7 +1769,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 .seen
                 .insert(mix64(who ^ ((id as u64) << 1) ^ ack as u64))
             {
-                return; // a relayed copy, or the seen set is full
+                // A relayed copy (or the seen set is full).
+                self.stats.response_duplicates += 1;
+                return;
             }
             let m: Message<'_, I> = Message::QueryResponse {
                 ltime,
@@ -1845,7 +1985,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         }
     }
 
-    fn on_alive(&mut self, now: Instant, id: I, inc: u32, meta: &[u8]) {
+    fn on_alive(&mut self, now: Instant, id: I, inc: u32, meta: &[u8], protocol: u8) {
         if id == self.me {
             // Someone holds a newer record of us than we do (we restarted), or
             // our incarnation with other tags: take a higher incarnation so
@@ -1865,7 +2005,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     self.reap(holder);
                 } else {
                     self.stats.name_conflicts += 1;
-                    if holder == self.my_slot {
+                    if holder == self.my_slot && self.config.resolve_name_conflicts {
                         self.resolve_conflict(now);
                     } else {
                         self.events.push_back(Event {
@@ -1883,6 +2023,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             {
                 Ok(slot) => {
                     self.meta.set(slot, meta);
+                    self.members.set_protocol(slot, protocol);
                     self.intents.reset(slot);
                     if let Some((ltime, leave)) = self.intents.take(self.members.slot(slot).id()) {
                         self.intents.apply(slot, ltime, leave);
@@ -1900,6 +2041,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         }
         let prev = s.state();
         self.members.set(slot, State::Alive, inc, now);
+        self.members.set_protocol(slot, protocol);
         if prev == Some(State::Suspect) {
             self.suspicions.cancel(slot);
         }
@@ -2313,6 +2455,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     } else {
                         &[]
                     },
+                    protocol: s.protocol(),
                 };
                 if !enc.push(&m) {
                     break;
@@ -2387,6 +2530,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 incarnation,
                 node,
                 meta: self.meta.get(entry.subject),
+                protocol: s.protocol(),
             },
             Some(State::Suspect) => Message::Suspect {
                 incarnation,

@@ -299,7 +299,10 @@ impl<S: Store> Outbox<S> {
     }
     /// Stores a message; returns its slot.
     pub(crate) fn put<I: Serialize>(&mut self, m: &crate::codec::Message<'_, I>) -> Option<u16> {
-        let i = self.lens.iter().position(|&l| l == 0)?;
+        let Some(i) = self.lens.iter().position(|&l| l == 0) else {
+            self.dropped += 1;
+            return None;
+        };
         let at = i * self.slot;
         match postcard::to_slice(m, &mut self.bytes[at..at + self.slot]) {
             Ok(b) if !b.is_empty() => {

@@ -66,6 +66,13 @@ impl<T: 'static, S: Store> Ring<T, S> {
         self.buf[self.head] = Some(v);
         self.len += 1;
     }
+    /// The oldest entry.
+    pub(crate) fn front(&self) -> Option<&T> {
+        if self.len == 0 {
+            return None;
+        }
+        self.buf[self.head].as_ref()
+    }
     /// Removes the oldest entry.
     pub(crate) fn pop_front(&mut self) -> Option<T> {
         if self.len == 0 {

@@ -59,4 +59,18 @@ pub struct Stats {
     pub frames_rejected: u64,
     /// Alive messages naming a known member at another address.
     pub name_conflicts: u64,
+    /// Responses sent without the requested relays: with the relay wrapper
+    /// they would not fit one datagram (Serf refuses such relays too).
+    pub relays_skipped: u64,
+    /// Responses refused for exceeding `query_response_size_limit`.
+    pub responses_too_large: u64,
+    /// Refusal notices sent to peers whose datagrams were refused for their
+    /// label or encryption (rate limited).
+    pub refusals_sent: u64,
+    /// Refusal notices received: a peer could not read what we sent it.
+    pub refusals_received: u64,
+    /// Query acks and responses received again (relayed copies): ignored.
+    pub response_duplicates: u64,
+    /// Replayed events skipped: one alone did not fit a datagram.
+    pub replay_skipped: u64,
 }

@@ -1,7 +1,7 @@
 //! `serf agent`: configuration from flags, the member, the RPC port, event
 //! handlers, joins, and signals (SIGINT leaves gracefully, SIGTERM exits).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -64,6 +64,11 @@ pub struct AgentConfig {
     pub tags_file: Option<std::path::PathBuf>,
     /// Keys persisted here (rewritten on change).
     pub keyring_file: Option<std::path::PathBuf>,
+    /// `-syslog`: the facility to log at.
+    pub syslog: Option<u8>,
+    /// Said at start: deprecated flags, configuration keys accepted but
+    /// without effect.
+    pub warnings: Vec<String>,
 }
 
 fn hostname() -> String {
@@ -74,29 +79,56 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// The address others reach an unspecified bind at: the outbound interface.
-fn outbound_ip() -> IpAddr {
-    // Connecting a UDP socket sends nothing; it only selects a route.
-    UdpSocket::bind("0.0.0.0:0")
-        .and_then(|s| s.connect("192.0.2.1:9").and_then(|_| s.local_addr()))
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
-}
-
-fn parse_bind(s: &str) -> Result<SocketAddr, String> {
+/// Parses `-bind` / `-advertise`: `host`, `host:port`, `IP`, `[IPv6]:port`
+/// (a host name is resolved, as Serf resolves it); errors name the flag.
+fn parse_addr(flag: &str, s: &str) -> Result<SocketAddr, String> {
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Ok(a);
     }
-    if let Ok(ip) = s
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
+    let bare = s.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, DEFAULT_PORT));
     }
-    Err(format!(
-        "invalid bind address {s:?}: use IP, IP:port or [IPv6]:port"
-    ))
+    let with_port = if has_port(s) {
+        s.to_string()
+    } else {
+        format!("{s}:{DEFAULT_PORT}")
+    };
+    let resolved = with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("invalid {flag} address {s:?}: {e}"))?
+        .collect::<Vec<_>>();
+    // Prefer IPv4, as Go's resolver order usually gives it.
+    resolved
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(resolved.first())
+        .copied()
+        .ok_or_else(|| format!("invalid {flag} address {s:?}: it resolves to no address"))
+}
+
+/// True if an address text carries a port (`h:p` or `[v6]:p`).
+fn has_port(s: &str) -> bool {
+    s.contains("]:") || (s.matches(':').count() == 1 && !s.starts_with('['))
+}
+
+/// Serf's `validate_node_names`: letters, digits, `-` and `.`, 1 to 128.
+fn validate_node_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 128 {
+        return Err(format!(
+            "Node name is {} characters. Valid length is between 1 and 128 characters",
+            name.len()
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        return Err(format!(
+            "Node name contains invalid characters {name}, Valid characters include all alpha-numerics and dashes and '.'"
+        ));
+    }
+    Ok(())
 }
 
 impl AgentConfig {
@@ -124,16 +156,19 @@ impl AgentConfig {
                 rest.push(a.clone());
             }
         }
-        let mut all = crate::config_file::load(&files)?;
+        let loaded = crate::config_file::load(&files)?;
+        let mut all = loaded.flags;
         all.extend(rest);
-        Self::from_flags(&all)
+        let mut cfg = Self::from_flags(&all)?;
+        cfg.warnings.extend(loaded.warnings);
+        Ok(cfg)
     }
 
     fn from_flags(argv: &[String]) -> Result<AgentConfig, String> {
-        const UNSUPPORTED: [&str; 4] = ["discover", "iface", "mdns-iface", "syslog"];
-        let mut valued = vec![
+        let valued = [
             "node",
             "bind",
+            "iface",
             "advertise",
             "profile",
             "tag",
@@ -150,20 +185,19 @@ impl AgentConfig {
             "broadcast-timeout",
             "protocol",
             "role",
-        ];
-        valued.extend(UNSUPPORTED);
-        valued.push("snapshot");
-        valued.push("tags-file");
-        valued.push("keyring-file");
-        valued.push("protocol");
-        valued.extend([
+            "discover",
+            "mdns-iface",
+            "syslog-facility",
+            "snapshot",
+            "tags-file",
+            "keyring-file",
             "query-response-size-limit",
             "query-size-limit",
             "user-event-size-limit",
             "reconnect-interval",
             "reconnect-timeout",
             "tombstone-timeout",
-        ]);
+        ];
         let f = Flags::parse(
             argv,
             &[
@@ -173,37 +207,63 @@ impl AgentConfig {
                 "disable-coordinates",
                 "leave-on-terminate",
                 "skip-leave-on-interrupt",
+                "syslog",
+                "disable-name-resolution",
+                "validate-node-names",
             ],
             &valued,
         )?;
         if !f.args.is_empty() {
             return Err(format!("unexpected arguments: {:?}", f.args));
         }
-        for u in UNSUPPORTED {
-            if f.get(u).is_some() {
-                return Err(format!("-{u} is not supported by this agent yet"));
+        let mut warnings = Vec::new();
+        for flag in ["discover", "mdns-iface"] {
+            if f.get(flag).is_some_and(|v| !v.is_empty()) {
+                return Err(format!(
+                    "-{flag}: mDNS discovery is not supported by this agent; use -join or -retry-join"
+                ));
             }
         }
-        let name = f.get("node").map(str::to_string).unwrap_or_else(hostname);
-        let bind = parse_bind(f.get("bind").unwrap_or("0.0.0.0:7946"))?;
+        // Serf uses the host name for an empty -node too.
+        let name = f
+            .get("node")
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(hostname);
+        if f.bool("validate-node-names", false) {
+            validate_node_name(&name)?;
+        }
+        let mut bind = parse_addr("bind", f.get("bind").unwrap_or("0.0.0.0:7946"))?;
+        if let Some(iface) = f.get("iface").filter(|i| !i.is_empty()) {
+            // -iface picks the address; -bind still gives the port.
+            bind.set_ip(crate::netif::interface_ip(iface).map_err(|e| format!("-iface: {e}"))?);
+        }
         let advertise = match f.get("advertise") {
-            Some(a) => {
-                let mut a = parse_bind(a)?;
-                if a.port() == DEFAULT_PORT
-                    && bind.port() != DEFAULT_PORT
-                    && !f
-                        .get("advertise")
-                        .is_some_and(|s| s.contains("]:") || s.matches(':').count() == 1)
-                {
+            Some(text) => {
+                let mut a = parse_addr("advertise", text)?;
+                if !has_port(text) {
                     a.set_port(bind.port());
                 }
                 a
             }
-            None if bind.ip().is_unspecified() => SocketAddr::new(outbound_ip(), bind.port()),
+            None if bind.ip().is_unspecified() => {
+                SocketAddr::new(crate::netif::advertise_ip(), bind.port())
+            }
             None => bind,
         };
         if NodeId::new(&name, advertise).is_none() {
             return Err(format!("node name {name:?} must be 1 to 128 bytes"));
+        }
+        let syslog = if f.bool("syslog", false) {
+            let name = f.get("syslog-facility").unwrap_or("LOCAL0");
+            Some(crate::syslog::facility(name).ok_or_else(|| {
+                format!("invalid syslog facility {name:?}: use LOCAL0 to LOCAL7, USER, DAEMON, ...")
+            })?)
+        } else {
+            None
+        };
+        if f.get("role").is_some() {
+            warnings.push("Deprecation warning: 'Role' has been replaced with 'Tags'".to_string());
         }
         let profile = f.get("profile").unwrap_or("lan");
         let mut config = Config::profile(profile)
@@ -213,11 +273,14 @@ impl AgentConfig {
         // queue is enough (each entry holds a 164-byte node id).
         config.capacity.events = 256;
         config.coordinates = !f.bool("disable-coordinates", false);
+        config.resolve_name_conflicts = !f.bool("disable-name-resolution", false);
         apply_limits(&f, &mut config)?;
         if let Some(p) = f.get("protocol") {
-            // Serf's protocol versions 2 to 5 all speak the same to us.
-            if !matches!(p.parse::<u8>(), Ok(2..=5)) {
-                return Err(format!("-protocol must be 2 to 5, got {p:?}"));
+            // Serf's protocol versions 2 to 5 all speak the same wire here;
+            // the version is announced, and `members -detailed` shows it.
+            match p.parse::<u8>() {
+                Ok(v @ 2..=5) => config.protocol = v,
+                _ => return Err(format!("-protocol must be 2 to 5, got {p:?}")),
             }
         }
         config.tag_matcher = &REGEX;
@@ -329,6 +392,8 @@ impl AgentConfig {
             tags_file,
             keyring_file: f.get("keyring-file").map(std::path::PathBuf::from),
             log_level,
+            syslog,
+            warnings,
         })
     }
 }
@@ -384,8 +449,14 @@ static REGEX: RegexMatcher = RegexMatcher;
 
 /// Runs the agent until it leaves or is signalled; returns the exit code.
 pub fn run(argv: &[String]) -> i32 {
+    if crate::cli::wants_help(argv) {
+        return crate::cli::report("agent", crate::cli::CliError::Help);
+    }
     let cfg = match AgentConfig::from_args(argv) {
         Ok(c) => c,
+        Err(e) if e.starts_with("flag ") => {
+            return crate::cli::report("agent", crate::cli::CliError::Flag(e))
+        }
         Err(e) => {
             eprintln!("==> {e}");
             return 1;
@@ -401,8 +472,15 @@ pub fn run(argv: &[String]) -> i32 {
 }
 
 fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
+    for w in &cfg.warnings {
+        println!("==> {w}");
+    }
+    let syslog = cfg
+        .syslog
+        .map(|facility| crate::syslog::Syslog::connect(crate::syslog::SOCKET, facility))
+        .transpose()?;
     println!("==> Starting Serf agent...");
-    let logs = crate::log::init(cfg.log_level);
+    let logs = crate::log::init(cfg.log_level, syslog);
     let mut builder = Member::builder(&cfg.name)
         .bind(cfg.bind)
         .advertise(cfg.advertise)
@@ -410,6 +488,9 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
         .broadcast_timeout(cfg.broadcast_timeout);
     for (k, v) in &cfg.tags {
         builder = builder.tag(k, v);
+    }
+    if let Some(path) = &cfg.keyring_file {
+        builder = builder.keyring_file(path);
     }
     let (member, out_rx) = builder
         .start()
@@ -441,6 +522,9 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
     // The dispatcher owns handlers, streams and coalescing; the protocol
     // loop's outputs reach it through a forwarding thread.
     let (dispatch_tx, dispatch_rx) = mpsc::channel::<Dispatch>();
+    // Once the protocol loop has stopped and its last outputs are forwarded,
+    // the dispatcher drains (coalesced events, running handlers) and says so.
+    let (drained_tx, drained) = mpsc::channel::<()>();
     {
         let tx = dispatch_tx.clone();
         std::thread::spawn(move || {
@@ -449,6 +533,7 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
                     return;
                 }
             }
+            let _ = tx.send(Dispatch::Drain(drained_tx));
         });
     }
     let (control_tx, control) = mpsc::channel::<Control>();
@@ -480,7 +565,6 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
         RpcConfig {
             logs: Some(logs.clone()),
             tags_file: cfg.tags_file.clone(),
-            keyring_file: cfg.keyring_file.clone(),
             auth_key: cfg.rpc_auth.clone(),
         },
     );
@@ -498,33 +582,42 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
             .filter(|(n, _)| **n != cfg.name)
             .map(|(_, a)| *a)
             .collect();
-        if cfg.join.is_empty() && !previous.is_empty() && (!replay.left || cfg.rejoin) {
+        if replay.left && !cfg.rejoin {
+            tracing::info!(target: "serf", "Snapshot records a leave: not rejoining previous members (use -rejoin)");
+        } else if previous.is_empty() {
+            tracing::info!(target: "serf", "Snapshot names no previous members to rejoin");
+        } else if cfg.join.is_empty() {
             let commands = commands.clone();
+            tracing::info!(target: "serf", "Attempting re-join to previously known nodes: {previous:?}");
             std::thread::spawn(move || {
                 for addr in previous {
                     let (tx, rx) = mpsc::channel();
                     if commands.send(Command::Join(vec![addr], false, tx)).is_err() {
                         return;
                     }
-                    if rx.recv().unwrap_or(0) > 0 {
-                        println!("==> Rejoined the cluster through {addr} (snapshot)");
+                    if rx.recv().unwrap_or_default().joined > 0 {
+                        tracing::info!(target: "serf", "Re-joined to previously known node: {addr}");
                         return;
                     }
                 }
-                eprintln!("==> Could not rejoin any previous member from the snapshot");
+                tracing::warn!(target: "serf", "Failed to re-join any previously known node");
             });
         }
     }
     if !cfg.join.is_empty() {
+        println!("==> Joining cluster...(replay: {})", cfg.replay);
         let (tx, rx) = mpsc::channel();
         commands
             .send(Command::Join(cfg.join.clone(), cfg.replay, tx))
             .map_err(|_| "agent stopped")?;
-        let n = rx.recv().map_err(|_| "agent stopped")?;
-        if n == 0 {
-            return Err(format!("failed to join any of {:?}", cfg.join));
+        let outcome = rx.recv().map_err(|_| "agent stopped")?;
+        if outcome.joined == 0 {
+            return Err(outcome.describe());
         }
-        println!("==> Join completed. Synced with {n} initial agents");
+        println!(
+            "==> Join completed. Synced with {} initial agents",
+            outcome.joined
+        );
     }
     if !cfg.retry_join.is_empty() {
         let replay = cfg.replay;
@@ -535,29 +628,7 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
             commands.clone(),
         );
         let hub = hub.clone();
-        std::thread::spawn(move || {
-            let mut attempt = 0u32;
-            loop {
-                attempt += 1;
-                let (tx, rx) = mpsc::channel();
-                if commands
-                    .send(Command::Join(addrs.clone(), replay, tx))
-                    .is_err()
-                {
-                    return;
-                }
-                if rx.recv().unwrap_or(0) > 0 {
-                    println!("==> Join completed (retry-join)");
-                    return;
-                }
-                if max > 0 && attempt >= max {
-                    eprintln!("==> Max join retry exhausted, exiting");
-                    hub.request_exit(1);
-                    return;
-                }
-                std::thread::sleep(interval);
-            }
-        });
+        std::thread::spawn(move || retry_join(&addrs, replay, interval, max, &commands, &hub));
     }
     // Signals arrive on the control channel (signal-hook's iterator thread),
     // like everything else here: no flags shared between threads.
@@ -575,6 +646,12 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
         });
     }
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    // After a graceful leave the handlers still get the last events (the
+    // agent's own member-leave among them) before the process exits.
+    let stop_after_leave = |member: Member| {
+        member.shutdown();
+        let _ = drained.recv_timeout(crate::dispatch::DRAIN_TIMEOUT + Duration::from_secs(1));
+    };
     loop {
         let sig = match control.recv() {
             Ok(Control::Signal(s)) => s,
@@ -587,7 +664,7 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
                     let _ = tx.send(SnapMsg::Leave);
                     let _ = done.recv_timeout(Duration::from_secs(1));
                 }
-                member.shutdown();
+                stop_after_leave(member);
                 return Ok(0);
             }
             Err(_) => {
@@ -621,11 +698,13 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
         }
         let (tx, rx) = mpsc::channel();
         let _ = commands.send(Command::Leave(tx));
-        // The leave gets 3 s; a second signal cuts it short (exit 1).
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        // The loop answers once the leave is gossiped, at the broadcast
+        // timeout, or at once when no one else is alive; a second signal
+        // cuts the wait short (exit 1).
+        let deadline = std::time::Instant::now() + cfg.broadcast_timeout + Duration::from_secs(1);
         loop {
             if rx.try_recv().is_ok() {
-                member.shutdown();
+                stop_after_leave(member);
                 return Ok(0);
             }
             if let Ok(Control::Signal(s)) = control.try_recv() {
@@ -635,11 +714,52 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
                 }
             }
             if std::time::Instant::now() >= deadline {
+                tracing::warn!(target: "agent", "Leave timed out; shutting down anyway");
                 member.shutdown();
                 return Ok(1);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// Serf's retry-join: one attempt, then up to `max` retries (0: forever)
+/// `interval` apart, each failure logged; exhausted, the agent exits 1.
+fn retry_join(
+    addrs: &[SocketAddr],
+    replay: bool,
+    interval: Duration,
+    max: u32,
+    commands: &mpsc::Sender<Command>,
+    hub: &Hub,
+) {
+    let mut failures = 0u32;
+    loop {
+        let (tx, rx) = mpsc::channel();
+        if commands
+            .send(Command::Join(addrs.to_vec(), replay, tx))
+            .is_err()
+        {
+            return;
+        }
+        let outcome = rx.recv().unwrap_or_default();
+        if outcome.joined > 0 {
+            tracing::info!(target: "agent", "Join completed. Synced with {} initial agents", outcome.joined);
+            return;
+        }
+        failures += 1;
+        if max > 0 && failures > max {
+            tracing::error!(target: "agent", "Max join retry exhausted, exiting");
+            hub.request_exit(1);
+            return;
+        }
+        tracing::warn!(
+            target: "agent",
+            "Join failed: {}, retrying in {:?}",
+            outcome.describe(),
+            interval
+        );
+        std::thread::sleep(interval);
     }
 }
 

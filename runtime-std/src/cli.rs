@@ -29,9 +29,17 @@ impl Flags {
         let mut f = Flags::default();
         let mut it = argv.iter();
         while let Some(a) = it.next() {
+            // As Go's flag package: flags end at the first argument that is
+            // not one ("-" included) or after a "--" terminator, so a
+            // payload may start with '-'.
+            if a == "--" {
+                f.args.extend(it.cloned());
+                break;
+            }
             if !a.starts_with('-') || a == "-" {
                 f.args.push(a.clone());
-                continue;
+                f.args.extend(it.cloned());
+                break;
             }
             let body = a.trim_start_matches('-');
             let (name, inline) = match body.split_once('=') {
@@ -176,14 +184,82 @@ pub fn columnize(rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Runs a client subcommand; returns the process exit code.
-pub fn run(cmd: &str, argv: &[String]) -> i32 {
-    match client_command(cmd, argv) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("{e}");
+/// How a command failed, which decides what is printed around the message.
+#[derive(Debug, PartialEq)]
+pub enum CliError {
+    /// A failure: the message alone, on stderr.
+    Msg(String),
+    /// Wrong arguments: the message, then the command's usage (stderr).
+    Usage(String),
+    /// An unknown or malformed flag: the message on stderr, usage on stdout.
+    Flag(String),
+    /// `-h`, `-help` or `--help`: the usage on stderr, exit 0.
+    Help,
+}
+
+impl From<String> for CliError {
+    fn from(s: String) -> Self {
+        CliError::Msg(s)
+    }
+}
+
+impl From<&str> for CliError {
+    fn from(s: &str) -> Self {
+        CliError::Msg(s.to_string())
+    }
+}
+
+/// True if `argv` asks for help before any `--` terminator.
+pub fn wants_help(argv: &[String]) -> bool {
+    argv.iter()
+        .take_while(|a| *a != "--")
+        .any(|a| matches!(a.as_str(), "-h" | "-help" | "--help"))
+}
+
+/// Parses a command's flags, mapping help requests and bad flags to the
+/// errors that print usage.
+fn parse_flags(argv: &[String], bools: &[&str], valued: &[&str]) -> Result<Flags, CliError> {
+    if wants_help(argv) {
+        return Err(CliError::Help);
+    }
+    Flags::parse(argv, bools, valued).map_err(CliError::Flag)
+}
+
+/// Prints what `e` calls for about `cmd`; returns the exit code.
+pub fn report(cmd: &str, e: CliError) -> i32 {
+    let usage = crate::usage::of(cmd).unwrap_or_default();
+    match e {
+        CliError::Help => {
+            eprintln!("{usage}");
+            0
+        }
+        CliError::Flag(m) => {
+            eprintln!("{m}");
+            println!("{usage}");
             1
         }
+        CliError::Usage(m) => {
+            eprintln!("{m}");
+            eprintln!();
+            eprintln!("{usage}");
+            1
+        }
+        CliError::Msg(m) => {
+            eprintln!("{m}");
+            1
+        }
+    }
+}
+
+/// Runs a client subcommand; returns the process exit code.
+pub fn run(cmd: &str, argv: &[String]) -> i32 {
+    if crate::usage::of(cmd).is_none() {
+        eprintln!("serf: unknown command {cmd:?}; see 'serf --help'");
+        return 1;
+    }
+    match client_command(cmd, argv) {
+        Ok(code) => code,
+        Err(e) => report(cmd, e),
     }
 }
 
@@ -222,10 +298,10 @@ fn member_tags(m: &rmpv::Value) -> Vec<(String, String)> {
     t
 }
 
-fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
+fn client_command(cmd: &str, argv: &[String]) -> Result<i32, CliError> {
     match cmd {
         "members" => {
-            let f = Flags::parse(
+            let f = parse_flags(
                 argv,
                 &["detailed"],
                 &with_rpc(&["status", "name", "tag", "format", "role", "nearest"]),
@@ -243,7 +319,7 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             }
             let format = f.get("format").unwrap_or("text");
             if !matches!(format, "text" | "json") {
-                return Err(format!("invalid format {format:?}: use text or json"));
+                return Err(format!("Invalid output format: {format}").into());
             }
             let mut c = Client::connect(&addr, &auth)?;
             #[derive(Serialize)]
@@ -253,7 +329,7 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
                 status: &'a str,
                 name: &'a str,
             }
-            c.call(
+            c.send(
                 "members-filtered",
                 Some(&Filter {
                     tags: &tags,
@@ -261,7 +337,9 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
                     name: f.get("name").unwrap_or(""),
                 }),
             )?;
+            let header = c.header();
             let body = c.value()?;
+            header.map_err(|e| format!("Error retrieving members: {e}"))?;
             let mut members = get(&body, "Members")
                 .and_then(|m| m.as_array())
                 .cloned()
@@ -293,16 +371,8 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
                 members.truncate(n);
             }
             if format == "json" {
-                let list: Vec<serde_json_like::Member> = members
-                    .iter()
-                    .map(|m| serde_json_like::Member {
-                        name: get_str(m, "Name"),
-                        addr: member_addr(m),
-                        tags: member_tags(m),
-                        status: get_str(m, "Status"),
-                    })
-                    .collect();
-                println!("{}", serde_json_like::members(&list));
+                let list: Vec<JsonMember> = members.iter().map(JsonMember::from_rpc).collect();
+                println!("{}", pretty_json(&JsonMembers { members: list }));
                 return Ok(0);
             }
             let rows: Vec<Vec<String>> = members
@@ -337,9 +407,11 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             Ok(0)
         }
         "join" => {
-            let f = Flags::parse(argv, &["replay"], &with_rpc(&[]))?;
+            let f = parse_flags(argv, &["replay"], &with_rpc(&[]))?;
             if f.args.is_empty() {
-                return Err("At least one address to join must be specified.".into());
+                return Err(CliError::Usage(
+                    "At least one address to join must be specified.".into(),
+                ));
             }
             let (addr, auth) = rpc_flags(&f);
             let mut c = Client::connect(&addr, &auth)?;
@@ -366,7 +438,7 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             Ok(0)
         }
         "leave" => {
-            let f = Flags::parse(argv, &[], &with_rpc(&[]))?;
+            let f = parse_flags(argv, &[], &with_rpc(&[]))?;
             let (addr, auth) = rpc_flags(&f);
             let mut c = Client::connect(&addr, &auth)?;
             c.call::<()>("leave", None)
@@ -375,9 +447,11 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             Ok(0)
         }
         "force-leave" => {
-            let f = Flags::parse(argv, &["prune"], &with_rpc(&[]))?;
+            let f = parse_flags(argv, &["prune"], &with_rpc(&[]))?;
             if f.args.len() != 1 {
-                return Err("A node name must be specified to force leave.".into());
+                return Err(CliError::Usage(
+                    "A node name must be specified to force leave.".into(),
+                ));
             }
             let (addr, auth) = rpc_flags(&f);
             let mut c = Client::connect(&addr, &auth)?;
@@ -398,14 +472,8 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             Ok(0)
         }
         "event" => {
-            let f = Flags::parse(argv, &["coalesce"], &with_rpc(&[]))?;
-            let (name, payload) = match f.args.as_slice() {
-                [n] => (n.clone(), Vec::new()),
-                [n, p] => (n.clone(), p.as_bytes().to_vec()),
-                _ => {
-                    return Err("An event name must be specified, with an optional payload.".into())
-                }
-            };
+            let f = parse_flags(argv, &["coalesce"], &with_rpc(&[]))?;
+            let (name, payload) = name_and_payload(&f.args, "An event name must be specified.")?;
             let coalesce = f.bool("coalesce", true);
             let (addr, auth) = rpc_flags(&f);
             let mut c = Client::connect(&addr, &auth)?;
@@ -431,8 +499,13 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
         }
         "query" => query(argv),
         "rtt" => {
-            let f = Flags::parse(argv, &[], &with_rpc(&[]))?;
+            let f = parse_flags(argv, &[], &with_rpc(&[]))?;
             let (addr, auth) = rpc_flags(&f);
+            if f.args.is_empty() || f.args.len() > 2 {
+                return Err(CliError::Usage(
+                    "One or two node names must be specified.".into(),
+                ));
+            }
             let mut c = Client::connect(&addr, &auth)?;
             let (a, b) = match f.args.as_slice() {
                 [a] => {
@@ -444,7 +517,7 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
                     (a.clone(), me)
                 }
                 [a, b] => (a.clone(), b.clone()),
-                _ => return Err("One or two node names must be specified.".into()),
+                _ => unreachable!("checked above"),
             };
             let (ca, cb) = (coordinate(&mut c, &a)?, coordinate(&mut c, &b)?);
             if ca.len() != cb.len() {
@@ -455,16 +528,21 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             Ok(0)
         }
         "tags" => {
-            let f = Flags::parse(argv, &[], &with_rpc(&["set", "delete"]))?;
+            let f = parse_flags(argv, &[], &with_rpc(&["set", "delete"]))?;
             if f.all("set").is_empty() && f.all("delete").is_empty() {
-                return Err("At least one of -set or -delete must be given.".into());
+                return Err(CliError::Usage(
+                    "At least one of -set or -delete must be given.".into(),
+                ));
             }
             let mut set = BTreeMap::new();
             for t in f.all("set") {
-                let (k, v) = t
-                    .split_once('=')
-                    .ok_or_else(|| format!("invalid tag {t:?}, use key=value"))?;
-                set.insert(k.to_string(), v.to_string());
+                // Serf's rule: a tag needs a non-empty key.
+                match t.split_once('=') {
+                    Some((k, v)) if !k.is_empty() => {
+                        set.insert(k.to_string(), v.to_string());
+                    }
+                    _ => return Err(format!("Error: Invalid tag: '{t}'").into()),
+                }
             }
             let (addr, auth) = rpc_flags(&f);
             let mut c = Client::connect(&addr, &auth)?;
@@ -486,12 +564,17 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             Ok(0)
         }
         "info" => {
-            let f = Flags::parse(argv, &[], &with_rpc(&["format"]))?;
+            let f = parse_flags(argv, &[], &with_rpc(&["format"]))?;
             let (addr, auth) = rpc_flags(&f);
+            let json = match f.get("format").unwrap_or("text") {
+                "json" => true,
+                "text" => false,
+                other => return Err(format!("Invalid output format: {other}").into()),
+            };
             let mut c = Client::connect(&addr, &auth)?;
-            c.call::<()>("stats", None)?;
+            c.call::<()>("stats", None)
+                .map_err(|e| format!("Error querying agent: {e}"))?;
             let stats = c.value()?;
-            let json = f.get("format") == Some("json");
             let mut sections: Vec<(String, Vec<(String, String)>)> = stats
                 .as_map()
                 .map(|m| {
@@ -512,7 +595,16 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
                 .unwrap_or_default();
             sections.sort();
             if json {
-                println!("{}", serde_json_like::sections(&sections));
+                let map: BTreeMap<&str, BTreeMap<&str, &str>> = sections
+                    .iter()
+                    .map(|(k, kv)| {
+                        (
+                            k.as_str(),
+                            kv.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect(),
+                        )
+                    })
+                    .collect();
+                println!("{}", pretty_json(&map));
             } else {
                 for (name, kv) in sections {
                     println!("{name}:");
@@ -524,17 +616,22 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             Ok(0)
         }
         "keys" => {
-            let f = Flags::parse(argv, &["list"], &with_rpc(&["install", "use", "remove"]))?;
+            let f = parse_flags(argv, &["list"], &with_rpc(&["install", "use", "remove"]))?;
+            let given = |n: &str| f.get(n).is_some_and(|v| !v.is_empty());
             let ops = [
-                f.get("install").is_some(),
-                f.get("use").is_some(),
-                f.get("remove").is_some(),
+                given("install"),
+                given("use"),
+                given("remove"),
                 f.bool("list", false),
             ];
-            if ops.iter().filter(|x| **x).count() != 1 {
-                return Err(
-                    "Exactly one of -install, -use, -remove or -list must be given.".into(),
-                );
+            match ops.iter().filter(|x| **x).count() {
+                0 => {
+                    return Err(CliError::Usage(
+                        "One of -install, -use, -remove or -list must be given.".into(),
+                    ))
+                }
+                1 => {}
+                _ => return Err("Only one of -install, -use, -remove, or -list allowed".into()),
             }
             let (addr, auth) = rpc_flags(&f);
             let mut c = Client::connect(&addr, &auth)?;
@@ -543,59 +640,85 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             struct K<'a> {
                 key: &'a str,
             }
-            let (cmd, key) = if let Some(k) = f.get("install") {
-                ("install-key", Some(k))
-            } else if let Some(k) = f.get("use") {
-                ("use-key", Some(k))
-            } else if let Some(k) = f.get("remove") {
-                ("remove-key", Some(k))
-            } else {
-                ("list-keys", None)
-            };
+            // (command, what it says first, its error prefix, its success line)
+            let (cmd, key, start, fail, done) =
+                if let Some(k) = f.get("install").filter(|k| !k.is_empty()) {
+                    (
+                        "install-key",
+                        Some(k),
+                        "Installing key on all members...",
+                        "Error installing key",
+                        "Successfully installed key!",
+                    )
+                } else if let Some(k) = f.get("use").filter(|k| !k.is_empty()) {
+                    (
+                        "use-key",
+                        Some(k),
+                        "Changing primary key on all members...",
+                        "Error changing primary key",
+                        "Successfully changed primary key!",
+                    )
+                } else if let Some(k) = f.get("remove").filter(|k| !k.is_empty()) {
+                    (
+                        "remove-key",
+                        Some(k),
+                        "Removing key on all members...",
+                        "Error removing key",
+                        "Successfully removed key!",
+                    )
+                } else {
+                    (
+                        "list-keys",
+                        None,
+                        "Asking all members for installed keys...",
+                        "Failed to gather member keys",
+                        "Keys gathered, listing cluster keys...",
+                    )
+                };
+            println!("==> {start}");
             c.send(cmd, key.map(|k| K { key: k }).as_ref())?;
             let header = c.header();
             let body = c.value()?;
-            if let Some(keys) = get(&body, "Keys").and_then(|k| k.as_map()) {
-                let total = get_u64(&body, "NumNodes");
-                println!("Keys:");
-                let rows: Vec<Vec<String>> = keys
-                    .iter()
-                    .map(|(k, n)| {
-                        vec![
-                            k.as_str().unwrap_or("").to_string(),
-                            format!("[{}/{total}]", n.as_u64().unwrap_or(0)),
-                        ]
-                    })
-                    .collect();
-                print!(
-                    "{}",
-                    columnize(&rows)
-                        .lines()
-                        .map(|l| format!("  {l}\n"))
-                        .collect::<String>()
-                );
-            }
             if let Err(e) = header {
-                if let Some(msgs) = get(&body, "Messages").and_then(|m| m.as_map()) {
-                    for (node, msg) in msgs {
-                        eprintln!(
-                            "failed: | {} | {}",
-                            node.as_str().unwrap_or(""),
-                            msg.as_str().unwrap_or("")
-                        );
-                    }
+                let failures: Vec<Vec<String>> = get(&body, "Messages")
+                    .and_then(|m| m.as_map())
+                    .map(|msgs| {
+                        msgs.iter()
+                            .map(|(node, msg)| {
+                                vec![
+                                    "failed:".to_string(),
+                                    node.as_str().unwrap_or("").to_string(),
+                                    msg.as_str().unwrap_or("").to_string(),
+                                ]
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !failures.is_empty() {
+                    eprint!("{}", columnize(&failures));
                 }
-                return Err(format!("Error: {e}"));
+                eprintln!();
+                eprintln!("{fail}: {e}");
+                return Ok(1);
             }
-            if cmd != "list-keys" {
-                println!(
-                    "Successfully {} key!",
-                    match cmd {
-                        "install-key" => "installed",
-                        "use-key" => "changed primary",
-                        _ => "removed",
-                    }
-                );
+            println!("==> {done}");
+            if cmd == "list-keys" {
+                let total = get_u64(&body, "NumNodes");
+                let rows: Vec<Vec<String>> = get(&body, "Keys")
+                    .and_then(|k| k.as_map())
+                    .map(|keys| {
+                        keys.iter()
+                            .map(|(k, n)| {
+                                vec![
+                                    k.as_str().unwrap_or("").to_string(),
+                                    format!("[{}/{total}]", n.as_u64().unwrap_or(0)),
+                                ]
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                println!();
+                print!("{}", columnize(&rows));
             }
             Ok(0)
         }
@@ -608,15 +731,9 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             Ok(0)
         }
         "monitor" => {
-            let f = Flags::parse(argv, &[], &with_rpc(&["log-level"]))?;
+            let f = parse_flags(argv, &[], &with_rpc(&["log-level"]))?;
             let (addr, auth) = rpc_flags(&f);
             let mut c = Client::connect(&addr, &auth)?;
-            #[derive(Serialize)]
-            #[serde(rename_all = "PascalCase")]
-            struct S<'a> {
-                r#type: &'a str,
-            }
-            let _ = S { r#type: "*" };
             #[derive(Serialize)]
             #[serde(rename_all = "PascalCase")]
             struct M<'a> {
@@ -625,31 +742,40 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             let level = f.get("log-level").unwrap_or("INFO");
             c.call("monitor", Some(&M { log_level: level }))
                 .map_err(|e| format!("Error starting monitor: {e}"))?;
-            loop {
-                c.header()?;
-                let v = c.value()?;
+            // Lines until the agent goes away.
+            while c.header().is_ok() {
+                let Ok(v) = c.value() else { break };
                 println!("{}", get_str(&v, "Log"));
             }
+            println!();
+            println!("Remote side ended the monitor: the agent has exited or crashed.");
+            Ok(1)
         }
         "reachability" => {
-            let f = Flags::parse(argv, &["verbose"], &with_rpc(&[]))?;
+            let f = parse_flags(argv, &["verbose"], &with_rpc(&[]))?;
+            let verbose = f.bool("verbose", false);
             let (addr, auth) = rpc_flags(&f);
             let mut c = Client::connect(&addr, &auth)?;
-            c.call::<()>("members", None)?;
+            c.call::<()>("members", None)
+                .map_err(|e| format!("Error getting members: {e}"))?;
             let body = c.value()?;
-            let live: Vec<String> = get(&body, "Members")
+            let members = get(&body, "Members")
                 .and_then(|m| m.as_array())
                 .cloned()
-                .unwrap_or_default()
+                .unwrap_or_default();
+            let live: Vec<String> = members
                 .iter()
                 .filter(|m| get_str(m, "Status") == "alive")
                 .map(|m| get_str(m, "Name"))
                 .collect();
             println!(
                 "Total members: {}, live members: {}",
-                live.len(),
+                members.len(),
                 live.len()
             );
+            println!("Starting reachability test...");
+            let started = std::time::Instant::now();
+            let mut last = Duration::ZERO;
             let acks = run_query(
                 &mut c,
                 "_serf_ping",
@@ -659,18 +785,39 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
                 true,
                 0,
                 Duration::ZERO,
-                |_| {},
-            )?
+                || {},
+                |v| {
+                    if get_str(v, "Type") == "ack" {
+                        last = started.elapsed();
+                        if verbose {
+                            println!("\tAck from '{}'", get_str(v, "From"));
+                        }
+                    }
+                },
+            )
+            .map_err(|e| format!("Error sending query: {e}"))?
             .0;
+            if verbose {
+                println!(
+                    "Query time: {:.2} sec, time to last response: {:.2} sec",
+                    started.elapsed().as_secs_f64(),
+                    last.as_secs_f64()
+                );
+            }
             let missing: Vec<&String> = live.iter().filter(|n| !acks.contains(n)).collect();
-            println!("Total acks: {}", acks.len());
             if missing.is_empty() {
                 println!("Successfully contacted all live nodes");
                 Ok(0)
             } else {
+                println!("Failed to contact all live nodes! Missing acks from:");
                 for m in missing {
-                    println!("Missing ack from: {m}");
+                    println!("\t{m}");
                 }
+                println!();
+                println!(
+                    "A member that does not answer may be down, or unable to reach this agent:"
+                );
+                println!("check firewalls, and that the gossip port is open for UDP both ways.");
                 Ok(1)
             }
         }
@@ -679,7 +826,20 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, String> {
             println!("Agent Protocol: 5 (Understands back to: 2)");
             Ok(0)
         }
-        other => Err(format!("unknown command {other:?}; see 'serf --help'")),
+        other => Err(format!("unknown command {other:?}; see 'serf --help'").into()),
+    }
+}
+
+/// The name and optional payload of `event` and `query`, with Serf's usage
+/// errors for too few or too many arguments.
+fn name_and_payload(args: &[String], missing: &str) -> Result<(String, Vec<u8>), CliError> {
+    match args {
+        [] => Err(CliError::Usage(missing.into())),
+        [n] => Ok((n.clone(), Vec::new())),
+        [n, p] => Ok((n.clone(), p.as_bytes().to_vec())),
+        _ => Err(CliError::Usage(
+            "Too many command line arguments. Only a name and payload must be specified.".into(),
+        )),
     }
 }
 
@@ -743,6 +903,7 @@ fn run_query(
     ack: bool,
     relay_factor: u8,
     timeout: Duration,
+    dispatched: impl FnOnce(),
     mut on: impl FnMut(&rmpv::Value),
 ) -> Result<QueryResult, String> {
     #[derive(Serialize)]
@@ -769,6 +930,8 @@ fn run_query(
             payload,
         }),
     )?;
+    // Only an accepted query counts as dispatched.
+    dispatched();
     let (mut acks, mut responses) = (Vec::new(), Vec::new());
     loop {
         c.header()?;
@@ -782,17 +945,13 @@ fn run_query(
     }
 }
 
-fn query(argv: &[String]) -> Result<i32, String> {
-    let f = Flags::parse(
+fn query(argv: &[String]) -> Result<i32, CliError> {
+    let f = parse_flags(
         argv,
         &["no-ack"],
         &with_rpc(&["node", "tag", "timeout", "relay-factor", "format"]),
     )?;
-    let (name, payload) = match f.args.as_slice() {
-        [n] => (n.clone(), Vec::new()),
-        [n, p] => (n.clone(), p.as_bytes().to_vec()),
-        _ => return Err("A query name must be specified, with an optional payload.".into()),
-    };
+    let (name, payload) = name_and_payload(&f.args, "A query name must be specified.")?;
     let mut tags = BTreeMap::new();
     for t in f.all("tag") {
         let (k, v) = t
@@ -816,13 +975,10 @@ fn query(argv: &[String]) -> Result<i32, String> {
     let json = match f.get("format").unwrap_or("text") {
         "json" => true,
         "text" => false,
-        other => return Err(format!("invalid format {other:?}: use text or json")),
+        other => return Err(format!("Invalid output format: {other}").into()),
     };
     let (addr, auth) = rpc_flags(&f);
     let mut c = Client::connect(&addr, &auth)?;
-    if !json {
-        println!("Query '{name}' dispatched");
-    }
     let (acks, responses) = run_query(
         &mut c,
         &name,
@@ -832,6 +988,11 @@ fn query(argv: &[String]) -> Result<i32, String> {
         !f.bool("no-ack", false),
         relay,
         timeout,
+        || {
+            if !json {
+                println!("Query '{name}' dispatched");
+            }
+        },
         |v| {
             if json {
                 return;
@@ -852,7 +1013,21 @@ fn query(argv: &[String]) -> Result<i32, String> {
     )
     .map_err(|e| format!("Error sending query: {e}"))?;
     if json {
-        println!("{}", serde_json_like::query(&acks, &responses));
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct QueryJson {
+            /// `null` when acks were not asked for, as Serf prints it.
+            acks: Option<Vec<String>>,
+            responses: BTreeMap<String, String>,
+        }
+        let out = QueryJson {
+            acks: (!f.bool("no-ack", false)).then_some(acks),
+            responses: responses
+                .iter()
+                .map(|(n, p)| (n.clone(), String::from_utf8_lossy(p).into_owned()))
+                .collect(),
+        };
+        println!("{}", pretty_json(&out));
     } else {
         if !f.bool("no-ack", false) {
             println!("Total Acks: {}", acks.len());
@@ -862,72 +1037,49 @@ fn query(argv: &[String]) -> Result<i32, String> {
     Ok(0)
 }
 
-/// Minimal JSON output (no extra dependency): strings escaped per RFC 8259.
-mod serde_json_like {
-    pub struct Member {
-        pub name: String,
-        pub addr: String,
-        pub tags: Vec<(String, String)>,
-        pub status: String,
-    }
-    pub fn esc(s: &str) -> String {
-        let mut o = String::from("\"");
-        for c in s.chars() {
-            match c {
-                '"' => o.push_str("\\\""),
-                '\\' => o.push_str("\\\\"),
-                '\n' => o.push_str("\\n"),
-                '\t' => o.push_str("\\t"),
-                '\r' => o.push_str("\\r"),
-                c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-                c => o.push(c),
-            }
+/// JSON as Serf prints it (two-space indentation).
+fn pretty_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// `members -format=json`: Serf's layout, field for field.
+#[derive(Serialize)]
+struct JsonMembers {
+    members: Vec<JsonMember>,
+}
+
+#[derive(Serialize)]
+struct JsonMember {
+    name: String,
+    /// `ip:port`, as Serf prints it.
+    addr: String,
+    port: u64,
+    tags: BTreeMap<String, String>,
+    status: String,
+    protocol: JsonProtocol,
+}
+
+#[derive(Serialize)]
+struct JsonProtocol {
+    max: u64,
+    min: u64,
+    version: u64,
+}
+
+impl JsonMember {
+    fn from_rpc(m: &rmpv::Value) -> JsonMember {
+        JsonMember {
+            name: get_str(m, "Name"),
+            addr: member_addr(m),
+            port: get_u64(m, "Port"),
+            tags: member_tags(m).into_iter().collect(),
+            status: get_str(m, "Status"),
+            protocol: JsonProtocol {
+                max: get_u64(m, "DelegateMax"),
+                min: get_u64(m, "DelegateMin"),
+                version: get_u64(m, "DelegateCur"),
+            },
         }
-        o.push('"');
-        o
-    }
-    fn obj(kv: &[(String, String)]) -> String {
-        let inner: Vec<String> = kv
-            .iter()
-            .map(|(k, v)| format!("{}:{}", esc(k), esc(v)))
-            .collect();
-        format!("{{{}}}", inner.join(","))
-    }
-    pub fn members(list: &[Member]) -> String {
-        let items: Vec<String> = list
-            .iter()
-            .map(|m| {
-                let (addr, port) = m.addr.rsplit_once(':').unwrap_or((&m.addr, "0"));
-                format!(
-                    "{{\"name\":{},\"addr\":{},\"port\":{},\"tags\":{},\"status\":{},\"protocol\":{{\"max\":5,\"min\":2,\"version\":4}}}}",
-                    esc(&m.name),
-                    esc(addr.trim_start_matches('[').trim_end_matches(']')),
-                    port.parse::<u16>().unwrap_or(0),
-                    obj(&m.tags),
-                    esc(&m.status)
-                )
-            })
-            .collect();
-        format!("{{\"members\":[{}]}}", items.join(","))
-    }
-    pub fn sections(s: &[(String, Vec<(String, String)>)]) -> String {
-        let items: Vec<String> = s
-            .iter()
-            .map(|(k, kv)| format!("{}:{}", esc(k), obj(kv)))
-            .collect();
-        format!("{{{}}}", items.join(","))
-    }
-    pub fn query(acks: &[String], responses: &[(String, Vec<u8>)]) -> String {
-        let a: Vec<String> = acks.iter().map(|x| esc(x)).collect();
-        let r: Vec<String> = responses
-            .iter()
-            .map(|(n, p)| format!("{}:{}", esc(n), esc(&String::from_utf8_lossy(p))))
-            .collect();
-        format!(
-            "{{\"Acks\":[{}],\"Responses\":{{{}}}}}",
-            a.join(","),
-            r.join(",")
-        )
     }
 }
 

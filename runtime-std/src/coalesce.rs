@@ -199,6 +199,7 @@ mod tests {
             status,
             tags: vec![],
             incarnation: 1,
+            protocol: 5,
         }
     }
     fn members(kind: MemberKind, names: &[&str]) -> AgentEvent {

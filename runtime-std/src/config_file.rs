@@ -2,24 +2,56 @@
 //! into the equivalent flags placed before the command line's own, so that
 //! flags override files and later files override earlier ones. Lists
 //! (`event_handlers`, `start_join`, `retry_join`) append and `tags` merge, as
-//! Serf merges them. An unknown key is an error.
+//! Serf merges them. An unknown key is an error. A Serf key this agent does
+//! not implement is accepted with a warning while its value asks for nothing
+//! (`""`, `false`, `{}`), and refused with the reason otherwise.
 
 use std::path::Path;
 
 use serde_json::Value;
 
-/// Known Serf keys this agent does not implement yet (refused clearly).
-const UNSUPPORTED: [&str; 9] = [
-    "discover",
-    "mdns",
-    "interface",
-    "disable_name_resolution",
-    "enable_syslog",
-    "syslog_facility",
-    "statsite_addr",
-    "statsd_addr",
-    "validate_node_names",
+/// Serf keys this agent does not implement, with what they would need.
+const UNSUPPORTED: [(&str, &str); 5] = [
+    (
+        "discover",
+        "mDNS discovery is not supported; use start_join or retry_join",
+    ),
+    (
+        "mdns",
+        "mDNS discovery is not supported; use start_join or retry_join",
+    ),
+    (
+        "statsite_addr",
+        "metrics export to statsite is not supported",
+    ),
+    ("statsd_addr", "metrics export to statsd is not supported"),
+    (
+        "profile_path",
+        "custom timing profiles are not supported; use profile lan, wan or local",
+    ),
 ];
+
+/// A value that asks for nothing: what Serf's own defaults are.
+fn is_neutral(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::String(s) => s.is_empty(),
+        Value::Object(m) => m.values().all(is_neutral),
+        Value::Array(a) => a.is_empty(),
+        Value::Number(n) => n.as_f64() == Some(0.0),
+    }
+}
+
+/// The flags a configuration file stands for, and warnings about keys it
+/// accepted without acting on them.
+#[derive(Debug, Default, PartialEq)]
+pub struct FileFlags {
+    /// Flags, in the file's order.
+    pub flags: Vec<String>,
+    /// One line per accepted-but-ignored key.
+    pub warnings: Vec<String>,
+}
 
 fn scalar(v: &Value) -> Option<String> {
     match v {
@@ -31,13 +63,14 @@ fn scalar(v: &Value) -> Option<String> {
 }
 
 /// Flags equivalent to one configuration file's contents.
-pub fn to_flags(text: &str, origin: &str) -> Result<Vec<String>, String> {
+pub fn to_flags(text: &str, origin: &str) -> Result<FileFlags, String> {
     let doc: Value =
         serde_json::from_str(text).map_err(|e| format!("{origin}: invalid JSON: {e}"))?;
     let Value::Object(map) = doc else {
         return Err(format!("{origin}: the configuration must be a JSON object"));
     };
     let mut flags = Vec::new();
+    let mut warnings = Vec::new();
     let bad = |key: &str, want: &str| format!("{origin}: {key} must be {want}");
     for (key, value) in &map {
         let flag = match key.as_str() {
@@ -57,14 +90,20 @@ pub fn to_flags(text: &str, origin: &str) -> Result<Vec<String>, String> {
             "tags_file" => "tags-file",
             "keyring_file" => "keyring-file",
             "protocol" => "protocol",
+            "interface" => "iface",
+            "syslog_facility" => "syslog-facility",
             "rejoin_after_leave"
             | "replay_on_join"
             | "leave_on_terminate"
             | "skip_leave_on_interrupt"
-            | "disable_coordinates" => {
+            | "disable_coordinates"
+            | "enable_syslog"
+            | "disable_name_resolution"
+            | "validate_node_names" => {
                 let flag = match key.as_str() {
                     "rejoin_after_leave" => "rejoin",
                     "replay_on_join" => "replay",
+                    "enable_syslog" => "syslog",
                     k => &k.replace('_', "-"),
                 };
                 let on = value.as_bool().ok_or_else(|| bad(key, "true or false"))?;
@@ -113,23 +152,25 @@ pub fn to_flags(text: &str, origin: &str) -> Result<Vec<String>, String> {
                 value.as_bool().ok_or_else(|| bad(key, "true or false"))?;
                 continue;
             }
-            k if UNSUPPORTED.contains(&k) => {
-                return Err(format!(
-                    "{origin}: configuration key {k:?} is not supported by this agent yet"
-                ))
-            }
-            k => return Err(format!("{origin}: unknown configuration key {k:?}")),
+            k => match UNSUPPORTED.iter().find(|(u, _)| *u == k) {
+                Some((_, why)) if is_neutral(value) => {
+                    warnings.push(format!("{origin}: {k:?} ignored ({why})"));
+                    continue;
+                }
+                Some((_, why)) => return Err(format!("{origin}: {k:?}: {why}")),
+                None => return Err(format!("{origin}: unknown configuration key {k:?}")),
+            },
         };
         let v = scalar(value).ok_or_else(|| bad(key, "a string"))?;
         flags.push(format!("-{flag}={v}"));
     }
-    Ok(flags)
+    Ok(FileFlags { flags, warnings })
 }
 
 /// Flags from every `-config-file` and `-config-dir` (its `*.json`, in
 /// alphabetical order), in command-line order.
-pub fn load(files: &[(bool, String)]) -> Result<Vec<String>, String> {
-    let mut flags = Vec::new();
+pub fn load(files: &[(bool, String)]) -> Result<FileFlags, String> {
+    let mut flags = FileFlags::default();
     for (is_dir, path) in files {
         if *is_dir {
             let mut entries: Vec<_> = std::fs::read_dir(path)
@@ -139,16 +180,23 @@ pub fn load(files: &[(bool, String)]) -> Result<Vec<String>, String> {
                 .collect();
             entries.sort();
             for p in entries {
-                flags.extend(read(&p)?);
+                flags.append(read(&p)?);
             }
         } else {
-            flags.extend(read(Path::new(path))?);
+            flags.append(read(Path::new(path))?);
         }
     }
     Ok(flags)
 }
 
-fn read(p: &Path) -> Result<Vec<String>, String> {
+impl FileFlags {
+    fn append(&mut self, mut other: FileFlags) {
+        self.flags.append(&mut other.flags);
+        self.warnings.append(&mut other.warnings);
+    }
+}
+
+fn read(p: &Path) -> Result<FileFlags, String> {
     let text = std::fs::read_to_string(p)
         .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
     to_flags(&text, &p.display().to_string())
@@ -166,7 +214,8 @@ mod tests {
                 "replay_on_join": true, "leave_on_terminate": false, "tags_file": "/t.json"}"#,
             "a.json",
         )
-        .unwrap();
+        .unwrap()
+        .flags;
         assert!(f.contains(&"-node=web-1".to_string()));
         assert!(f.contains(&"-tag=role=web".to_string()));
         assert!(f.contains(&"-event-handler=query:load=uptime".to_string()));
@@ -182,6 +231,9 @@ mod tests {
         assert!(to_flags(r#"{"statsd_addr": "x"}"#, "b.json")
             .unwrap_err()
             .contains("not supported"));
+        assert!(to_flags(r#"{"discover": "cluster"}"#, "b.json")
+            .unwrap_err()
+            .contains("mDNS discovery is not supported"));
         assert!(to_flags(r#"{"tags": ["x"]}"#, "b.json")
             .unwrap_err()
             .contains("tags must be"));
@@ -191,5 +243,28 @@ mod tests {
         assert!(to_flags("[1]", "d.json")
             .unwrap_err()
             .contains("JSON object"));
+    }
+
+    #[test]
+    fn serf_keys_at_neutral_values_are_accepted_with_a_warning() {
+        // A configuration HashiCorp's agent starts with (its keys at their
+        // defaults) starts this agent too.
+        let f = to_flags(
+            r#"{"enable_syslog": false, "statsd_addr": "", "statsite_addr": "",
+                "interface": "", "discover": "", "syslog_facility": "LOCAL0",
+                "disable_name_resolution": false, "mdns": {}, "profile_path": ""}"#,
+            "neutral.json",
+        )
+        .unwrap();
+        assert!(f.flags.contains(&"-syslog=false".to_string()));
+        assert!(f.flags.contains(&"-syslog-facility=LOCAL0".to_string()));
+        assert!(f
+            .flags
+            .contains(&"-disable-name-resolution=false".to_string()));
+        assert_eq!(f.warnings.len(), 5, "{:?}", f.warnings);
+        assert!(f
+            .warnings
+            .iter()
+            .any(|w| w.contains("\"statsd_addr\" ignored")));
     }
 }

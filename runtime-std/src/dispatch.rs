@@ -11,7 +11,7 @@ use serf_core::EventKind;
 
 use crate::coalesce::Coalescer;
 use crate::event::AgentEvent;
-use crate::handlers::{self, Handler, SelfInfo};
+use crate::handlers::{self, Handler, SelfInfo, Work};
 use crate::member::{Command, Output, QueryRequest, UserEvent};
 
 /// A message for the dispatcher.
@@ -24,7 +24,13 @@ pub enum Dispatch {
     Reload(Vec<Handler>, Vec<(String, String)>),
     /// The handler specs as (filter, script), for `stats`.
     Specs(Sender<Vec<(String, String)>>),
+    /// Shutting down: flush every coalescing window, let the handlers run
+    /// what they were given, then answer (within [`DRAIN_TIMEOUT`]).
+    Drain(Sender<()>),
 }
+
+/// How long a shutdown waits for handlers still running.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where raw outputs are copied.
 pub type Tee = Box<dyn FnMut(&Output) + Send>;
@@ -32,7 +38,7 @@ pub type Tee = Box<dyn FnMut(&Output) + Send>;
 /// The dispatcher's state.
 pub struct Dispatcher {
     me: SelfInfo,
-    handlers: Vec<(Handler, Sender<(AgentEvent, SelfInfo)>)>,
+    handlers: Vec<(Handler, Sender<Work>)>,
     subscribers: Vec<Sender<AgentEvent>>,
     coalescer: Coalescer,
     commands: Sender<Command>,
@@ -107,6 +113,26 @@ impl Dispatcher {
                     .collect();
                 let _ = reply.send(specs);
             }
+            Dispatch::Drain(reply) => {
+                self.coalescer.flush_all(&mut self.ready);
+                self.deliver(now);
+                let (tx, rx) = std::sync::mpsc::channel();
+                let workers = self
+                    .handlers
+                    .iter()
+                    .filter(|(_, w)| w.send(Work::Barrier(tx.clone())).is_ok())
+                    .count();
+                let deadline = Instant::now() + DRAIN_TIMEOUT;
+                for _ in 0..workers {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if rx.recv_timeout(left).is_err() {
+                        tracing::warn!(target: "agent", "Event handlers still running at shutdown");
+                        break;
+                    }
+                }
+                let _ = reply.send(());
+                return;
+            }
         }
         self.deliver(now);
     }
@@ -117,7 +143,7 @@ impl Dispatcher {
         for ev in self.ready.drain(..) {
             self.subscribers.retain(|tx| tx.send(ev.clone()).is_ok());
             for (_, w) in &self.handlers {
-                let _ = w.send((ev.clone(), self.me.clone()));
+                let _ = w.send(Work::Event(ev.clone(), self.me.clone()));
             }
         }
     }
@@ -186,6 +212,7 @@ mod tests {
                 status: "alive",
                 tags: vec![],
                 incarnation: 1,
+                protocol: 5,
             },
         }))
     }

@@ -71,7 +71,10 @@ pub fn write_keyring(path: &Path, keys: &[Vec<u8>]) -> Result<(), String> {
         .iter()
         .map(|k| serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(k)))
         .collect();
-    write_atomic(path, &serde_json::Value::Array(list).to_string())?;
+    // Laid out as Serf writes it (indented, one key a line).
+    let text = serde_json::to_string_pretty(&serde_json::Value::Array(list))
+        .map_err(|e| format!("cannot encode the keyring: {e}"))?;
+    write_atomic(path, &text)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -112,14 +112,30 @@ fn escape(s: &str) -> String {
     s.replace('\t', "\\t").replace('\n', "\\n")
 }
 
+/// What a handler worker is given.
+pub enum Work {
+    /// Run the script for this event (if the filter passes it).
+    Event(AgentEvent, SelfInfo),
+    /// Answer once everything queued before this has run (shutdown waits
+    /// for the handlers of the last events, such as its own leave).
+    Barrier(Sender<()>),
+}
+
 /// Starts a worker thread for `h`; returns the sender that feeds it (the
 /// worker ends once the sender is dropped and its queue is done).
-pub fn spawn(h: Handler, commands: Sender<Command>) -> Sender<(AgentEvent, SelfInfo)> {
-    let (tx, rx) = mpsc::channel::<(AgentEvent, SelfInfo)>();
+pub fn spawn(h: Handler, commands: Sender<Command>) -> Sender<Work> {
+    let (tx, rx) = mpsc::channel::<Work>();
     std::thread::spawn(move || {
-        while let Ok((ev, me)) = rx.recv() {
-            if h.filters.iter().any(|f| f.matches(&ev)) {
-                run(&h, &me, &ev, &commands);
+        while let Ok(work) = rx.recv() {
+            match work {
+                Work::Event(ev, me) => {
+                    if h.filters.iter().any(|f| f.matches(&ev)) {
+                        run(&h, &me, &ev, &commands);
+                    }
+                }
+                Work::Barrier(done) => {
+                    let _ = done.send(());
+                }
             }
         }
     });
@@ -213,25 +229,45 @@ fn run(h: &Handler, me: &SelfInfo, ev: &AgentEvent, commands: &Sender<Command>) 
     let Ok(output) = child.wait_with_output() else {
         return;
     };
+    tracing::debug!(
+        target: "agent",
+        "Event '{}' script output: {}{}",
+        ev.name(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     if started.elapsed() > std::time::Duration::from_secs(1) {
         tracing::warn!(target: "agent", "Script {:?} slow, execution exceeding 1s", h.script);
     }
     if !output.status.success() {
         tracing::error!(target: "agent", "Error invoking script {:?}: {}", h.script, output.status);
     }
-    if let AgentEvent::Query(QueryRequest { id, .. }) = ev {
+    if let AgentEvent::Query(QueryRequest { id, name, .. }) = ev {
         let mut resp = output.stdout;
         resp.extend_from_slice(&output.stderr);
         if output.status.success() && !resp.is_empty() {
-            let (tx, _rx) = mpsc::channel();
-            let _ = commands.send(Command::Respond(*id, resp, tx));
+            let (tx, rx) = mpsc::channel();
+            if commands.send(Command::Respond(*id, resp, tx)).is_err() {
+                return;
+            }
+            match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(target: "agent", "Failed to respond to query 'query: {name}': {e}")
+                }
+                Err(_) => {
+                    tracing::warn!(target: "agent", "Failed to respond to query 'query: {name}': the agent did not answer")
+                }
+            }
         }
     }
 }
 
+/// A payload as a script reads it on stdin: with a final newline (most
+/// shells' `read` needs one), and nothing at all for an empty payload.
 fn with_newline(p: &[u8]) -> Vec<u8> {
     let mut v = p.to_vec();
-    if v.last() != Some(&b'\n') {
+    if !v.is_empty() && v.last() != Some(&b'\n') {
         v.push(b'\n');
     }
     v

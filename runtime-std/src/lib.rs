@@ -47,5 +47,8 @@ pub mod hub;
 pub mod id;
 pub mod log;
 pub mod member;
+pub mod netif;
 pub mod rpc;
 pub mod snapshot;
+pub mod syslog;
+pub mod usage;

@@ -149,17 +149,26 @@ fn timestamp(t: std::time::SystemTime) -> String {
 
 /// Installs the global subscriber (once per process) and starts the log
 /// thread, which prints lines up to `stdout_max` (changeable with
-/// [`Logs::set_level`]).
-pub fn init(mut stdout_max: Level) -> Logs {
+/// [`Logs::set_level`]) and, with `-syslog`, sends them to syslog too.
+pub fn init(mut stdout_max: Level, syslog: Option<crate::syslog::Syslog>) -> Logs {
     let (tx, rx) = mpsc::channel::<Msg>();
     std::thread::spawn(move || {
         let mut ring: VecDeque<Line> = VecDeque::with_capacity(RING);
         let mut subs: Vec<Sender<Line>> = Vec::new();
+        let mut syslog_failures = 0u64;
         while let Ok(m) = rx.recv() {
             match m {
                 Msg::Line(l) => {
                     if l.level <= stdout_max {
                         let _ = writeln!(std::io::stdout(), "    {}", l.text);
+                        if let Some(sys) = &syslog {
+                            if let Err(e) = sys.send(l.level, &l.text) {
+                                syslog_failures += 1;
+                                if syslog_failures == 1 {
+                                    let _ = writeln!(std::io::stdout(), "    [WARN] agent: syslog write failed: {e} (further failures are not reported)");
+                                }
+                            }
+                        }
                     }
                     if ring.len() == RING {
                         ring.pop_front();

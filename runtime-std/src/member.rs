@@ -5,13 +5,18 @@
 //! events through an output channel. No state is shared between threads, so
 //! there is nothing to lock.
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
 
+use serf_core::codec::DecodeError;
 use serf_core::crypto::Key;
+use serf_core::query::QueryError;
 use serf_core::query::{KeyOp, QueryParams};
+use serf_core::stats::Stats;
 use serf_core::store::{Buffers, Provide, Store};
 use serf_core::vivaldi::Coordinate;
 use serf_core::{Config, Delivery, EventKind, Instant, Node, State};
@@ -72,6 +77,8 @@ pub struct MemberInfo {
     pub tags: Vec<(String, String)>,
     /// Incarnation.
     pub incarnation: u32,
+    /// The Serf protocol version it announced (2 to 5).
+    pub protocol: u8,
 }
 
 /// A membership event with the member as it is right after it.
@@ -179,10 +186,47 @@ pub struct Info {
 
 type Reply<T> = Sender<T>;
 
+/// What a join achieved.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JoinOutcome {
+    /// Seeds whose state arrived within the join timeout.
+    pub joined: usize,
+    /// Seeds that did not answer, each with the reason (a refusal the seed
+    /// sent, worded as memberlist words it, or the timeout).
+    pub failures: Vec<JoinFailure>,
+}
+
+/// One seed a join could not reach.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinFailure {
+    /// The seed.
+    pub addr: SocketAddr,
+    /// Why.
+    pub reason: String,
+}
+
+impl JoinOutcome {
+    /// Serf's report of the failures: `N error(s) occurred:` and one
+    /// `* Failed to join ADDR: reason` line per seed.
+    pub fn describe(&self) -> String {
+        let n = self.failures.len();
+        let mut s = format!("{n} error{} occurred:", if n == 1 { "" } else { "s" });
+        for f in &self.failures {
+            s.push_str(&format!(
+                "\n\t* Failed to join {}: {}",
+                f.addr.ip(),
+                f.reason
+            ));
+        }
+        s
+    }
+}
+
 /// Commands to the protocol loop.
 pub enum Command {
-    /// Join through addresses; replies with how many answered within the wait.
-    Join(Vec<SocketAddr>, bool, Reply<usize>),
+    /// Join through addresses (replaying past events if asked); replies with
+    /// how many answered within the wait, and why the others did not.
+    Join(Vec<SocketAddr>, bool, Reply<JoinOutcome>),
     /// Leave gracefully; replies when the broadcasts went out (or timed out).
     Leave(Reply<()>),
     /// Fire a user event.
@@ -235,6 +279,7 @@ impl Member {
             config: Config::lan(),
             tags: Vec::new(),
             broadcast_timeout: Duration::from_secs(5),
+            keyring_file: None,
         }
     }
 
@@ -247,7 +292,11 @@ impl Member {
         outputs: Sender<Output>,
     ) -> std::io::Result<Member> {
         let socket = UdpSocket::bind(bind)?;
-        Member::spawn(id, socket, config, &[], Duration::from_secs(5), outputs)
+        let settings = LoopSettings {
+            broadcast_timeout: Duration::from_secs(5),
+            keyring_file: None,
+        };
+        Member::spawn(id, socket, config, &[], settings, outputs)
     }
 
     fn spawn(
@@ -255,7 +304,7 @@ impl Member {
         socket: UdpSocket,
         config: Config,
         tags: &[(String, String)],
-        broadcast_timeout: Duration,
+        settings: LoopSettings,
         outputs: Sender<Output>,
     ) -> std::io::Result<Member> {
         let local_addr = socket.local_addr()?;
@@ -271,7 +320,7 @@ impl Member {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("serf-protocol".into())
-            .spawn(move || Loop::new(node, socket, epoch, outputs, broadcast_timeout).run(rx))?;
+            .spawn(move || Loop::new(node, socket, epoch, outputs, settings).run(rx))?;
         Ok(Member {
             commands: tx,
             thread: Some(thread),
@@ -287,8 +336,13 @@ impl Member {
 
     /// Joins through `seeds`; returns how many answered.
     pub fn join(&self, seeds: &[SocketAddr]) -> usize {
+        self.join_outcome(seeds).joined
+    }
+
+    /// Joins through `seeds`; says which answered and why the others did not.
+    pub fn join_outcome(&self, seeds: &[SocketAddr]) -> JoinOutcome {
         self.ask(|r| Command::Join(seeds.to_vec(), false, r))
-            .unwrap_or(0)
+            .unwrap_or_default()
     }
 
     /// Leaves gracefully (returns once the leave has been gossiped, or after
@@ -358,9 +412,16 @@ pub struct MemberBuilder {
     config: Config,
     tags: Vec<(String, String)>,
     broadcast_timeout: Duration,
+    keyring_file: Option<PathBuf>,
 }
 
 impl MemberBuilder {
+    /// Rewrites this file whenever a cluster key operation changes the
+    /// keyring here (Serf's `keyring_file`: every node persists its own).
+    pub fn keyring_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.keyring_file = Some(path.into());
+        self
+    }
     /// The UDP address to bind (port 0: any free port).
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.bind = addr;
@@ -396,14 +457,11 @@ impl MemberBuilder {
         let id = NodeId::new(&self.name, advertise)
             .ok_or_else(|| std::io::Error::other("invalid node name"))?;
         let (tx, rx) = mpsc::channel();
-        let m = Member::spawn(
-            id,
-            socket,
-            self.config,
-            &self.tags,
-            self.broadcast_timeout,
-            tx,
-        )?;
+        let settings = LoopSettings {
+            broadcast_timeout: self.broadcast_timeout,
+            keyring_file: self.keyring_file,
+        };
+        let m = Member::spawn(id, socket, self.config, &self.tags, settings, tx)?;
         Ok((m, rx))
     }
 }
@@ -417,10 +475,125 @@ fn encode_tags(tags: &[(String, String)]) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
+/// A query refusal worded as Serf words it.
+fn query_error(e: QueryError, config: &Config) -> String {
+    match e {
+        QueryError::TooLarge => format!("query exceeds limit of {} bytes", config.query_size_limit),
+        QueryError::ResponseTooLarge => format!(
+            "response exceeds limit of {} bytes",
+            config.query_response_size_limit
+        ),
+        QueryError::UnknownQuery => "No pending queries matching ID".into(),
+        QueryError::Busy => "too many queries or responses in flight; try again".into(),
+        QueryError::FilterTooLarge => "the query's node or tag filters are too large".into(),
+        QueryError::Reserved => "Queries cannot contain the '_serf_' prefix".into(),
+    }
+}
+
+/// How long a join waits for a seed's state (Serf's TCP join timeout).
+const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The counters of lost or refused work that grew between two readings, as
+/// (what, before, after).
+fn dropped_counters(a: &Stats, b: &Stats) -> Vec<(&'static str, u64, u64)> {
+    [
+        (
+            "datagrams failed to decode",
+            a.decode_errors,
+            b.decode_errors,
+        ),
+        (
+            "datagrams refused for their label or encryption",
+            a.frames_rejected,
+            b.frames_rejected,
+        ),
+        (
+            "refusal notices received from peers",
+            a.refusals_received,
+            b.refusals_received,
+        ),
+        (
+            "new members refused (member table full)",
+            a.members_rejected,
+            b.members_rejected,
+        ),
+        (
+            "membership broadcasts dropped (queue full)",
+            a.broadcasts_dropped,
+            b.broadcasts_dropped,
+        ),
+        (
+            "user broadcasts dropped (queue full)",
+            a.user_broadcasts_dropped,
+            b.user_broadcasts_dropped,
+        ),
+        (
+            "outbound datagrams dropped",
+            a.transmits_dropped,
+            b.transmits_dropped,
+        ),
+        (
+            "events dropped (queue full)",
+            a.events_dropped,
+            b.events_dropped,
+        ),
+        (
+            "indirect probe requests refused (relay table full)",
+            a.relays_dropped,
+            b.relays_dropped,
+        ),
+        (
+            "received user messages dropped (inbox full)",
+            a.inbox_dropped,
+            b.inbox_dropped,
+        ),
+        ("queries dropped", a.queries_dropped, b.queries_dropped),
+        (
+            "large query responses dropped (incomplete or no reassembly slot)",
+            a.responses_dropped,
+            b.responses_dropped,
+        ),
+        (
+            "replies dropped (outbox full)",
+            a.outbox_dropped,
+            b.outbox_dropped,
+        ),
+        (
+            "query responses refused (over query_response_size_limit)",
+            a.responses_too_large,
+            b.responses_too_large,
+        ),
+        (
+            "relayed response copies skipped (too large to relay)",
+            a.relays_skipped,
+            b.relays_skipped,
+        ),
+        (
+            "replayed events skipped (too large for a datagram)",
+            a.replay_skipped,
+            b.replay_skipped,
+        ),
+        (
+            "member metadata refused (over the size limit)",
+            a.meta_rejected,
+            b.meta_rejected,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, before, after)| after > before)
+    .collect()
+}
+
 fn to_query(queries: &[(u32, Sender<QueryEvent>)], id: u32, e: QueryEvent) {
     if let Some((_, tx)) = queries.iter().find(|(q, _)| *q == id) {
         let _ = tx.send(e);
     }
+}
+
+/// What the protocol loop is told besides the node.
+struct LoopSettings {
+    broadcast_timeout: Duration,
+    keyring_file: Option<PathBuf>,
 }
 
 struct Loop {
@@ -430,7 +603,13 @@ struct Loop {
     outputs: Sender<Output>,
     queries: Vec<(u32, Sender<QueryEvent>)>,
     leave_waiter: Option<(Reply<()>, StdInstant)>,
-    broadcast_timeout: Duration,
+    settings: LoopSettings,
+    /// Each member's last known tags: a reaped member's event still names
+    /// them (the core has freed them by then).
+    last_tags: HashMap<String, Vec<(String, String)>>,
+    /// Counters as last logged, and when (drops are logged once a second).
+    logged: Stats,
+    logged_at: StdInstant,
     recv: Vec<u8>,
     send: Vec<u8>,
     delivery: Vec<u8>,
@@ -442,7 +621,7 @@ impl Loop {
         socket: UdpSocket,
         epoch: StdInstant,
         outputs: Sender<Output>,
-        broadcast_timeout: Duration,
+        settings: LoopSettings,
     ) -> Loop {
         let mtu = node.config().mtu;
         let big = node
@@ -457,7 +636,10 @@ impl Loop {
             outputs,
             queries: Vec::new(),
             leave_waiter: None,
-            broadcast_timeout,
+            settings,
+            last_tags: HashMap::new(),
+            logged: Stats::default(),
+            logged_at: StdInstant::now(),
             recv: vec![0; mtu + 1],
             send: vec![0; mtu],
             delivery: vec![0; big],
@@ -485,62 +667,94 @@ impl Loop {
                     Err(mpsc::TryRecvError::Disconnected) => return,
                 }
             }
-            let now = self.now();
-            let deadline = self
-                .node
-                .poll_timeout()
-                .unwrap_or(now + Duration::from_millis(50));
-            let wait = deadline
-                .saturating_since(now)
-                .clamp(Duration::from_millis(1), Duration::from_millis(20));
-            let _ = self.socket.set_read_timeout(Some(wait));
-            match self.socket.recv_from(&mut self.recv) {
-                Ok((n, from)) => {
-                    let now = self.now();
-                    // A datagram filling the whole buffer was larger than the MTU.
-                    let _ = self.node.handle_datagram(now, from, &self.recv[..n]);
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => {}
-            }
-            let now = self.now();
-            if self.node.poll_timeout().is_some_and(|t| t <= now) {
-                self.node.handle_timeout(now);
-            }
-            self.flush();
-            if let Some((_, since)) = &self.leave_waiter {
-                if self.node.pending_broadcasts() == 0 || since.elapsed() > self.broadcast_timeout {
-                    if let Some((reply, _)) = self.leave_waiter.take() {
-                        let _ = reply.send(());
-                    }
-                }
+            self.step(Duration::from_millis(20));
+            self.finish_leave();
+        }
+    }
+
+    /// Answers a pending leave once its broadcast went out, the broadcast
+    /// timeout passed, or there is no one left to tell.
+    fn finish_leave(&mut self) {
+        let Some((_, since)) = &self.leave_waiter else {
+            return;
+        };
+        let c = self.node.counts();
+        let me = self.node.local().clone();
+        let me_live = self.node.member(&me).is_some_and(|(s, _)| s.is_live());
+        // No one else to tell: a lone member leaves at once.
+        let alone = c.alive + c.suspect <= me_live as u32;
+        if alone
+            || self.node.pending_broadcasts() == 0
+            || since.elapsed() > self.settings.broadcast_timeout
+        {
+            if let Some((reply, _)) = self.leave_waiter.take() {
+                // Serf reports its own leave to its handlers too.
+                let me = self.node.local().clone();
+                let mut member = self.info(&me);
+                member.status = "left";
+                let _ = self.outputs.send(Output::Member(MemberEvent {
+                    kind: EventKind::Left,
+                    member,
+                }));
+                let _ = reply.send(());
             }
         }
     }
 
     /// Waits up to `max` (or the next deadline) for a datagram, handles it and
-    /// any due timers, and sends what results.
-    fn step(&mut self, max: Duration) {
+    /// any due timers, and sends what results. Returns a refusal a peer sent
+    /// us (for a join to report).
+    fn step(&mut self, max: Duration) -> Option<(SocketAddr, serf_core::crypto::Refusal)> {
         let now = self.now();
         let deadline = self.node.poll_timeout().unwrap_or(now + max);
         let wait = deadline
             .saturating_since(now)
             .clamp(Duration::from_millis(1), max);
         let _ = self.socket.set_read_timeout(Some(wait));
+        let mut refused = None;
         // A datagram filling the whole buffer (MTU + 1) is refused by the core as oversized.
-        if let Ok((n, from)) = self.socket.recv_from(&mut self.recv) {
-            let now = self.now();
-            let _ = self.node.handle_datagram(now, from, &self.recv[..n]);
+        match self.socket.recv_from(&mut self.recv) {
+            Ok((n, from)) => {
+                let now = self.now();
+                match self.node.handle_datagram(now, from, &self.recv[..n]) {
+                    Ok(()) => {}
+                    Err(DecodeError::Refused(r)) => {
+                        tracing::debug!(target: "memberlist", "{from} refused our datagram: {r}");
+                        refused = Some((from, r));
+                    }
+                    Err(e) => {
+                        tracing::debug!(target: "memberlist", "datagram from {from} dropped: {e}")
+                    }
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => tracing::warn!(target: "memberlist", "receive failed: {e}"),
         }
         let now = self.now();
         if self.node.poll_timeout().is_some_and(|t| t <= now) {
             self.node.handle_timeout(now);
         }
         self.flush();
+        self.log_drops();
+        refused
+    }
+
+    /// Logs (at most once a second) every counter of lost or refused work
+    /// that grew: nothing is dropped without a word.
+    fn log_drops(&mut self) {
+        if self.logged_at.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.logged_at = StdInstant::now();
+        let now = self.node.stats();
+        for (what, before, after) in dropped_counters(&self.logged, &now) {
+            tracing::warn!(target: "memberlist", "{} {what} since the last report ({after} in all)", after - before);
+        }
+        self.logged = now;
     }
 
     fn flush(&mut self) {
@@ -548,15 +762,25 @@ impl Loop {
             // On Linux an ICMP "port unreachable" caused by an earlier datagram
             // (to a dead member) surfaces as an error on the next send, and
             // that send is lost: send it again once.
-            if let Err(e) = self.socket.send_to(&self.send[..t.len], t.to) {
-                if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                    let _ = self.socket.send_to(&self.send[..t.len], t.to);
+            let sent = match self.socket.send_to(&self.send[..t.len], t.to) {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    self.socket.send_to(&self.send[..t.len], t.to)
                 }
+                r => r,
+            };
+            if let Err(e) = sent {
+                tracing::warn!(target: "memberlist", "failed to send {} bytes to {}: {e}", t.len, t.to);
             }
         }
         while let Some(e) = self.node.poll_event() {
             let mut member = self.info(&e.member);
             member.incarnation = e.incarnation;
+            if e.kind == EventKind::Reaped {
+                member.tags = self.last_tags.remove(&member.name).unwrap_or_default();
+            } else {
+                self.last_tags
+                    .insert(member.name.clone(), member.tags.clone());
+            }
             let _ = self.outputs.send(Output::Member(MemberEvent {
                 kind: e.kind,
                 member,
@@ -604,7 +828,25 @@ impl Loop {
                     to_query(&self.queries, id, QueryEvent::Done);
                     self.queries.retain(|(q, _)| *q != id);
                 }
+                Delivery::KeyringChanged => self.persist_keyring(),
             }
+        }
+    }
+
+    /// Rewrites the keyring file after a key operation changed our keyring.
+    fn persist_keyring(&self) {
+        let Some(path) = &self.settings.keyring_file else {
+            return;
+        };
+        let keys: Vec<Vec<u8>> = self
+            .node
+            .keyring()
+            .keys()
+            .map(|k| k.as_bytes().to_vec())
+            .collect();
+        match crate::files::write_keyring(path, &keys) {
+            Ok(()) => tracing::info!(target: "serf", "Wrote keyring file {}", path.display()),
+            Err(e) => tracing::error!(target: "serf", "Failed to write keyring file: {e}"),
         }
     }
 
@@ -634,6 +876,7 @@ impl Loop {
             status,
             tags,
             incarnation,
+            protocol: self.node.protocol_of(id).unwrap_or(0),
         }
     }
 
@@ -645,48 +888,74 @@ impl Loop {
             .cloned()
     }
 
+    /// Contacts every seed and waits (Serf's join timeout, 5 s) until each
+    /// one's state arrived, resending to the silent ones once a second; the
+    /// protocol keeps running meanwhile.
+    fn join(&mut self, addrs: &[SocketAddr], replay: bool) -> JoinOutcome {
+        let contact = |node: &mut StdNode, now, a| {
+            if replay {
+                node.join_replay(now, a)
+            } else {
+                node.join(now, a)
+            }
+        };
+        let now = self.now();
+        for a in addrs {
+            tracing::debug!(target: "memberlist", "Initiating push/pull sync with: {a}");
+            contact(&mut self.node, now, *a);
+        }
+        self.flush();
+        let answered = |node: &StdNode, a: &SocketAddr| {
+            node.members()
+                .any(|(id, s, _)| id.addr == *a && s.is_live())
+        };
+        let mut refusals: HashMap<SocketAddr, String> = HashMap::new();
+        let deadline = StdInstant::now() + JOIN_TIMEOUT;
+        let mut retry = StdInstant::now() + Duration::from_secs(1);
+        while StdInstant::now() < deadline && !addrs.iter().all(|a| answered(&self.node, a)) {
+            if let Some((from, r)) = self.step(Duration::from_millis(10)) {
+                if addrs.contains(&from) {
+                    refusals.insert(from, r.to_string());
+                }
+            }
+            if StdInstant::now() >= retry {
+                let now = self.now();
+                for a in addrs {
+                    if !answered(&self.node, a) && !refusals.contains_key(a) {
+                        contact(&mut self.node, now, *a);
+                    }
+                }
+                retry += Duration::from_secs(1);
+            }
+            // Every silent seed refused us: waiting longer changes nothing.
+            if addrs
+                .iter()
+                .all(|a| answered(&self.node, a) || refusals.contains_key(a))
+            {
+                break;
+            }
+        }
+        let mut outcome = JoinOutcome::default();
+        for a in addrs {
+            if answered(&self.node, a) {
+                outcome.joined += 1;
+            } else {
+                let reason = refusals
+                    .remove(a)
+                    .unwrap_or_else(|| format!("no answer within {} s", JOIN_TIMEOUT.as_secs()));
+                tracing::warn!(target: "memberlist", "Failed to join {a}: {reason}");
+                outcome.failures.push(JoinFailure { addr: *a, reason });
+            }
+        }
+        outcome
+    }
+
     fn command(&mut self, c: Command) {
         let now = self.now();
         match c {
             Command::Join(addrs, replay, reply) => {
-                let join = |node: &mut StdNode, now, a| {
-                    if replay {
-                        node.join_replay(now, a)
-                    } else {
-                        node.join(now, a)
-                    }
-                };
-                for a in &addrs {
-                    join(&mut self.node, now, *a);
-                }
-                self.flush();
-                // Count contacted seeds: those that answered (their state
-                // arrived) within Serf's join timeout; the loop keeps running
-                // meanwhile. A lost push-pull is retried once a second.
-                let answered = |node: &StdNode, a: &SocketAddr| {
-                    node.members()
-                        .any(|(id, s, _)| id.addr == *a && s.is_live())
-                };
-                let deadline = StdInstant::now() + Duration::from_secs(5);
-                let mut retry = StdInstant::now() + Duration::from_secs(1);
-                while StdInstant::now() < deadline && !addrs.iter().all(|a| answered(&self.node, a))
-                {
-                    self.step(Duration::from_millis(10));
-                    if StdInstant::now() >= retry {
-                        let now = self.now();
-                        let missing: Vec<SocketAddr> = addrs
-                            .iter()
-                            .filter(|a| !answered(&self.node, a))
-                            .copied()
-                            .collect();
-                        for a in missing {
-                            join(&mut self.node, now, a);
-                        }
-                        retry += Duration::from_secs(1);
-                    }
-                }
-                let joined = addrs.iter().filter(|a| answered(&self.node, a)).count();
-                let _ = reply.send(joined);
+                let outcome = self.join(&addrs, replay);
+                let _ = reply.send(outcome);
             }
             Command::Leave(reply) => {
                 self.node.leave(now);
@@ -726,7 +995,7 @@ impl Loop {
                 } else {
                     self.node
                         .query(now, &spec.name, &spec.payload, &params)
-                        .map_err(|e| format!("query refused: {e:?}"))
+                        .map_err(|e| query_error(e, self.node.config()))
                 };
                 if let Ok(id) = r {
                     self.queries.push((id, events));
@@ -737,7 +1006,7 @@ impl Loop {
                 let r = self
                     .node
                     .respond(now, id, &payload)
-                    .map_err(|e| format!("{e:?}"));
+                    .map_err(|e| query_error(e, self.node.config()));
                 let _ = reply.send(r);
             }
             Command::Members(reply) => {
@@ -807,7 +1076,7 @@ impl Loop {
                 let r = self
                     .node
                     .key_query(now, op, key.as_ref())
-                    .map_err(|e| format!("{e:?}"));
+                    .map_err(|e| query_error(e, self.node.config()));
                 if let Ok(id) = r {
                     self.queries.push((id, events));
                 }

@@ -31,8 +31,6 @@ pub struct RpcConfig {
     pub logs: Option<crate::log::Logs>,
     /// Rewrite tags here when they change.
     pub tags_file: Option<std::path::PathBuf>,
-    /// Rewrite the keyring here when it changes.
-    pub keyring_file: Option<std::path::PathBuf>,
 }
 
 /// Serves RPC connections on `listener` until the process exits.
@@ -41,6 +39,9 @@ pub fn serve(listener: TcpListener, commands: Sender<Command>, hub: Hub, config:
         .name("serf-rpc".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
+                if let Ok(peer) = stream.peer_addr() {
+                    tracing::info!(target: "agent.ipc", "Accepted client: {peer}");
+                }
                 let commands = commands.clone();
                 let hub = hub.clone();
                 let config = config.clone();
@@ -90,12 +91,14 @@ impl From<&MemberInfo> for WireMember {
             port: m.addr.port(),
             tags: m.tags.iter().cloned().collect(),
             status: m.status.to_string(),
+            // memberlist's versions (ours speaks one wire) and Serf's, with
+            // the version the member announced as current.
             protocol_min: 1,
             protocol_max: 5,
             protocol_cur: 2,
             delegate_min: 2,
             delegate_max: 5,
-            delegate_cur: 4,
+            delegate_cur: m.protocol,
         }
     }
 }
@@ -260,7 +263,9 @@ impl Connection {
                 return;
             };
             let seq = u64_field(&header, "Seq");
-            if self.dispatch(&command, seq).is_err() {
+            tracing::debug!(target: "agent.ipc", "Request: {command} (seq {seq})");
+            if let Err(e) = self.dispatch(&command, seq) {
+                tracing::debug!(target: "agent.ipc", "Closing client connection: {e}");
                 return;
             }
         }
@@ -344,18 +349,25 @@ impl Connection {
                     }
                 }
                 let replay = bool_field(&b, "Replay");
-                let n = ask(&self.commands, |tx| Command::Join(addrs, replay, tx))?;
+                let outcome = ask(&self.commands, |tx| Command::Join(addrs, replay, tx))?;
                 #[derive(Serialize)]
                 #[serde(rename_all = "PascalCase")]
                 struct Num {
                     num: i32,
                 }
-                let err = if n == 0 {
-                    "no members could be reached"
+                // As Serf: an error only when no seed answered.
+                let err = if outcome.joined == 0 {
+                    outcome.describe()
                 } else {
-                    ""
+                    String::new()
                 };
-                self.reply_body(seq, err, &Num { num: n as i32 })
+                self.reply_body(
+                    seq,
+                    &err,
+                    &Num {
+                        num: outcome.joined as i32,
+                    },
+                )
             }
             "members" | "members-filtered" => {
                 let filter = if command == "members-filtered" {
@@ -567,7 +579,7 @@ impl Connection {
                 let (id, payload) = (u64_field(&b, "ID") as u32, bytes_field(&b, "Payload"));
                 match ask(&self.commands, |tx| Command::Respond(id, payload, tx))? {
                     Ok(()) => self.reply(seq, ""),
-                    Err(_) => self.reply(seq, "No pending queries matching ID"),
+                    Err(e) => self.reply(seq, &e),
                 }
             }
             "install-key" | "use-key" | "remove-key" | "list-keys" => {
@@ -579,30 +591,26 @@ impl Connection {
                 };
                 let key = match key.map(|b| str_field(&b, "Key")) {
                     None => None,
-                    Some(k) => match base64_decode(&k) {
-                        Some(bytes) => Some(bytes),
-                        None => {
-                            return self.reply_body(
-                                seq,
-                                "invalid key encoding",
-                                &KeysBody::default(),
-                            )
-                        }
+                    Some(k) => match base64_decode_strict(&k) {
+                        Ok(bytes) => Some(bytes),
+                        Err(e) => return self.reply_body(seq, &e, &KeysBody::default()),
                     },
                 };
+                // Every node that applies the change persists its keyring
+                // itself (the member loop writes its keyring file).
                 let body = key_operation(&self.commands, op, key)?;
-                if let (Some(path), false) = (&self.config.keyring_file, op == KeyOp::List) {
-                    let keys = ask(&self.commands, Command::LocalKeys)?;
-                    if let Err(e) = crate::files::write_keyring(path, &keys) {
-                        return self.reply_body(seq, &e, &body);
-                    }
-                }
-                let err = if body.num_err > 0 || body.num_resp < body.num_nodes {
-                    "key operation failed on some nodes"
+                // Serf's KeyManager wording.
+                let err = if body.num_err > 0 {
+                    format!("{}/{} nodes reported failure", body.num_err, body.num_nodes)
+                } else if body.num_resp < body.num_nodes {
+                    format!(
+                        "{}/{} nodes reported success",
+                        body.num_resp, body.num_nodes
+                    )
                 } else {
-                    ""
+                    String::new()
                 };
-                self.reply_body(seq, err, &body)
+                self.reply_body(seq, &err, &body)
             }
             "stats" => {
                 let info = ask(&self.commands, Command::Info)?;
@@ -776,6 +784,20 @@ fn base64_encode(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
+/// Decodes standard base64, with Go's error wording.
+pub fn base64_decode_strict(s: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .map_err(|e| match e {
+            base64::DecodeError::InvalidByte(at, _)
+            | base64::DecodeError::InvalidLastSymbol(at, _) => {
+                format!("illegal base64 data at input byte {at}")
+            }
+            _ => format!("illegal base64 data at input byte {}", s.trim().len()),
+        })
+}
+
 /// Decodes standard base64.
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
     use base64::Engine;
@@ -896,13 +918,18 @@ struct RequestHeader<'a> {
 }
 
 impl Client {
-    /// Connects, with Serf's 10 s timeout.
+    /// Connects, with Serf's 10 s timeout; every failure is worded
+    /// `Error connecting to Serf agent: ...`, as Serf's commands word it.
     pub fn connect(addr: &str, auth: &str) -> Result<Client, String> {
+        Client::open(addr, auth).map_err(|e| format!("Error connecting to Serf agent: {e}"))
+    }
+
+    fn open(addr: &str, auth: &str) -> Result<Client, String> {
         let sock: SocketAddr = addr
             .parse()
-            .map_err(|_| format!("invalid RPC address {addr:?}"))?;
+            .map_err(|_| format!("invalid RPC address {addr:?}: use IP:port"))?;
         let stream = TcpStream::connect_timeout(&sock, Duration::from_secs(10))
-            .map_err(|e| format!("Error connecting to Serf agent: dial tcp {addr}: {e}"))?;
+            .map_err(|e| format!("dial tcp {addr}: {e}"))?;
         let mut c = Client {
             reader: BufReader::new(stream.try_clone().map_err(|e| e.to_string())?),
             writer: BufWriter::new(stream),

@@ -44,8 +44,10 @@ impl Replay {
             return true;
         }
         if line == "leave" {
+            // The members known at the leave stay listed: `-rejoin` rejoins
+            // them (Serf ignores the leave then); without it the agent
+            // leaves them alone.
             self.left = true;
-            self.alive.clear();
             return true;
         }
         let Some((kind, rest)) = line.split_once(": ") else {
@@ -195,7 +197,12 @@ mod tests {
         s.compact().unwrap();
         s.leave();
         let (_, r) = Snapshot::open(&path).unwrap();
-        assert!(r.left && r.alive.is_empty());
+        assert!(r.left, "the leave is recorded");
+        assert_eq!(
+            r.alive.keys().collect::<Vec<_>>(),
+            ["n2"],
+            "members at the leave are kept for -rejoin"
+        );
         assert_eq!(r.event_clock, 9);
         let _ = std::fs::remove_file(&path);
     }

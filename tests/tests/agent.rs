@@ -174,9 +174,11 @@ impl Cluster {
             text(&o)
         );
     }
+    /// Runs `serf ARGS` against agent `i`. The RPC flag goes right after
+    /// the command name: flags end at the first argument, as in Go.
     fn cli(&self, i: usize, args: &[&str]) -> Output {
         let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        v.push(format!("-rpc-addr={}", self.agents[i].rpc));
+        v.insert(1.min(v.len()), format!("-rpc-addr={}", self.agents[i].rpc));
         serf(&v.iter().map(String::as_str).collect::<Vec<_>>())
     }
     fn members(&self, i: usize, extra: &[&str]) -> String {

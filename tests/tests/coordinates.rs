@@ -160,6 +160,7 @@ fn poisoned_coordinates_on_the_wire_are_rejected_and_counted() {
         incarnation: 1,
         node: 2,
         meta: &[],
+        protocol: 5,
     });
     let n = enc.len();
     node.handle_datagram(Instant::ZERO, 2, &alive[..n]).unwrap();

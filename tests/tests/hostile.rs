@@ -88,6 +88,7 @@ fn with_a_keyring_no_plaintext_or_undecryptable_packet_changes_any_state() {
             incarnation: 9,
             node: 2,
             meta: &[],
+            protocol: 5,
         },
         Message::Ping { seq: 1, target: 1 },
         Message::Suspect {
@@ -123,6 +124,7 @@ fn every_truncation_of_a_valid_packet_is_a_typed_error_or_a_prefix() {
             incarnation: 300,
             node: 77,
             meta: &[],
+            protocol: 5,
         },
         Message::Suspect {
             incarnation: 1,
@@ -178,6 +180,7 @@ fn forged_members_beyond_capacity_are_rejected_and_counted() {
             incarnation: 0,
             node: id,
             meta: &[],
+            protocol: 5,
         }]);
         n.handle_datagram(Instant::ZERO, id, &p).unwrap();
         drain(&mut n);
@@ -199,6 +202,7 @@ fn floods_of_events_transmits_and_broadcasts_are_bounded_and_counted() {
                     incarnation: round,
                     node: id,
                     meta: &[round as u8],
+                    protocol: 5,
                 },
                 Message::Ping { seq: id, target: 1 },
             ]);

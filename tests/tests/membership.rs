@@ -292,6 +292,7 @@ fn own_failed_probe_of_a_suspect_member_is_gossiped_as_a_confirmation() {
         incarnation: 1,
         node,
         meta: &[],
+        protocol: 5,
     };
     node.handle_datagram(Instant::ZERO, 1, &datagram(&[alive(1), alive(2), alive(3)]))
         .unwrap();

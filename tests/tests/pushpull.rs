@@ -34,6 +34,7 @@ fn joining_a_ten_thousand_member_cluster_learns_all_of_it() {
                 incarnation: 3,
                 node: id,
                 meta: &[],
+                protocol: 5,
             })
         {
             id += 1;
@@ -74,11 +75,13 @@ fn joining_a_ten_thousand_member_cluster_learns_all_of_it() {
         incarnation: 2,
         node: 3,
         meta: &[],
+        protocol: 5,
     });
     enc.push::<u32>(&Message::Alive {
         incarnation: 2,
         node: 7,
         meta: &[],
+        protocol: 5,
     });
     let n = enc.len();
     joiner.handle_datagram(Instant::ZERO, 3, &buf[..n]).unwrap();

@@ -154,6 +154,7 @@ pub unsafe extern "C" fn serf_probe_run(
             incarnation: 1,
             node: 2,
             meta: &[],
+            protocol: 5,
         });
         enc.push::<u32>(&Message::Ping { seq: 7, target: 1 });
         let n = enc.len();
