@@ -313,9 +313,11 @@ impl AgentConfig {
         }
         let mut tags = Vec::new();
         for t in f.all("tag") {
+            // Serf's rule: key=value with a non-empty key.
             let (k, v) = t
                 .split_once('=')
-                .ok_or_else(|| format!("invalid tag {t:?}: use key=value"))?;
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| format!("Invalid tag: '{t}': use key=value"))?;
             tags.retain(|(x, _): &(String, String)| x != k);
             tags.push((k.to_string(), v.to_string()));
         }
@@ -477,7 +479,12 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
     }
     let syslog = cfg
         .syslog
-        .map(|facility| crate::syslog::Syslog::connect(crate::syslog::SOCKET, facility))
+        .map(|facility| {
+            // SERF_SYSLOG_SOCKET: a daemon listening elsewhere (containers, tests).
+            let path = std::env::var("SERF_SYSLOG_SOCKET")
+                .unwrap_or_else(|_| crate::syslog::SOCKET.to_string());
+            crate::syslog::Syslog::connect(&path, facility)
+        })
         .transpose()?;
     println!("==> Starting Serf agent...");
     let logs = crate::log::init(cfg.log_level, syslog);
@@ -692,10 +699,6 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
             return Ok(1);
         }
         println!("==> Gracefully shutting down agent...");
-        if let Some((tx, done, _)) = &snapshot {
-            let _ = tx.send(SnapMsg::Leave);
-            let _ = done.recv_timeout(Duration::from_secs(1));
-        }
         let (tx, rx) = mpsc::channel();
         let _ = commands.send(Command::Leave(tx));
         // The loop answers once the leave is gossiped, at the broadcast
@@ -704,6 +707,12 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
         let deadline = std::time::Instant::now() + cfg.broadcast_timeout + Duration::from_secs(1);
         loop {
             if rx.try_recv().is_ok() {
+                // Recorded after the leave, so the snapshot's clock covers
+                // the leave intent and a -rejoin's join intent outranks it.
+                if let Some((tx, done, _)) = &snapshot {
+                    let _ = tx.send(SnapMsg::Leave);
+                    let _ = done.recv_timeout(Duration::from_secs(1));
+                }
                 stop_after_leave(member);
                 return Ok(0);
             }
@@ -818,6 +827,13 @@ fn snapshot_thread(
                 _ => {}
             },
             Ok(SnapMsg::Leave) => {
+                // The clocks as they are after the leave, then the marker.
+                let (itx, irx) = mpsc::channel();
+                if commands.send(Command::Info(itx)).is_ok() {
+                    if let Ok(i) = irx.recv_timeout(Duration::from_secs(1)) {
+                        snap.clocks(i.member_time, i.event_time, i.query_time);
+                    }
+                }
                 snap.leave();
                 let _ = done_tx.send(());
             }
@@ -915,6 +931,7 @@ mod tests {
             (vec!["-encrypt=!!!"], "base64"),
             (vec!["-encrypt=AAAA"], "16, 24 or 32"),
             (vec!["-tag=novalue"], "key=value"),
+            (vec!["-tag==v"], "Invalid tag: '=v'"),
             (vec!["-event-handler=bogus=x"], "invalid event handler"),
             (
                 vec!["-config-file=/nonexistent.json"],

@@ -723,6 +723,7 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, CliError> {
             Ok(0)
         }
         "keygen" => {
+            parse_flags(argv, &[], &[])?;
             let mut key = [0u8; 32];
             use rand_core::RngCore;
             crate::member::Rng::from_os().fill_bytes(&mut key);
@@ -822,6 +823,7 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, CliError> {
             }
         }
         "version" => {
+            parse_flags(argv, &[], &[])?;
             println!("Serf v{} (Rust)", env!("CARGO_PKG_VERSION"));
             println!("Agent Protocol: 5 (Understands back to: 2)");
             Ok(0)

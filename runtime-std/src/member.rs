@@ -775,11 +775,24 @@ impl Loop {
         while let Some(e) = self.node.poll_event() {
             let mut member = self.info(&e.member);
             member.incarnation = e.incarnation;
-            if e.kind == EventKind::Reaped {
-                member.tags = self.last_tags.remove(&member.name).unwrap_or_default();
-            } else {
-                self.last_tags
-                    .insert(member.name.clone(), member.tags.clone());
+            // Failed, left and reaped members' tags are gone from the core;
+            // their events still carry the last ones known, as Serf's do.
+            match e.kind {
+                EventKind::Joined | EventKind::Updated | EventKind::Alive => {
+                    self.last_tags
+                        .insert(member.name.clone(), member.tags.clone());
+                }
+                EventKind::Reaped => {
+                    member.tags = self.last_tags.remove(&member.name).unwrap_or_default();
+                }
+                _ if member.tags.is_empty() => {
+                    member.tags = self
+                        .last_tags
+                        .get(&member.name)
+                        .cloned()
+                        .unwrap_or_default();
+                }
+                _ => {}
             }
             let _ = self.outputs.send(Output::Member(MemberEvent {
                 kind: e.kind,

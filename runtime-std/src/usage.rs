@@ -200,7 +200,9 @@ Options:
   -rpc-auth=TOKEN           Token RPC clients must present.
   -log-level=info           Most verbose level logged: trace, debug, info,
                             warn or err.
-  -syslog                   Also send the log to the local syslog.
+  -syslog                   Also send the log to the local syslog (/dev/log,
+                            or $SERF_SYSLOG_SOCKET).
+  -syslog-facility=LOCAL0   Syslog facility for -syslog.
   -broadcast-timeout=5s     How long a leave waits for its broadcast.
   -config-file=PATH         Read a JSON configuration file (Serf's keys).
   -config-dir=PATH          Read every .json file in this directory.
