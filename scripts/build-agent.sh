@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target=$(rustc -vV | sed -n 's/^host: //p')
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-    cargo build --quiet --profile agent --target "$target" -p serf-runtime-std --bin serf
+    cargo build --quiet --profile agent --target "$target" -p serf-agent --bin serf
 echo "target/$target/agent/serf"

@@ -1,6 +1,6 @@
-//! `serf-runtime-std`: drives `serf-core` with std UDP sockets and threads; the
-//! `serf` agent, its RPC port (HashiCorp Serf's IPC protocol), event handlers
-//! and the command line.
+//! `serf-runtime-std`: drives one `serf-core` member with a std UDP socket and
+//! a protocol thread, behind the embedding API [`member::Member`]. The `serf`
+//! agent and command line live above it, in `serf-agent`.
 //!
 //! Embedding a member in an application (no agent, no RPC): a builder for
 //! the member, events on a channel, methods for join, leave, tags, events and
@@ -35,20 +35,5 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod agent;
-pub mod cli;
-pub mod coalesce;
-pub mod config_file;
-pub mod dispatch;
-pub mod event;
-pub mod files;
-pub mod handlers;
-pub mod hub;
 pub mod id;
-pub mod log;
 pub mod member;
-pub mod netif;
-pub mod rpc;
-pub mod snapshot;
-pub mod syslog;
-pub mod usage;

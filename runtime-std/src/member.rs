@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
@@ -279,7 +278,7 @@ impl Member {
             config: Config::lan(),
             tags: Vec::new(),
             broadcast_timeout: Duration::from_secs(5),
-            keyring_file: None,
+            on_keyring_change: None,
         }
     }
 
@@ -294,7 +293,7 @@ impl Member {
         let socket = UdpSocket::bind(bind)?;
         let settings = LoopSettings {
             broadcast_timeout: Duration::from_secs(5),
-            keyring_file: None,
+            on_keyring_change: None,
         };
         Member::spawn(id, socket, config, &[], settings, outputs)
     }
@@ -412,14 +411,32 @@ pub struct MemberBuilder {
     config: Config,
     tags: Vec<(String, String)>,
     broadcast_timeout: Duration,
-    keyring_file: Option<PathBuf>,
+    on_keyring_change: Option<KeyringHook>,
+}
+
+/// Persists the keyring after a key operation (see
+/// [`MemberBuilder::on_keyring_change`]). Immutable once built.
+#[derive(Clone)]
+struct KeyringHook(std::sync::Arc<PersistKeys>);
+
+/// What persists a keyring: the keys, primary first.
+type PersistKeys = dyn Fn(&[Vec<u8>]) -> Result<(), String> + Send + Sync;
+
+impl std::fmt::Debug for KeyringHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyringHook")
+    }
 }
 
 impl MemberBuilder {
-    /// Rewrites this file whenever a cluster key operation changes the
-    /// keyring here (Serf's `keyring_file`: every node persists its own).
-    pub fn keyring_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.keyring_file = Some(path.into());
+    /// Called with the keys (primary first) whenever a cluster key operation
+    /// changes this member's keyring, to persist them (Serf's
+    /// `keyring_file`: every node rewrites its own). An error is logged.
+    pub fn on_keyring_change(
+        mut self,
+        persist: impl Fn(&[Vec<u8>]) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_keyring_change = Some(KeyringHook(std::sync::Arc::new(persist)));
         self
     }
     /// The UDP address to bind (port 0: any free port).
@@ -459,7 +476,7 @@ impl MemberBuilder {
         let (tx, rx) = mpsc::channel();
         let settings = LoopSettings {
             broadcast_timeout: self.broadcast_timeout,
-            keyring_file: self.keyring_file,
+            on_keyring_change: self.on_keyring_change,
         };
         let m = Member::spawn(id, socket, self.config, &self.tags, settings, tx)?;
         Ok((m, rx))
@@ -593,7 +610,7 @@ fn to_query(queries: &[(u32, Sender<QueryEvent>)], id: u32, e: QueryEvent) {
 /// What the protocol loop is told besides the node.
 struct LoopSettings {
     broadcast_timeout: Duration,
-    keyring_file: Option<PathBuf>,
+    on_keyring_change: Option<KeyringHook>,
 }
 
 struct Loop {
@@ -846,9 +863,10 @@ impl Loop {
         }
     }
 
-    /// Rewrites the keyring file after a key operation changed our keyring.
+    /// Hands the keyring to the persistence hook after a key operation
+    /// changed it.
     fn persist_keyring(&self) {
-        let Some(path) = &self.settings.keyring_file else {
+        let Some(hook) = &self.settings.on_keyring_change else {
             return;
         };
         let keys: Vec<Vec<u8>> = self
@@ -857,9 +875,8 @@ impl Loop {
             .keys()
             .map(|k| k.as_bytes().to_vec())
             .collect();
-        match crate::files::write_keyring(path, &keys) {
-            Ok(()) => tracing::info!(target: "serf", "Wrote keyring file {}", path.display()),
-            Err(e) => tracing::error!(target: "serf", "Failed to write keyring file: {e}"),
+        if let Err(e) = (hook.0)(&keys) {
+            tracing::error!(target: "serf", "Failed to write keyring file: {e}");
         }
     }
 

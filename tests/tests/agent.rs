@@ -1,7 +1,7 @@
 //! End-to-end: real `serf` agents on 127.0.0.x addresses, driven through the
 //! command line (ours and, when installed, HashiCorp's).
 //!
-//! The agent binary belongs to `serf-runtime-std`; it is built (or found
+//! The agent binary belongs to `serf-agent`; it is built (or found
 //! fresh) once per run with the same cargo that runs these tests, or taken
 //! from `SERF_BIN`.
 
@@ -21,7 +21,7 @@ fn serf_bin() -> &'static str {
         cmd.args([
             "build",
             "-p",
-            "serf-runtime-std",
+            "serf-agent",
             "--bin",
             "serf",
             "--message-format=json-render-diagnostics",

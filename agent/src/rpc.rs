@@ -17,7 +17,9 @@ use serf_core::query::{KeyOp, KeyResponse};
 
 use crate::event::AgentEvent;
 use crate::hub::Hub;
-use crate::member::{Command, MemberInfo, QueryEvent, QueryRequest, QuerySpec, UserEvent};
+use serf_runtime_std::member::{
+    Command, MemberInfo, QueryEvent, QueryRequest, QuerySpec, UserEvent,
+};
 
 /// Largest request object accepted (a query payload is at most a few KiB).
 const MAX_OBJECT: u64 = 1 << 20;

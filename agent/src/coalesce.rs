@@ -9,8 +9,8 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use serf_runtime_std::coalesce::Coalescer;
-//! use serf_runtime_std::event::AgentEvent;
+//! use serf_agent::coalesce::Coalescer;
+//! use serf_agent::event::AgentEvent;
 //! let mut c = Coalescer::serf_agent();
 //! let t0 = Instant::now();
 //! let mut out = Vec::new();
@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use crate::event::{AgentEvent, MemberKind};
-use crate::member::{MemberInfo, UserEvent};
+use serf_runtime_std::member::{MemberInfo, UserEvent};
 
 /// One coalescing window.
 #[derive(Debug)]
@@ -190,7 +190,7 @@ impl Coalescer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::member::QueryRequest;
+    use serf_runtime_std::member::QueryRequest;
 
     fn member(name: &str, status: &'static str) -> MemberInfo {
         MemberInfo {

@@ -12,7 +12,7 @@ use serf_core::EventKind;
 use crate::coalesce::Coalescer;
 use crate::event::AgentEvent;
 use crate::handlers::{self, Handler, SelfInfo, Work};
-use crate::member::{Command, Output, QueryRequest, UserEvent};
+use serf_runtime_std::member::{Command, Output, QueryRequest, UserEvent};
 
 /// A message for the dispatcher.
 pub enum Dispatch {
@@ -200,7 +200,7 @@ fn log_output(out: &Output) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::member::{MemberEvent, MemberInfo};
+    use serf_runtime_std::member::{MemberEvent, MemberInfo};
     use std::sync::mpsc;
 
     fn joined(name: &str) -> Dispatch {

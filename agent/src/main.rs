@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         .iter()
         .any(|a| a == "-v" || a == "--version" || a == "-version")
     {
-        return ExitCode::from(serf_runtime_std::cli::run("version", &[]) as u8);
+        return ExitCode::from(serf_agent::cli::run("version", &[]) as u8);
     }
     let Some(cmd) = argv.first() else {
         eprintln!("{HELP}");
@@ -39,8 +39,8 @@ fn main() -> ExitCode {
             println!("{HELP}");
             0
         }
-        "agent" => serf_runtime_std::agent::run(rest),
-        c => serf_runtime_std::cli::run(c, rest),
+        "agent" => serf_agent::agent::run(rest),
+        c => serf_agent::cli::run(c, rest),
     };
     ExitCode::from(code.clamp(0, 255) as u8)
 }

@@ -8,7 +8,7 @@ use std::process::{Command as Proc, Stdio};
 use std::sync::mpsc::{self, Sender};
 
 use crate::event::AgentEvent;
-use crate::member::{Command, QueryRequest, UserEvent};
+use serf_runtime_std::member::{Command, QueryRequest, UserEvent};
 
 /// One clause of a handler filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,7 +143,7 @@ pub fn spawn(h: Handler, commands: Sender<Command>) -> Sender<Work> {
 }
 
 /// Serf's stdin line for a member: `name<TAB>ip<TAB>role<TAB>k=v,k=v`.
-fn member_line(m: &crate::member::MemberInfo) -> String {
+fn member_line(m: &serf_runtime_std::member::MemberInfo) -> String {
     let role = m
         .tags
         .iter()

@@ -4,7 +4,7 @@
 
 use serf_core::EventKind;
 
-use crate::member::{MemberInfo, Output, QueryRequest, UserEvent};
+use serf_runtime_std::member::{MemberInfo, Output, QueryRequest, UserEvent};
 
 /// Serf's member event types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

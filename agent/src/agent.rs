@@ -13,11 +13,11 @@ use crate::coalesce::Coalescer;
 use crate::dispatch::{Dispatch, Dispatcher};
 use crate::handlers::{Handler, SelfInfo};
 use crate::hub::{Control, Hub};
-use crate::id::NodeId;
-use crate::member::{Command, Member, Output};
 use crate::rpc::{self, base64_decode, RpcConfig};
 use crate::snapshot::Snapshot;
 use serf_core::EventKind;
+use serf_runtime_std::id::NodeId;
+use serf_runtime_std::member::{Command, Member, Output};
 
 /// Everything `serf agent` was asked to do.
 #[derive(Debug)]
@@ -496,8 +496,12 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
     for (k, v) in &cfg.tags {
         builder = builder.tag(k, v);
     }
-    if let Some(path) = &cfg.keyring_file {
-        builder = builder.keyring_file(path);
+    if let Some(path) = cfg.keyring_file.clone() {
+        builder = builder.on_keyring_change(move |keys| {
+            crate::files::write_keyring(&path, keys)?;
+            tracing::info!(target: "serf", "Wrote keyring file {}", path.display());
+            Ok(())
+        });
     }
     let (member, out_rx) = builder
         .start()
