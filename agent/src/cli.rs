@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::rpc::{get, get_bytes, get_str, get_u64, Client};
+use serf_core::vivaldi::Coordinate;
 
 /// Default RPC address.
 pub const DEFAULT_RPC: &str = "127.0.0.1:7373";
@@ -361,7 +362,9 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, CliError> {
                         continue;
                     }
                     if let Ok(theirs) = coordinate(&mut c, &name) {
-                        rtts.insert(name, estimate(&mine, &theirs));
+                        if mine.is_compatible_with(&theirs) {
+                            rtts.insert(name, mine.distance_to(&theirs));
+                        }
                     }
                 }
                 members.retain(|m| rtts.contains_key(&get_str(m, "Name")));
@@ -520,10 +523,10 @@ fn client_command(cmd: &str, argv: &[String]) -> Result<i32, CliError> {
                 _ => unreachable!("checked above"),
             };
             let (ca, cb) = (coordinate(&mut c, &a)?, coordinate(&mut c, &b)?);
-            if ca.len() != cb.len() {
+            if !ca.is_compatible_with(&cb) {
                 return Err("Coordinates have different dimensions".into());
             }
-            let secs = estimate(&ca, &cb);
+            let secs = ca.distance_to(&cb);
             println!("Estimated {a} <-> {b} rtt: {:.3} ms", secs * 1000.0);
             Ok(0)
         }
@@ -848,8 +851,9 @@ fn name_and_payload(args: &[String], missing: &str) -> Result<(String, Vec<u8>),
 /// Acks (names) and responses (name, payload) of a query.
 type QueryResult = (Vec<String>, Vec<(String, Vec<u8>)>);
 
-/// A member's coordinate as `[vec..., height, adjustment]` (via get-coordinate).
-fn coordinate(c: &mut Client, node: &str) -> Result<Vec<f64>, String> {
+/// A member's coordinate, through `get-coordinate`, as the core's type (so
+/// estimates use the core's Vivaldi distance).
+fn coordinate(c: &mut Client, node: &str) -> Result<Coordinate, String> {
     #[derive(Serialize)]
     #[serde(rename_all = "PascalCase")]
     struct Q<'a> {
@@ -861,38 +865,26 @@ fn coordinate(c: &mut Client, node: &str) -> Result<Vec<f64>, String> {
         return Err(format!("Could not find a coordinate for node {node:?}"));
     }
     let co = get(&v, "Coord").ok_or("missing coordinate")?;
-    let mut out: Vec<f64> = get(co, "Vec")
+    let num = |k: &str| get(co, k).and_then(|x| x.as_f64()).unwrap_or(0.0);
+    let parts: Vec<f64> = get(co, "Vec")
         .and_then(|x| x.as_array())
         .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
         .unwrap_or_default();
-    out.push(get(co, "Height").and_then(|x| x.as_f64()).unwrap_or(0.0));
-    out.push(
-        get(co, "Adjustment")
-            .and_then(|x| x.as_f64())
-            .unwrap_or(0.0),
-    );
+    if parts.len() > serf_core::vivaldi::MAX_DIMS {
+        return Err(format!(
+            "coordinate of {node:?} has {} dimensions",
+            parts.len()
+        ));
+    }
+    let mut out = Coordinate {
+        dims: parts.len() as u8,
+        vec: [0.0; serf_core::vivaldi::MAX_DIMS],
+        error: num("Error"),
+        adjustment: num("Adjustment"),
+        height: num("Height"),
+    };
+    out.vec[..parts.len()].copy_from_slice(&parts);
     Ok(out)
-}
-
-/// Serf's RTT estimate between two coordinates from [`coordinate`], seconds.
-fn estimate(a: &[f64], b: &[f64]) -> f64 {
-    if a.len() != b.len() || a.len() < 2 {
-        return f64::INFINITY;
-    }
-    let d = a.len() - 2;
-    let euclid: f64 = a[..d]
-        .iter()
-        .zip(&b[..d])
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum::<f64>()
-        .sqrt();
-    let raw = euclid + a[d] + b[d];
-    let adjusted = raw + a[d + 1] + b[d + 1];
-    if adjusted > 0.0 {
-        adjusted
-    } else {
-        raw
-    }
 }
 
 #[allow(clippy::too_many_arguments)]

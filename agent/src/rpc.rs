@@ -462,8 +462,7 @@ impl Connection {
                 self.reply(seq, "")?;
                 let rx = self.hub.subscribe();
                 let writer = self.writer.clone();
-                let commands = self.commands.clone();
-                std::thread::spawn(move || stream(rx, writer, seq, filter, commands));
+                std::thread::spawn(move || stream(rx, writer, seq, filter));
                 Ok(())
             }
             "monitor" => {
@@ -519,11 +518,6 @@ impl Connection {
                     relay_factor: u64_field(&b, "RelayFactor").min(255) as u8,
                     timeout: (timeout > 0).then(|| Duration::from_nanos(timeout)),
                 };
-                if spec.name.starts_with("_serf_")
-                    && !(spec.name == "_serf_ping" && spec.payload.is_empty())
-                {
-                    return self.reply(seq, "Queries cannot contain the '_serf_' prefix");
-                }
                 let (etx, erx) = mpsc::channel();
                 match ask(&self.commands, |tx| Command::Query(spec, etx, tx))? {
                     Err(e) => self.reply(seq, &e),
@@ -814,7 +808,6 @@ fn stream(
     writer: Writer,
     seq: u64,
     filter: Vec<crate::handlers::Filter>,
-    _commands: Sender<Command>,
 ) {
     let h = ResponseHeader { seq, error: "" };
     while let Ok(out) = rx.recv() {

@@ -177,6 +177,11 @@ pub enum Delivery<'b, I> {
     KeyringChanged,
 }
 
+/// Largest relayed response, encoded on the stack: an Ethernet frame's
+/// payload. With a larger `mtu`, bigger responses go direct only (counted in
+/// `relays_skipped`).
+const MAX_RELAYED: usize = 1500;
+
 /// Least time between two refusal notices.
 const REFUSAL_INTERVAL: core::time::Duration = core::time::Duration::from_millis(50);
 
@@ -881,8 +886,12 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
 
     /// Sends `m` to `origin` through `n` random alive members too.
     fn relay_copies(&mut self, m: &Message<'_, I>, origin: &I, n: usize) {
-        let mut inner = [0u8; 1400];
-        let Ok(inner) = postcard::to_slice(m, &mut inner) else {
+        // The relayed response must fit the relayer's datagram (checked by
+        // `respond`); the buffer only bounds the stack.
+        let mut buf = [0u8; MAX_RELAYED];
+        let cap = self.plain_mtu().min(MAX_RELAYED);
+        let Ok(inner) = postcard::to_slice(m, &mut buf[..cap]) else {
+            self.stats.relays_skipped += 1;
             return;
         };
         let origin_slot = self.members.find(origin).unwrap_or(EMPTY);
@@ -1934,7 +1943,6 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         }
     }
 
-    /// A user event, received (`rebroadcast`) or fired here.
     /// Queues our state for `to`, followed by the user events we keep — as
     /// Serf's push-pull carries its event buffer, so an event that gossip
     /// missed somewhere still arrives — except in the answer to a join
@@ -1961,6 +1969,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             .record_with(|slot| postcard::to_slice(m, slot).ok().map(|b| b.len()));
     }
 
+    /// A user event, received (`rebroadcast`) or fired here.
     fn on_event(
         &mut self,
         ltime: u64,

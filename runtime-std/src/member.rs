@@ -1004,10 +1004,8 @@ impl Loop {
                 let _ = reply.send(r);
             }
             Command::Query(spec, events, reply) => {
+                // Unknown names match no one (an all-unknown filter is refused below).
                 let nodes: Vec<NodeId> = spec.nodes.iter().filter_map(|n| self.find(n)).collect();
-                if nodes.len() < spec.nodes.len() {
-                    // Unknown names cannot match anyone; keep the filter non-empty.
-                }
                 let tags: Vec<(&str, &str)> = spec
                     .tags
                     .iter()
