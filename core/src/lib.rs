@@ -49,7 +49,7 @@ pub use config::{Capacity, Config};
 pub use event::{Event, EventKind};
 pub use identity::{hash_bytes, mix64, Identity};
 pub use member::State;
-pub use node::{BuildError, Delivery, Node, Transmission, Transmit};
+pub use node::{BuildError, Clocks, Delivery, MemberState, Node, Transmission, Transmit};
 pub use rand_core;
 pub use stats::Stats;
 pub use time::Instant;

@@ -214,6 +214,26 @@ impl KeyRefusal {
     }
 }
 
+/// The three Lamport clocks of a node ([`Node::clocks`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clocks {
+    /// Member intents (joins and leaves).
+    pub member: u64,
+    /// User events.
+    pub event: u64,
+    /// Queries.
+    pub query: u64,
+}
+
+/// What a node knows of one member ([`Node::member`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemberState {
+    /// Its SWIM state.
+    pub state: State,
+    /// Its incarnation.
+    pub incarnation: u32,
+}
+
 /// A datagram written into the caller's buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit<A> {
@@ -561,13 +581,36 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         Ok(ltime)
     }
 
-    /// The three Lamport clocks: (member, event, query).
-    pub fn clocks(&self) -> (u64, u64, u64) {
-        (
-            self.intents.clock.time(),
-            self.user_events.clock.time(),
-            self.queries_seen.clock.time(),
-        )
+    /// The three Lamport clocks.
+    ///
+    /// ```
+    /// # use serf_core::{Clocks, Config, Instant, Node};
+    /// # use serf_core::store::{Buffers, Provide, Store};
+    /// # struct Heap;
+    /// # impl Store for Heap { type Buf<T: 'static> = Vec<T>; }
+    /// # impl Provide<Heap> for Heap {
+    /// #     fn provide<T: Clone + 'static>(&mut self, n: usize, v: T) -> Vec<T> { vec![v; n] }
+    /// # }
+    /// # struct Rng(u64);
+    /// # impl serf_core::rand_core::RngCore for Rng {
+    /// #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+    /// #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15); serf_core::mix64(self.0) }
+    /// #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u64() as u8 } }
+    /// # }
+    /// let config = Config::lan().with_members(8);
+    /// let buffers = Buffers::<u32, Heap>::new(&config, &mut Heap);
+    /// let mut node = Node::new(1u32, config, buffers, Rng(1), Instant::ZERO).unwrap();
+    /// let before: Clocks = node.clocks();
+    /// node.user_event("deploy", b"v1", false).unwrap();
+    /// assert_eq!(node.clocks().event, before.event + 1, "each event ticks the clock");
+    /// assert_eq!(node.clocks().member, before.member);
+    /// ```
+    pub fn clocks(&self) -> Clocks {
+        Clocks {
+            member: self.intents.clock.time(),
+            event: self.user_events.clock.time(),
+            query: self.queries_seen.clock.time(),
+        }
     }
 
     /// Restores the query clock from a snapshot (older queries are ignored).
@@ -1362,11 +1405,14 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let s = self.members.find(id)?;
         Some(self.members.slot(s).protocol())
     }
-    /// A member's state and incarnation.
-    pub fn member(&self, id: &I) -> Option<(State, u32)> {
+    /// A member's state and incarnation, if it is in the table.
+    pub fn member(&self, id: &I) -> Option<MemberState> {
         let s = self.members.find(id)?;
         let slot = self.members.slot(s);
-        Some((slot.state()?, slot.incarnation()))
+        Some(MemberState {
+            state: slot.state()?,
+            incarnation: slot.incarnation(),
+        })
     }
     /// Every member in the table (this node included), in slot order.
     pub fn members(&self) -> impl Iterator<Item = (&I, State, u32)> {

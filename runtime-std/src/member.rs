@@ -697,7 +697,7 @@ impl Loop {
         };
         let c = self.node.counts();
         let me = self.node.local().clone();
-        let me_live = self.node.member(&me).is_some_and(|(s, _)| s.is_live());
+        let me_live = self.node.member(&me).is_some_and(|m| m.state.is_live());
         // No one else to tell: a lone member leaves at once.
         let alone = c.alive + c.suspect <= me_live as u32;
         if alone
@@ -884,7 +884,10 @@ impl Loop {
     fn info(&self, id: &NodeId) -> MemberInfo {
         let (status, incarnation) = match self.node.member(id) {
             None => ("left", 0),
-            Some((state, inc)) => {
+            Some(serf_core::MemberState {
+                state,
+                incarnation: inc,
+            }) => {
                 let leaving = self.node.member_leaving(id);
                 let status = match state {
                     State::Alive | State::Suspect if leaving => "leaving",
@@ -1065,7 +1068,11 @@ impl Loop {
             }
             Command::Info(reply) => {
                 let c = self.node.counts();
-                let (m, e, q) = self.node.clocks();
+                let serf_core::Clocks {
+                    member: m,
+                    event: e,
+                    query: q,
+                } = self.node.clocks();
                 let me = self.node.local().clone();
                 let info = Info {
                     name: me.name().to_string(),

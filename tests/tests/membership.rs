@@ -84,7 +84,7 @@ fn crashed_member_is_marked_failed_by_every_member_within_lifeguard_bound() {
             "member {i} never marked {crashed} failed"
         );
         assert_eq!(
-            sim.node(i).unwrap().member(&crashed).unwrap().0,
+            sim.node(i).unwrap().member(&crashed).unwrap().state,
             State::Dead
         );
     }
@@ -120,7 +120,7 @@ fn member_that_leaves_is_marked_left_not_failed() {
     sim.run_for(secs(60));
     for i in (0..n).filter(|&i| i != 9) {
         assert_eq!(
-            sim.node(i).unwrap().member(&9).unwrap().0,
+            sim.node(i).unwrap().member(&9).unwrap().state,
             State::Left,
             "member {i}"
         );
@@ -154,7 +154,10 @@ fn suspected_live_member_refutes_and_stays_alive() {
         .unwrap()
         .handle_datagram(now, 2, &pkt[..len])
         .unwrap();
-    assert_eq!(sim.node(2).unwrap().member(&7).unwrap().0, State::Suspect);
+    assert_eq!(
+        sim.node(2).unwrap().member(&7).unwrap().state,
+        State::Suspect
+    );
     sim.flush(2);
     sim.run_for(secs(60));
     assert_eq!(
@@ -168,7 +171,10 @@ fn suspected_live_member_refutes_and_stays_alive() {
     );
     assert!(sim.all_see_alive(&all));
     for i in 0..n {
-        let (state, inc) = sim.node(i).unwrap().member(&7).unwrap();
+        let serf_core::MemberState {
+            state,
+            incarnation: inc,
+        } = sim.node(i).unwrap().member(&7).unwrap();
         assert_eq!(state, State::Alive, "member {i}");
         assert_eq!(
             inc,
@@ -253,7 +259,7 @@ fn restarted_member_rejoins_with_a_higher_incarnation() {
     run_until(&mut sim, 30, |s| s.all_see_alive(&all)).expect("converges");
     sim.crash(4);
     sim.run_for(secs(60));
-    assert_eq!(sim.node(0).unwrap().member(&4).unwrap().0, State::Dead);
+    assert_eq!(sim.node(0).unwrap().member(&4).unwrap().state, State::Dead);
     sim.restart(4, 0);
     let t = run_until(&mut sim, 60, |s| s.all_see_alive(&all));
     assert!(t.is_some(), "restarted member is alive everywhere again");
@@ -304,7 +310,7 @@ fn own_failed_probe_of_a_suspect_member_is_gossiped_as_a_confirmation() {
     };
     node.handle_datagram(Instant::ZERO, 1, &datagram(&[suspect]))
         .unwrap();
-    assert_eq!(node.member(&2).unwrap().0, State::Suspect);
+    assert_eq!(node.member(&2).unwrap().state, State::Suspect);
     // Nobody answers anything for a few probe rounds: our probe of 2 fails.
     let mut own_suspicion_of_2 = false;
     let mut buf = [0u8; 1400];

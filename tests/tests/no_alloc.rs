@@ -220,6 +220,6 @@ fn core_allocates_nothing_after_construction() {
     assert_eq!(responses, queries, "every member that got it answered");
     assert_eq!(updates, (N - 2) as u64, "the tag change reached the others");
     let view = nodes[0].as_ref().unwrap();
-    assert_eq!(view.member(&3).unwrap().0, State::Dead);
+    assert_eq!(view.member(&3).unwrap().state, State::Dead);
     assert_eq!(allocs, 0, "the core allocated after construction");
 }

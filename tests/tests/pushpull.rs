@@ -4,7 +4,7 @@
 use serf_bench::heap::{buffers, Heap};
 use serf_bench::rng::SimRng;
 use serf_core::codec::{Encoder, Message};
-use serf_core::{Config, Instant, Node, State};
+use serf_core::{Config, Instant, MemberState, Node, State};
 
 type N = Node<u32, Heap, SimRng>;
 
@@ -126,9 +126,27 @@ fn joining_a_ten_thousand_member_cluster_learns_all_of_it() {
     );
     // A known member reported dead becomes suspect (verified locally); one
     // reported left is left; strangers in those states stay unknown.
-    assert_eq!(joiner.member(&3), Some((State::Suspect, 3)));
-    assert_eq!(joiner.member(&7), Some((State::Left, 3)));
+    assert_eq!(
+        joiner.member(&3),
+        Some(MemberState {
+            state: State::Suspect,
+            incarnation: 3
+        })
+    );
+    assert_eq!(
+        joiner.member(&7),
+        Some(MemberState {
+            state: State::Left,
+            incarnation: 3
+        })
+    );
     assert_eq!(joiner.member(&4), None);
-    assert_eq!(joiner.member(&9_999), Some((State::Alive, 3)));
-    assert_eq!(seed.member(&joiner_id).map(|m| m.0), Some(State::Alive));
+    assert_eq!(
+        joiner.member(&9_999),
+        Some(MemberState {
+            state: State::Alive,
+            incarnation: 3
+        })
+    );
+    assert_eq!(seed.member(&joiner_id).map(|m| m.state), Some(State::Alive));
 }

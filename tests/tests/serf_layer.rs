@@ -153,7 +153,7 @@ fn restored_event_clock_stops_old_events_from_being_delivered_again() {
     // A restarted node whose snapshot recorded event clock 41 drops it.
     let mut restored = lone_node(&config);
     restored.restore_event_clock(41);
-    assert!(restored.clocks().1 >= 41);
+    assert!(restored.clocks().event >= 41);
     restored
         .handle_datagram(Instant::ZERO, 2, &event(40))
         .unwrap();
@@ -223,7 +223,7 @@ fn force_leave_marks_a_failed_member_left_everywhere_and_prune_erases_it() {
     sim.run_for(secs(60));
     for i in (0..n).filter(|i| *i != 4 && *i != 5) {
         assert_eq!(
-            sim.node(i).unwrap().member(&4).unwrap().0,
+            sim.node(i).unwrap().member(&4).unwrap().state,
             serf_core::State::Dead
         );
     }
@@ -235,7 +235,7 @@ fn force_leave_marks_a_failed_member_left_everywhere_and_prune_erases_it() {
     for i in (0..n).filter(|i| *i != 4 && *i != 5) {
         let node = sim.node(i).unwrap();
         assert_eq!(
-            node.member(&4).unwrap().0,
+            node.member(&4).unwrap().state,
             serf_core::State::Left,
             "member {i}"
         );
@@ -310,7 +310,7 @@ fn join_with_replay_delivers_past_events_and_a_plain_join_does_not() {
     }
     // Every member's event clock has moved past the newest event.
     for who in 0..6 {
-        let (_, clock, _) = sim.node(who).unwrap().clocks();
+        let clock = sim.node(who).unwrap().clocks().event;
         assert!(clock > v4, "member {who}: event clock {clock}, v4 at {v4}");
     }
 }
