@@ -139,18 +139,9 @@ impl AgentConfig {
         let mut rest = Vec::new();
         let mut it = argv.iter();
         while let Some(a) = it.next() {
-            let body = a.trim_start_matches('-');
-            let (name, inline) = body
-                .split_once('=')
-                .map_or((body, None), |(n, v)| (n, Some(v.to_string())));
+            let (name, inline) = crate::cli::split_flag(a);
             if a.starts_with('-') && (name == "config-file" || name == "config-dir") {
-                let v = match inline {
-                    Some(v) => v,
-                    None => it
-                        .next()
-                        .ok_or_else(|| format!("flag needs an argument: -{name}"))?
-                        .clone(),
-                };
+                let v = crate::cli::flag_value(name, inline, &mut it)?;
                 files.push((name == "config-dir", v));
             } else {
                 rest.push(a.clone());

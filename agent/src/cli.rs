@@ -42,11 +42,7 @@ impl Flags {
                 f.args.extend(it.cloned());
                 break;
             }
-            let body = a.trim_start_matches('-');
-            let (name, inline) = match body.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
-                None => (body, None),
-            };
+            let (name, inline) = split_flag(a);
             if bools.contains(&name) {
                 let v = inline.unwrap_or_else(|| "true".into());
                 if !matches!(v.as_str(), "true" | "false" | "1" | "0") {
@@ -54,13 +50,7 @@ impl Flags {
                 }
                 f.values.entry(name.into()).or_default().push(v);
             } else if valued.contains(&name) {
-                let v = match inline {
-                    Some(v) => v,
-                    None => it
-                        .next()
-                        .ok_or_else(|| format!("flag needs an argument: -{name}"))?
-                        .clone(),
-                };
+                let v = flag_value(name, inline, &mut it)?;
                 f.values.entry(name.into()).or_default().push(v);
             } else {
                 return Err(format!("flag provided but not defined: -{name}"));
@@ -82,6 +72,30 @@ impl Flags {
     /// A boolean flag.
     pub fn bool(&self, name: &str, default: bool) -> bool {
         self.get(name).map_or(default, |v| v == "true" || v == "1")
+    }
+}
+
+/// A flag argument's name and `=value` part (`-name=v`, `--name`).
+pub fn split_flag(arg: &str) -> (&str, Option<String>) {
+    let body = arg.trim_start_matches('-');
+    match body.split_once('=') {
+        Some((n, v)) => (n, Some(v.to_string())),
+        None => (body, None),
+    }
+}
+
+/// A valued flag's value: inline (`-name=v`) or the next argument.
+pub fn flag_value<'a>(
+    name: &str,
+    inline: Option<String>,
+    rest: &mut impl Iterator<Item = &'a String>,
+) -> Result<String, String> {
+    match inline {
+        Some(v) => Ok(v),
+        None => rest
+            .next()
+            .cloned()
+            .ok_or_else(|| format!("flag needs an argument: -{name}")),
     }
 }
 
