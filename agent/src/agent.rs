@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serf_core::crypto::{Key, Label};
+use serf_core::wire::crypto::{Key, Label};
 use serf_core::Config;
 
 use crate::cli::{parse_duration, parse_join_addr, Flags, DEFAULT_PORT, DEFAULT_RPC};

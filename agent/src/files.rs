@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use serf_core::crypto::Key;
+use serf_core::wire::crypto::Key;
 
 /// Reads tags; a missing file means no tags yet.
 pub fn read_tags(path: &Path) -> Result<Vec<(String, String)>, String> {

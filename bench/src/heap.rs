@@ -1,6 +1,6 @@
 //! Boxed-slice buffers for std callers of `serf-core`.
 
-use serf_core::store::{Buffers, Provide, Store};
+use serf_core::{Buffers, Provide, Store};
 use serf_core::{Config, Identity};
 
 /// Buffers owned as boxed slices.

@@ -69,12 +69,12 @@ pub struct Config {
     /// default); off (`disable_name_resolution`), it is only reported.
     pub resolve_name_conflicts: bool,
     /// Tag filter matcher; the std runtime plugs in regular expressions.
-    pub tag_matcher: &'static dyn crate::query::TagMatcher,
+    pub tag_matcher: &'static dyn crate::node::query::TagMatcher,
     /// Keys for AES-GCM encryption (empty: plaintext); the first encrypts.
-    pub keyring: crate::crypto::Keyring,
+    pub keyring: crate::wire::crypto::Keyring,
     /// Cluster label bound into every datagram; clusters with different
     /// labels never exchange state.
-    pub label: Option<crate::crypto::Label>,
+    pub label: Option<crate::wire::crypto::Label>,
     /// Fixed capacities.
     pub capacity: Capacity,
 }
@@ -181,8 +181,8 @@ impl Config {
             query_timeout_mult: 16,
             resolve_name_conflicts: true,
             protocol: 5,
-            tag_matcher: &crate::query::SIMPLE_MATCHER,
-            keyring: crate::crypto::Keyring::default(),
+            tag_matcher: &crate::node::query::SIMPLE_MATCHER,
+            keyring: crate::wire::crypto::Keyring::default(),
             label: None,
             capacity: Capacity::for_members(1024),
         }

@@ -16,40 +16,42 @@
 #[cfg(feature = "arbitrary")]
 extern crate std;
 
-pub mod awareness;
-pub mod broadcast;
-pub mod clock;
-pub mod codec;
-pub mod config;
-pub mod coordinates;
-pub mod crypto;
-pub mod event;
-pub mod events;
-pub mod identity;
-pub mod inbox;
-pub mod intent;
-mod map;
-pub mod member;
-pub mod meta;
-pub mod node;
-pub mod probe;
-pub mod query;
-pub mod replay;
-pub mod ring;
-pub mod rng;
-pub mod seq;
-pub mod stats;
-pub mod store;
-pub mod suspicion;
-pub mod tags;
-pub mod time;
+mod buffers;
+mod clock;
+mod config;
+mod event;
+mod identity;
+mod node;
+mod rng;
+mod stats;
+pub mod storage;
+mod time;
 pub mod vivaldi;
+pub mod wire;
 
+/// Queries: parameters, errors, filters and keyring operations.
+pub mod query {
+    pub use crate::node::query::{
+        simple_match, KeyOp, KeyResponse, QueryError, QueryParams, SimpleMatcher, TagMatcher,
+        SIMPLE_MATCHER,
+    };
+}
+
+/// Lifeguard's suspicion timeout formula (for tests and tools that reason
+/// about detection times).
+pub mod lifeguard {
+    pub use crate::node::suspicion::timeouts;
+}
+
+pub use buffers::{Buffers, Sizes};
 pub use config::{Capacity, Config};
 pub use event::{Event, EventKind};
 pub use identity::{hash_bytes, mix64, Identity};
-pub use member::State;
+pub use node::members::table::{Counts, State};
 pub use node::{BuildError, Clocks, Delivery, MemberState, Node, Transmission, Transmit};
 pub use rand_core;
 pub use stats::Stats;
+pub use storage::{Borrowed, Provide, Store};
 pub use time::Instant;
+pub use wire::tags::Tags;
+pub use wire::{Key, KeyError, Keyring, Label};

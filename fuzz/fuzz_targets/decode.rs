@@ -6,7 +6,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use serf_bench::heap::{buffers, Heap};
 use serf_bench::rng::SimRng;
-use serf_core::codec::Decoder;
+use serf_core::wire::Decoder;
 use serf_core::{Config, Instant, Node};
 
 #[derive(Arbitrary, Debug)]

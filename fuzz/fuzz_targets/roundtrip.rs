@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serf_core::codec::{Decoder, Encoder, Message};
+use serf_core::wire::{Decoder, Encoder, Message};
 
 fuzz_target!(|msgs: Vec<Message<'_, u32>>| {
     let mut first = [0u8; 1400];

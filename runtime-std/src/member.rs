@@ -11,12 +11,12 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
 
-use serf_core::codec::DecodeError;
-use serf_core::crypto::Key;
+use serf_core::wire::DecodeError;
+use serf_core::wire::crypto::Key;
 use serf_core::query::QueryError;
 use serf_core::query::{KeyOp, QueryParams};
-use serf_core::stats::Stats;
-use serf_core::store::{Buffers, Provide, Store};
+use serf_core::Stats;
+use serf_core::{Buffers, Provide, Store};
 use serf_core::vivaldi::Coordinate;
 use serf_core::{Config, Delivery, EventKind, Instant, Node, State};
 
@@ -486,8 +486,8 @@ impl MemberBuilder {
 /// Serf's tag encoding of `tags`.
 fn encode_tags(tags: &[(String, String)]) -> Result<Vec<u8>, String> {
     let pairs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut buf = vec![0u8; serf_core::tags::MAX_META];
-    let n = serf_core::tags::encode(&pairs, &mut buf).map_err(|_| "tags exceed 512 bytes")?;
+    let mut buf = vec![0u8; serf_core::wire::tags::MAX_META];
+    let n = serf_core::wire::tags::encode(&pairs, &mut buf).map_err(|_| "tags exceed 512 bytes")?;
     buf.truncate(n);
     Ok(buf)
 }
@@ -721,7 +721,7 @@ impl Loop {
     /// Waits up to `max` (or the next deadline) for a datagram, handles it and
     /// any due timers, and sends what results. Returns a refusal a peer sent
     /// us (for a join to report).
-    fn step(&mut self, max: Duration) -> Option<(SocketAddr, serf_core::crypto::Refusal)> {
+    fn step(&mut self, max: Duration) -> Option<(SocketAddr, serf_core::wire::crypto::Refusal)> {
         let now = self.now();
         let deadline = self.node.poll_timeout().unwrap_or(now + max);
         let wait = deadline

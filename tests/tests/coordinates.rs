@@ -7,7 +7,7 @@ use serf_bench::heap::{buffers, Heap};
 use serf_bench::matrix::{generate, GenConfig, Matrix};
 use serf_bench::rng::SimRng;
 use serf_bench::sim::{NetConfig, Sim};
-use serf_core::codec::{CoordBytes, Decoder, Encoder, Message, COORD_MAX};
+use serf_core::wire::{CoordBytes, Decoder, Encoder, Message, COORD_MAX};
 use serf_core::vivaldi::Coordinate;
 use serf_core::{Config, Instant, Node};
 

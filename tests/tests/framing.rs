@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serf_bench::sim::{DeliveredKind, Sim};
-use serf_core::crypto::{Key, Keyring, Label};
+use serf_core::wire::crypto::{Key, Keyring, Label};
 use serf_core::query::QueryParams;
 use serf_core::Config;
 

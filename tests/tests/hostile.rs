@@ -4,7 +4,7 @@
 
 use serf_bench::heap::{buffers, Heap};
 use serf_bench::rng::SimRng;
-use serf_core::codec::{DecodeError, Encoder, Message};
+use serf_core::wire::{DecodeError, Encoder, Message};
 use serf_core::{Config, Instant, Node};
 
 type N = Node<u32, Heap, SimRng>;
@@ -50,7 +50,7 @@ fn random_datagrams_are_rejected_or_applied_without_panic() {
             *b = rng.below(256) as u8;
         }
         if i % 2 == 0 && !d.is_empty() {
-            d[0] = serf_core::codec::VERSION; // get past the envelope
+            d[0] = serf_core::wire::VERSION; // get past the envelope
         }
         if n.handle_datagram(Instant::from_millis(i), (i % 7) as u32, &d)
             .is_err()
@@ -71,7 +71,7 @@ fn with_a_keyring_no_plaintext_or_undecryptable_packet_changes_any_state() {
     let mut config = Config::lan().with_members(16);
     config
         .keyring
-        .install(serf_core::crypto::Key::new(&[5u8; 32]).unwrap())
+        .install(serf_core::wire::crypto::Key::new(&[5u8; 32]).unwrap())
         .unwrap();
     let mut n: N = Node::new(
         1,
@@ -104,7 +104,7 @@ fn with_a_keyring_no_plaintext_or_undecryptable_packet_changes_any_state() {
         } else {
             let mut d: Vec<u8> = (0..rng.below(300)).map(|_| rng.below(256) as u8).collect();
             if let Some(b) = d.first_mut() {
-                *b = serf_core::crypto::ENCRYPTED; // forged "encrypted" packets
+                *b = serf_core::wire::crypto::ENCRYPTED; // forged "encrypted" packets
             }
             d
         };
@@ -117,7 +117,7 @@ fn with_a_keyring_no_plaintext_or_undecryptable_packet_changes_any_state() {
     // sender why: never an ack or any other answer.
     while let Some(t) = n.poll_transmit(&mut out) {
         assert!(
-            serf_core::crypto::Refusal::decode(&out[..t.len]).is_some(),
+            serf_core::wire::crypto::Refusal::decode(&out[..t.len]).is_some(),
             "no ack went out, only refusal notices"
         );
     }

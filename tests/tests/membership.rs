@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serf_bench::sim::{NetConfig, Sim};
-use serf_core::suspicion::timeouts;
+use serf_core::lifeguard::timeouts;
 use serf_core::{Config, EventKind, State};
 
 fn secs(s: u64) -> Duration {
@@ -142,8 +142,8 @@ fn suspected_live_member_refutes_and_stays_alive() {
     let inc0 = sim.node(7).unwrap().incarnation();
     // Member 2 wrongly accuses member 7 (as if its probe had been lost).
     let mut pkt = [0u8; 64];
-    let mut enc = serf_core::codec::Encoder::new(&mut pkt).unwrap();
-    assert!(enc.push::<u32>(&serf_core::codec::Message::Suspect {
+    let mut enc = serf_core::wire::Encoder::new(&mut pkt).unwrap();
+    assert!(enc.push::<u32>(&serf_core::wire::Message::Suspect {
         incarnation: inc0,
         node: 7,
         from: 2
@@ -273,7 +273,7 @@ fn restarted_member_rejoins_with_a_higher_incarnation() {
 fn own_failed_probe_of_a_suspect_member_is_gossiped_as_a_confirmation() {
     use serf_bench::heap::buffers;
     use serf_bench::rng::SimRng;
-    use serf_core::codec::{Decoder, Encoder, Message};
+    use serf_core::wire::{Decoder, Encoder, Message};
     use serf_core::{Instant, Node};
 
     let config = Config::lan().with_members(8);

@@ -5,7 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use serf_core::store::{Buffers, Provide, Store};
+use serf_core::{Buffers, Provide, Store};
 use serf_core::{Config, Instant, Node, State};
 
 struct Counting;
@@ -79,9 +79,9 @@ fn core_allocates_nothing_after_construction() {
     let mut config = Config::local().with_members(32);
     config
         .keyring
-        .install(serf_core::crypto::Key::new(&[4u8; 32]).unwrap())
+        .install(serf_core::wire::crypto::Key::new(&[4u8; 32]).unwrap())
         .unwrap();
-    config.label = serf_core::crypto::Label::new("no-alloc");
+    config.label = serf_core::wire::crypto::Label::new("no-alloc");
     let mut nodes: Vec<Option<Node<u32, Boxed, Rng>>> = (0..N as u32)
         .map(|i| {
             Some(
@@ -112,7 +112,7 @@ fn core_allocates_nothing_after_construction() {
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut user_events, mut queries, mut responses, mut updates) = (0u64, 0u64, 0u64, 0u64);
     let mut tags = [0u8; 64];
-    let tags_len = serf_core::tags::encode(&[("role", "web")], &mut tags).unwrap();
+    let tags_len = serf_core::wire::tags::encode(&[("role", "web")], &mut tags).unwrap();
     let params = serf_core::query::QueryParams::<u32>::default();
 
     COUNTING.with(|c| c.set(true));

@@ -3,7 +3,7 @@
 
 use serf_bench::heap::{buffers, Heap};
 use serf_bench::rng::SimRng;
-use serf_core::codec::{Encoder, Message};
+use serf_core::wire::{Encoder, Message};
 use serf_core::{Config, Instant, MemberState, Node, State};
 
 type N = Node<u32, Heap, SimRng>;

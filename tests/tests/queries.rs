@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serf_bench::sim::{DeliveredKind, Sim};
 use serf_core::query::QueryParams;
-use serf_core::tags::encode;
+use serf_core::wire::tags::encode;
 use serf_core::Config;
 
 fn secs(s: u64) -> Duration {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serf_bench::sim::{DeliveredKind, NetConfig, Sim};
-use serf_core::crypto::{Key, Keyring, Label};
+use serf_core::wire::crypto::{Key, Keyring, Label};
 use serf_core::query::{KeyOp, KeyResponse};
 use serf_core::{Config, EventKind};
 
@@ -297,8 +297,8 @@ fn every_member_that_applies_a_key_change_asks_to_persist_its_keyring() {
 mod refusals {
     use serf_bench::heap::{buffers, Heap};
     use serf_bench::rng::SimRng;
-    use serf_core::codec::DecodeError;
-    use serf_core::crypto::{Key, Keyring, Refusal};
+    use serf_core::wire::DecodeError;
+    use serf_core::wire::crypto::{Key, Keyring, Refusal};
     use serf_core::{Config, Instant, Node};
 
     type N = Node<u32, Heap, SimRng>;
@@ -390,7 +390,7 @@ mod refusals {
         // A flood of plaintext: one notice per 50 ms at most.
         for ms in 0..1000u64 {
             let _ =
-                seed.handle_datagram(Instant::from_millis(ms), 9, &[serf_core::codec::VERSION, 0]);
+                seed.handle_datagram(Instant::from_millis(ms), 9, &[serf_core::wire::VERSION, 0]);
         }
         let mut notices = 0;
         while seed.poll_transmit(&mut buf).is_some() {

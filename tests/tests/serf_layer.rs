@@ -5,8 +5,8 @@ use std::time::Duration;
 use serf_bench::heap::{buffers, Heap};
 use serf_bench::rng::SimRng;
 use serf_bench::sim::{DeliveredKind, Sim};
-use serf_core::codec::{Encoder, Message};
-use serf_core::tags::{encode, Tags};
+use serf_core::wire::{Encoder, Message};
+use serf_core::wire::tags::{encode, Tags};
 use serf_core::{Config, Delivery, EventKind, Instant, Node};
 
 fn secs(s: u64) -> Duration {

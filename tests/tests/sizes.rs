@@ -2,8 +2,8 @@
 
 use std::mem::size_of;
 
-use serf_core::member::{index_len, Slot};
-use serf_core::store::Sizes;
+use serf_core::storage::{index_len, Slot};
+use serf_core::Sizes;
 use serf_core::Config;
 
 #[test]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant as Wall};
 
 use serf_bench::sim::{NetConfig, Sim};
-use serf_core::store::Sizes;
+use serf_core::Sizes;
 use serf_core::{Config, EventKind, Instant};
 
 const USAGE: &str = "usage: simulate [--members N] [--seed S] [--loss P] [--latency-ms MS] \

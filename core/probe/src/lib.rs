@@ -3,9 +3,9 @@
 //! memory allocator found"; if `std` were, with "duplicate lang item".
 #![no_std]
 
-use serf_core::codec::{Encoder, Message};
-use serf_core::crypto;
-use serf_core::store::{Borrowed, Buffers};
+use serf_core::wire::{Encoder, Message};
+use serf_core::wire::crypto;
+use serf_core::{Borrowed, Buffers};
 use serf_core::{Capacity, Config, Instant, Node};
 
 #[panic_handler]
@@ -68,8 +68,8 @@ pub unsafe extern "C" fn serf_probe_run(
             replay_events: 2,
         },
         keyring: {
-            let mut ring = serf_core::crypto::Keyring::default();
-            if let Ok(k) = serf_core::crypto::Key::new(&[7u8; 32]) {
+            let mut ring = serf_core::wire::crypto::Keyring::default();
+            if let Ok(k) = serf_core::wire::crypto::Key::new(&[7u8; 32]) {
                 let _ = ring.install(k);
             }
             ring
@@ -83,6 +83,7 @@ pub unsafe extern "C" fn serf_probe_run(
     let mut broadcast_handles = [0u16; MEMBERS];
     let mut user_broadcasts = [Default::default(); 4];
     let mut user_arena = [0u8; 4 * 256];
+    let mut user_lens = [0u16; 4];
     let mut suspicions = [Default::default(); 8];
     let mut suspicion_map = [0u64; 16];
     let mut transmits: [Option<_>; 16] = core::array::from_fn(|_| None);
@@ -90,6 +91,7 @@ pub unsafe extern "C" fn serf_probe_run(
     let mut relays: [Option<_>; 4] = core::array::from_fn(|_| None);
     let mut inbox = [0u8; 4 * 256];
     let mut inbox_lens = [0u16; 4];
+    let mut inbox_kinds = [Default::default(); 4];
     let mut coordinates = [Default::default(); 8];
     let mut coordinate_map = [0u64; 16];
     let mut meta = [0u8; MEMBERS * 16];
@@ -105,7 +107,9 @@ pub unsafe extern "C" fn serf_probe_run(
     let mut outbox_lens = [0u16; 4];
     let mut intent_status = [0u64; MEMBERS];
     let mut scratch = [0u8; 1400];
-    let mut replay = [0u8; 2 * serf_core::replay::slot_len(512)];
+    let mut piggybacked = [0u32; 700];
+    let mut replay = [0u8; 2 * serf_core::storage::replay_slot_len(512)];
+    let mut replay_lens = [0u16; 2];
     let mut pending_intents: [_; 4] = core::array::from_fn(|_| Default::default());
     let buffers = Buffers::<u32, Borrowed<'_>> {
         slots: &mut slots,
@@ -115,6 +119,7 @@ pub unsafe extern "C" fn serf_probe_run(
         broadcast_handles: &mut broadcast_handles,
         user_broadcasts: &mut user_broadcasts,
         user_arena: &mut user_arena,
+        user_lens: &mut user_lens,
         suspicions: &mut suspicions,
         suspicion_map: &mut suspicion_map,
         transmits: &mut transmits,
@@ -122,6 +127,7 @@ pub unsafe extern "C" fn serf_probe_run(
         relays: &mut relays,
         inbox: &mut inbox,
         inbox_lens: &mut inbox_lens,
+        inbox_kinds: &mut inbox_kinds,
         coordinates: &mut coordinates,
         coordinate_map: &mut coordinate_map,
         meta: &mut meta,
@@ -138,7 +144,9 @@ pub unsafe extern "C" fn serf_probe_run(
         intent_status: &mut intent_status,
         pending_intents: &mut pending_intents,
         scratch: &mut scratch,
+        piggybacked: &mut piggybacked,
         replay: &mut replay,
+        replay_lens: &mut replay_lens,
     };
     let Ok(mut node) = Node::new(1u32, config, buffers, Rng(42), Instant::ZERO) else {
         return -1;

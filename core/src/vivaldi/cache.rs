@@ -4,9 +4,9 @@
 
 use rand_core::RngCore;
 
-use crate::map;
 use crate::rng::below;
-use crate::store::Store;
+use crate::storage::map;
+use crate::storage::Store;
 use crate::vivaldi::{Coordinate, LatencyFilter};
 
 /// One cached peer.
@@ -41,15 +41,6 @@ impl<S: Store> CoordinateCache<S> {
             len: 0,
             evicted: 0,
         }
-    }
-
-    /// Cached peers.
-    pub fn len(&self) -> usize {
-        self.len as usize
-    }
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// The coordinate cached for member `slot`.

@@ -112,7 +112,7 @@ impl Key {
 /// An ordered set of keys; the first is the primary.
 ///
 /// ```
-/// use serf_core::crypto::{Key, Keyring};
+/// use serf_core::wire::{Key, Keyring};
 /// let mut ring = Keyring::default();
 /// let a = Key::new(&[1; 32]).unwrap();
 /// let b = Key::new(&[2; 16]).unwrap();

@@ -5,19 +5,6 @@
 use core::time::Duration;
 
 /// Health score in `0..max`.
-///
-/// ```
-/// use core::time::Duration;
-/// use serf_core::awareness::Awareness;
-/// let mut a = Awareness::new(8);
-/// a.apply(3);
-/// assert_eq!(a.score(), 3);
-/// assert_eq!(a.scale(Duration::from_secs(1)), Duration::from_secs(4));
-/// a.apply(100);
-/// assert_eq!(a.score(), 7);
-/// a.apply(-100);
-/// assert_eq!(a.score(), 0);
-/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Awareness {
     score: i32,
@@ -43,5 +30,23 @@ impl Awareness {
     /// `d × (score + 1)`.
     pub fn scale(&self, d: Duration) -> Duration {
         d * (self.score as u32 + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_score_saturates_and_scales_the_interval() {
+        use core::time::Duration;
+        let mut a = Awareness::new(8);
+        a.apply(3);
+        assert_eq!(a.score(), 3);
+        assert_eq!(a.scale(Duration::from_secs(1)), Duration::from_secs(4));
+        a.apply(100);
+        assert_eq!(a.score(), 7);
+        a.apply(-100);
+        assert_eq!(a.score(), 0);
     }
 }

@@ -6,11 +6,20 @@
 //! Membership broadcasts are keyed by member slot: a newer message about a member
 //! replaces the queued one (the message is encoded from the member's current
 //! record at send time, so no bytes are stored). User broadcasts keep their
-//! payload in a fixed chunk of the arena.
+//! payload in a fixed slot (`storage::slots`).
 
-use crate::codec::Message;
-use crate::member::EMPTY;
-use crate::store::Store;
+use crate::identity::Identity;
+use crate::node::members::table::State;
+use crate::node::members::table::EMPTY;
+use crate::node::output::Transmission;
+use crate::node::timers::Timer;
+use crate::node::Node;
+use crate::storage::slots::Slots;
+use crate::storage::Store;
+use crate::time::Instant;
+use crate::wire::encode_message;
+use crate::wire::Message;
+use rand_core::RngCore;
 
 /// Transmit-count buckets; retransmit limits are clamped below this.
 pub const BUCKETS: usize = 64;
@@ -24,8 +33,6 @@ pub struct Entry {
     pub(crate) subject: u32,
     /// Accuser slot for suspect / dead messages (`EMPTY` = this node).
     pub(crate) from: u32,
-    /// Payload length (user queue).
-    pub(crate) len: u16,
     transmits: u8,
     used: bool,
 }
@@ -71,13 +78,14 @@ impl<S: Store> Queue<S> {
         }
     }
 
+    /// True when nothing is queued.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
     /// Queued entries.
     pub fn len(&self) -> usize {
         self.len as usize
-    }
-    /// True when nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
     pub(crate) fn entry(&self, e: u32) -> &Entry {
         &self.entries[e as usize]
@@ -301,12 +309,11 @@ impl<S: Store> MemberBroadcasts<S> {
     }
 }
 
-/// User broadcasts with payloads in fixed arena chunks.
+/// User broadcasts with payloads in fixed slots (one per queue entry).
 pub struct UserBroadcasts<S: Store> {
     /// The queue.
     pub queue: Queue<S>,
-    arena: S::Buf<u8>,
-    chunk: usize,
+    payloads: Slots<S>,
 }
 
 /// A user payload that cannot be queued.
@@ -314,25 +321,14 @@ pub struct UserBroadcasts<S: Store> {
 pub struct PayloadTooLarge;
 
 impl<S: Store> UserBroadcasts<S> {
-    pub(crate) fn new(entries: S::Buf<Entry>, arena: S::Buf<u8>) -> Self {
-        let chunk = if entries.is_empty() {
-            0
-        } else {
-            arena.len() / entries.len()
-        };
+    pub(crate) fn new(entries: S::Buf<Entry>, bytes: S::Buf<u8>, lens: S::Buf<u16>) -> Self {
         UserBroadcasts {
             queue: Queue::new(entries),
-            arena,
-            chunk: chunk.min(u16::MAX as usize),
+            payloads: Slots::new(bytes, lens),
         }
     }
 
-    /// Largest payload accepted.
-    pub fn max_payload(&self) -> usize {
-        self.chunk
-    }
-
-    /// Queues a message (encoded into its arena chunk) for dissemination.
+    /// Queues a message (encoded into its entry's slot) for dissemination.
     pub(crate) fn enqueue<I: serde::Serialize>(
         &mut self,
         m: &Message<'_, I>,
@@ -340,24 +336,20 @@ impl<S: Store> UserBroadcasts<S> {
         let Some((e, _)) = self.queue.alloc() else {
             return Err(PayloadTooLarge);
         };
-        let at = e as usize * self.chunk;
-        match postcard::to_slice(m, &mut self.arena[at..at + self.chunk]) {
-            Ok(b) => {
-                let n = b.len();
-                self.queue.entry_mut(e).len = n as u16;
-                Ok(())
-            }
-            Err(_) => {
-                self.queue.release(e);
-                Err(PayloadTooLarge)
-            }
+        if self
+            .payloads
+            .write_with(e as usize, |dst| encode_message(m, dst))
+        {
+            Ok(())
+        } else {
+            self.queue.release(e);
+            Err(PayloadTooLarge)
         }
     }
 
     /// The encoded message of entry `e`.
     pub(crate) fn payload(&self, e: u32) -> &[u8] {
-        let at = e as usize * self.chunk;
-        &self.arena[at..at + self.queue.entry(e).len as usize]
+        self.payloads.get(e as usize)
     }
 }
 
@@ -365,7 +357,7 @@ impl<S: Store> UserBroadcasts<S> {
 mod tests {
     extern crate std;
     use super::*;
-    use crate::store::test_support::Heapless;
+    use crate::storage::test_support::Heapless;
 
     fn members(cap: usize) -> MemberBroadcasts<Heapless> {
         MemberBroadcasts::new(
@@ -440,5 +432,63 @@ mod tests {
         }
         assert!(b.queue.is_empty());
         assert!(b.handle(9).is_none());
+    }
+}
+
+/// Attempts at drawing random members for gossip / indirect probes.
+pub(crate) const DRAW_ATTEMPTS: usize = 32;
+
+impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
+    /// Up to `want` distinct random members (never us or `exclude`) that pass
+    /// `ok`, into `out`; returns how many. Bounded draws, no scan of the table.
+    pub(crate) fn random_members(
+        &mut self,
+        out: &mut [u32],
+        want: usize,
+        exclude: u32,
+        ok: impl Fn(&Self, u32) -> bool,
+    ) -> usize {
+        let want = want.min(out.len());
+        let mut n = 0usize;
+        for _ in 0..DRAW_ATTEMPTS {
+            if n >= want {
+                break;
+            }
+            let Some(s) = self.members.random_slot(&mut self.rng) else {
+                break;
+            };
+            if s == self.my_slot || s == exclude || out[..n].contains(&s) || !ok(self, s) {
+                continue;
+            }
+            out[n] = s;
+            n += 1;
+        }
+        n
+    }
+
+    pub(crate) fn gossip_tick(&mut self, now: Instant) {
+        self.timers
+            .set(Timer::Gossip, now + self.config.gossip_interval);
+        if self.pending_broadcasts() == 0 {
+            return;
+        }
+        let mut picked = [EMPTY; 16];
+        let n =
+            self.random_members(
+                &mut picked,
+                self.config.gossip_nodes,
+                EMPTY,
+                |node, s| match node.members.slot(s).state() {
+                    Some(State::Alive | State::Suspect) => true,
+                    Some(State::Dead) => {
+                        node.members.age(s, now) < node.config.gossip_to_the_dead_time
+                    }
+                    _ => false,
+                },
+            );
+        for &s in &picked[..n] {
+            let to = self.members.slot(s).id().clone();
+            self.queue(Transmission::Gossip { to });
+        }
     }
 }

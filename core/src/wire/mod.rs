@@ -1,4 +1,4 @@
-//! The wire format: the only module that knows bytes.
+//! The wire format: every byte layout and every postcard call of the core.
 //!
 //! A datagram is one version byte followed by one or more postcard-encoded
 //! [`Message`]s back to back (postcard values are self-delimiting, so a compound
@@ -9,6 +9,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::vivaldi::Coordinate;
+
+pub mod crypto;
+pub(crate) mod seq;
+pub mod tags;
+
+pub use crypto::{Key, KeyError, Keyring, Label, Refusal};
 
 /// Wire format version carried in the first byte of every datagram.
 pub const VERSION: u8 = 1;
@@ -78,7 +84,7 @@ pub enum Message<'a, I> {
         incarnation: u32,
         /// The member.
         node: I,
-        /// Encoded tags (see [`crate::tags`]).
+        /// Encoded tags (see [`crate::wire::tags`]).
         meta: &'a [u8],
         /// The Serf protocol version it speaks (`Config::protocol`).
         protocol: u8,
@@ -145,7 +151,7 @@ pub enum Message<'a, I> {
         id: u32,
         /// The originator (responses go to its address).
         from: I,
-        /// [`crate::query::flags`].
+        /// [`query_flags`].
         flags: u8,
         /// Responses also travel through this many random members.
         relay_factor: u8,
@@ -168,7 +174,7 @@ pub enum Message<'a, I> {
         id: u32,
         /// The responder.
         from: I,
-        /// [`crate::query::response_flags`].
+        /// [`response_flags`].
         flags: u8,
         /// Chunk number.
         index: u16,
@@ -257,9 +263,9 @@ pub enum DecodeError {
     /// A message that does not parse (truncated, bad tag, bad varint...).
     Malformed,
     /// Wrong label, missing or unexpected encryption, or undecryptable.
-    Frame(crate::crypto::FrameError),
+    Frame(crate::wire::crypto::FrameError),
     /// A peer's notice that it refused what we sent it.
-    Refused(crate::crypto::Refusal),
+    Refused(crate::wire::crypto::Refusal),
 }
 
 impl core::fmt::Display for DecodeError {
@@ -278,7 +284,7 @@ impl core::fmt::Display for DecodeError {
 /// Splits a datagram into messages.
 ///
 /// ```
-/// use serf_core::codec::{Decoder, Encoder, Message};
+/// use serf_core::wire::{Decoder, Encoder, Message};
 /// let mut buf = [0u8; 64];
 /// let mut enc = Encoder::new(&mut buf).unwrap();
 /// assert!(enc.push::<u32>(&Message::Ack { seq: 9, coord: None }));
@@ -377,6 +383,91 @@ impl<'b> Encoder<'b> {
         self.buf.len() - self.pos
     }
 }
+
+/// Query flags on the wire.
+pub mod query_flags {
+    /// The originator wants acks.
+    pub const ACK: u8 = 1;
+    /// Receivers must not re-broadcast.
+    pub const NO_BROADCAST: u8 = 2;
+}
+
+/// Response flags on the wire.
+pub mod response_flags {
+    /// An ack, not a response.
+    pub const ACK: u8 = 1;
+    /// Bits no sender sets (they once marked local inbox records): a response
+    /// carrying them is malformed.
+    pub const RESERVED: u8 = 0xC0;
+}
+
+/// A record the node leaves in its own inbox for the application. Notes never
+/// travel: they are kept apart from received messages, so no wire message
+/// can pose as one.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Note<I> {
+    /// Our query's deadline passed.
+    QueryDone {
+        /// Query id.
+        id: u32,
+    },
+    /// A response reassembled from chunks, waiting in reassembly slot `slot`.
+    Reassembled {
+        /// Query id.
+        id: u32,
+        /// The responder.
+        from: I,
+        /// Reassembly slot.
+        slot: u16,
+        /// Response length.
+        len: u32,
+    },
+}
+
+/// Encodes one message (without a datagram's version byte) into `buf`;
+/// the length written, or `None` if it does not fit.
+pub(crate) fn encode_message<I: Serialize>(m: &Message<'_, I>, buf: &mut [u8]) -> Option<usize> {
+    postcard::to_slice(m, buf).ok().map(|b| b.len())
+}
+
+/// Decodes one message that fills `bytes` (a stored or relayed record).
+pub(crate) fn decode_message<'a, I: Deserialize<'a>>(bytes: &'a [u8]) -> Option<Message<'a, I>> {
+    postcard::from_bytes(bytes).ok()
+}
+
+/// Encoded size of one message (without a datagram's version byte),
+/// counted without writing it anywhere.
+pub(crate) fn message_len<I: Serialize>(m: &Message<'_, I>) -> usize {
+    postcard::serialize_with_flavor(m, postcard::ser_flavors::Size::default()).unwrap_or(usize::MAX)
+}
+
+/// Encodes an inbox note.
+pub(crate) fn encode_note<I: Serialize>(n: &Note<I>, buf: &mut [u8]) -> Option<usize> {
+    postcard::to_slice(n, buf).ok().map(|b| b.len())
+}
+
+/// Decodes an inbox note.
+pub(crate) fn decode_note<'a, I: Deserialize<'a>>(bytes: &'a [u8]) -> Option<Note<I>> {
+    postcard::from_bytes(bytes).ok()
+}
+
+/// Encodes an identity (the answer to a name-conflict query).
+pub(crate) fn encode_identity<I: Serialize>(id: &I, buf: &mut [u8]) -> Option<usize> {
+    postcard::to_slice(id, buf).ok().map(|b| b.len())
+}
+
+/// Decodes an identity.
+pub(crate) fn decode_identity<'a, I: Deserialize<'a>>(bytes: &'a [u8]) -> Option<I> {
+    postcard::from_bytes(bytes).ok()
+}
+
+/// Encodes a query's node filter list.
+pub fn encode_nodes<I: Serialize>(nodes: &[I], buf: &mut [u8]) -> Option<usize> {
+    postcard::to_slice(nodes, buf).ok().map(|b| b.len())
+}
+
+/// Iterates over an encoded node filter list (malformed input ends it).
+pub type NodeList<'a, I> = seq::Seq<'a, I>;
 
 #[cfg(test)]
 mod tests {

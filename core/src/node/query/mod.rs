@@ -1,30 +1,26 @@
-//! Queries: filters, the responder and originator tables, the outbox that
-//! holds responses (and relayed copies) until they are sent, and reassembly of
-//! responses larger than one datagram.
+//! Queries: the public parameters and errors, the responder and originator
+//! tables and the seen-set. The rules live beside them: `send` (asking and
+//! ending), `answer` (receiving, acking, responding, relaying), `responses`
+//! (acks and answers for our queries, reassembly), `internal` (conflict and
+//! keyring queries), `filter` (node and tag filters), `outbox`.
+
+mod answer;
+mod filter;
+mod internal;
+pub(crate) mod outbox;
+mod responses;
+mod send;
+
+pub use crate::wire::{query_flags as flags, response_flags};
+pub(crate) use filter::passes;
+pub use filter::{simple_match, SimpleMatcher, TagMatcher, SIMPLE_MATCHER};
+pub(crate) use outbox::Outbox;
 
 use core::time::Duration;
 
-use serde::Serialize;
-
-use crate::identity::{mix64, Identity};
-use crate::seq::Seq;
-use crate::store::Store;
-use crate::tags::Tags;
+use crate::identity::mix64;
+use crate::storage::Store;
 use crate::time::Instant;
-
-/// Query flags on the wire.
-pub mod flags {
-    /// The originator wants acks.
-    pub const ACK: u8 = 1;
-    /// Receivers must not re-broadcast.
-    pub const NO_BROADCAST: u8 = 2;
-}
-
-/// Response flags on the wire.
-pub mod response_flags {
-    /// An ack, not a response.
-    pub const ACK: u8 = 1;
-}
 
 /// How a query is sent.
 #[derive(Clone, Debug)]
@@ -142,49 +138,6 @@ impl<'a> KeyResponse<'a> {
     }
 }
 
-/// Encodes a node filter list.
-pub fn encode_nodes<I: Serialize>(nodes: &[I], buf: &mut [u8]) -> Option<usize> {
-    postcard::to_slice(nodes, buf).ok().map(|b| b.len())
-}
-
-/// Iterates over an encoded node filter list (malformed input ends it).
-pub type NodeList<'a, I> = Seq<'a, I>;
-
-/// Decides whether a tag value matches a filter expression. Serf uses Go
-/// regular expressions (unanchored); the core ships [`SimpleMatcher`] and the
-/// std runtime plugs in full regular expressions.
-pub trait TagMatcher: core::fmt::Debug + Sync {
-    /// True if `value` matches `expr`.
-    fn matches(&self, expr: &str, value: &str) -> bool;
-}
-
-/// The built-in matcher ([`simple_match`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SimpleMatcher;
-
-impl TagMatcher for SimpleMatcher {
-    fn matches(&self, expr: &str, value: &str) -> bool {
-        simple_match(expr, value)
-    }
-}
-
-/// The built-in matcher as a `'static` trait object for [`crate::Config`].
-pub static SIMPLE_MATCHER: SimpleMatcher = SimpleMatcher;
-
-/// True if a member named `me` with tags `mine` passes the filters.
-pub fn passes<I: Identity>(
-    me: &I,
-    mine: Tags<'_>,
-    nodes: &[u8],
-    tag_filter: &[u8],
-    matcher: &dyn TagMatcher,
-) -> bool {
-    if !nodes.is_empty() && !NodeList::<I>::new(nodes).any(|n| n == *me) {
-        return false;
-    }
-    Tags::new(tag_filter).all(|(key, expr)| matcher.matches(expr, mine.get(key).unwrap_or("")))
-}
-
 /// A query this node received and may answer.
 #[derive(Clone, Debug, Default)]
 pub struct Incoming<I> {
@@ -262,131 +215,5 @@ impl<S: Store> SeenSet<S> {
             self.buckets.fill(0);
             self.len = 0;
         }
-    }
-}
-
-/// Datagram bodies waiting to be sent (responses, chunks, relayed copies),
-/// one MTU-sized slot each.
-pub struct Outbox<S: Store> {
-    bytes: S::Buf<u8>,
-    lens: S::Buf<u16>,
-    slot: usize,
-    free: usize,
-    /// Datagrams refused because the outbox was full.
-    pub dropped: u64,
-}
-
-impl<S: Store> Outbox<S> {
-    pub(crate) fn new(bytes: S::Buf<u8>, mut lens: S::Buf<u16>) -> Self {
-        lens.fill(0);
-        let slot = if lens.is_empty() {
-            0
-        } else {
-            bytes.len() / lens.len()
-        };
-        let free = lens.len();
-        Outbox {
-            bytes,
-            lens,
-            slot,
-            free,
-            dropped: 0,
-        }
-    }
-    /// Free slots.
-    pub fn free(&self) -> usize {
-        self.free
-    }
-    /// Stores a message; returns its slot.
-    pub(crate) fn put<I: Serialize>(&mut self, m: &crate::codec::Message<'_, I>) -> Option<u16> {
-        let Some(i) = self.lens.iter().position(|&l| l == 0) else {
-            self.dropped += 1;
-            return None;
-        };
-        let at = i * self.slot;
-        match postcard::to_slice(m, &mut self.bytes[at..at + self.slot]) {
-            Ok(b) if !b.is_empty() => {
-                self.lens[i] = b.len() as u16;
-                self.free -= 1;
-                Some(i as u16)
-            }
-            _ => {
-                self.dropped += 1;
-                None
-            }
-        }
-    }
-    /// Stores raw encoded message bytes; returns the slot.
-    pub(crate) fn put_raw(&mut self, bytes: &[u8]) -> Option<u16> {
-        if bytes.is_empty() || bytes.len() > self.slot {
-            self.dropped += 1;
-            return None;
-        }
-        let Some(i) = self.lens.iter().position(|&l| l == 0) else {
-            self.dropped += 1;
-            return None;
-        };
-        let at = i * self.slot;
-        self.bytes[at..at + bytes.len()].copy_from_slice(bytes);
-        self.lens[i] = bytes.len() as u16;
-        self.free -= 1;
-        Some(i as u16)
-    }
-    /// The bytes of slot `i`.
-    pub(crate) fn get(&self, i: u16) -> &[u8] {
-        let at = i as usize * self.slot;
-        &self.bytes[at..at + self.lens[i as usize] as usize]
-    }
-    /// Frees slot `i`.
-    pub(crate) fn release(&mut self, i: u16) {
-        if self.lens[i as usize] != 0 {
-            self.lens[i as usize] = 0;
-            self.free += 1;
-        }
-    }
-}
-
-/// A small unanchored pattern matcher for tag filters in `no_std` (the std
-/// runtime plugs in full regular expressions): literals, `.`, `*` (after an
-/// atom), `^`, `$` and top-level `|`.
-///
-/// ```
-/// use serf_core::query::simple_match;
-/// assert!(simple_match("web", "frontend-web-1"));
-/// assert!(simple_match("^db$|^cache$", "cache"));
-/// assert!(!simple_match("^db$", "db2"));
-/// assert!(simple_match("us-.*-1", "us-east-1"));
-/// assert!(simple_match("", "anything"));
-/// ```
-pub fn simple_match(expr: &str, value: &str) -> bool {
-    expr.split('|')
-        .any(|alt| match_alt(alt.as_bytes(), value.as_bytes()))
-}
-
-fn match_alt(p: &[u8], v: &[u8]) -> bool {
-    if let Some(rest) = p.strip_prefix(b"^") {
-        return match_here(rest, v);
-    }
-    (0..=v.len()).any(|i| match_here(p, &v[i..]))
-}
-
-fn match_here(p: &[u8], v: &[u8]) -> bool {
-    match p {
-        [] => true,
-        [b'$'] => v.is_empty(),
-        [c, b'*', rest @ ..] => {
-            let mut i = 0;
-            loop {
-                if match_here(rest, &v[i..]) {
-                    return true;
-                }
-                if i < v.len() && (*c == b'.' || v[i] == *c) {
-                    i += 1;
-                } else {
-                    return false;
-                }
-            }
-        }
-        [c, rest @ ..] => !v.is_empty() && (*c == b'.' || *c == v[0]) && match_here(rest, &v[1..]),
     }
 }

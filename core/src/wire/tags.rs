@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::seq::Seq;
+use crate::wire::seq::Seq;
 
 /// Largest encoded tag set (Serf / memberlist `MetaMaxSize`).
 pub const MAX_META: usize = 512;
@@ -18,7 +18,7 @@ pub struct TagsTooLarge;
 /// Encodes `pairs` into `buf`, returning the encoded length.
 ///
 /// ```
-/// use serf_core::tags::{encode, Tags};
+/// use serf_core::wire::tags::{encode, Tags};
 /// let mut buf = [0u8; 512];
 /// let n = encode(&[("role", "web"), ("region", "syd")], &mut buf).unwrap();
 /// let tags: Vec<_> = Tags::new(&buf[..n]).collect();

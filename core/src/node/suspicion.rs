@@ -4,12 +4,16 @@
 //! A suspicion starts at the maximum timeout and shrinks towards the minimum as
 //! independent members confirm it: `max − ln(C+1)/ln(k+1) · (max − min)`.
 
-use core::time::Duration;
-
-use crate::map;
-use crate::member::EMPTY;
-use crate::store::Store;
+use crate::event::EventKind;
+use crate::identity::Identity;
+use crate::node::members::table::State;
+use crate::node::members::table::EMPTY;
+use crate::node::Node;
+use crate::storage::map;
+use crate::storage::Store;
 use crate::time::Instant;
+use core::time::Duration;
+use rand_core::RngCore;
 
 /// Most confirmations tracked per suspicion.
 pub const MAX_CONFIRMATIONS: usize = 8;
@@ -19,7 +23,7 @@ pub const MAX_CONFIRMATIONS: usize = 8;
 ///
 /// ```
 /// use core::time::Duration;
-/// let (min, max) = serf_core::suspicion::timeouts(4, 6, 100, Duration::from_secs(1));
+/// let (min, max) = serf_core::lifeguard::timeouts(4, 6, 100, Duration::from_secs(1));
 /// assert_eq!(min, Duration::from_secs(8));
 /// assert_eq!(max, Duration::from_secs(48));
 /// ```
@@ -31,15 +35,6 @@ pub fn timeouts(mult: u32, max_mult: u32, n: u32, interval: Duration) -> (Durati
 }
 
 /// The timeout after `c` of `k` expected confirmations (floored to ms, ≥ min).
-///
-/// ```
-/// use core::time::Duration;
-/// use serf_core::suspicion::remaining;
-/// let (min, max) = (Duration::from_secs(4), Duration::from_secs(24));
-/// assert_eq!(remaining(0, 2, min, max), max);
-/// assert_eq!(remaining(1, 2, min, max), Duration::from_millis(11381));
-/// assert_eq!(remaining(2, 2, min, max), min);
-/// ```
 pub fn remaining(c: u32, k: u32, min: Duration, max: Duration) -> Duration {
     if k == 0 {
         return min;
@@ -98,11 +93,11 @@ impl<S: Store> Suspicions<S> {
     pub fn len(&self) -> usize {
         self.len as usize
     }
-    /// True when none is running.
+    /// True when none runs.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-
     // Heap position h holds pool index item(h). Free pool records are exactly
     // those at positions >= len, so allocation takes item(len).
     fn item(&self, h: u32) -> u32 {
@@ -259,7 +254,16 @@ impl<S: Store> Suspicions<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_support::Heapless;
+
+    #[test]
+    fn confirmations_shrink_the_timeout_logarithmically() {
+        use core::time::Duration;
+        let (min, max) = (Duration::from_secs(4), Duration::from_secs(24));
+        assert_eq!(remaining(0, 2, min, max), max);
+        assert_eq!(remaining(1, 2, min, max), Duration::from_millis(11381));
+        assert_eq!(remaining(2, 2, min, max), min);
+    }
+    use crate::storage::test_support::Heapless;
 
     fn pool(n: usize) -> Suspicions<Heapless> {
         Suspicions::new(
@@ -309,5 +313,59 @@ mod tests {
         assert!(p.start(1, EMPTY, Instant::ZERO, s, s, 0));
         assert!(!p.start(2, EMPTY, Instant::ZERO, s, s, 0));
         assert_eq!(p.overflowed, 1);
+    }
+}
+
+impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
+    pub(crate) fn on_suspect(&mut self, now: Instant, id: I, inc: u32, from: &I) {
+        if id == self.me {
+            if !self.leaving {
+                self.refute(now, inc);
+            }
+            return;
+        }
+        let Some(slot) = self.members.find(&id) else {
+            return;
+        };
+        let s = self.members.slot(slot);
+        if inc < s.incarnation() {
+            return;
+        }
+        let from_slot = if *from == self.me {
+            self.my_slot
+        } else {
+            self.members.find(from).unwrap_or(EMPTY)
+        };
+        match s.state() {
+            // Independent confirmations shorten the timeout and are re-gossiped.
+            Some(State::Suspect)
+                if self.config.lifeguard && self.suspicions.confirm(slot, from_slot) =>
+            {
+                self.broadcasts.enqueue(slot, from_slot);
+            }
+            Some(State::Alive) => self.start_suspicion(now, slot, inc, from_slot),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn start_suspicion(&mut self, now: Instant, slot: u32, inc: u32, from_slot: u32) {
+        self.members.set(slot, State::Suspect, inc, now);
+        let n = self.cluster_size();
+        let c = &self.config;
+        let (min, max) = timeouts(
+            c.suspicion_mult,
+            c.suspicion_max_timeout_mult,
+            n,
+            c.probe_interval,
+        );
+        let (max, k) = if c.lifeguard {
+            let k = c.suspicion_mult.saturating_sub(2);
+            (max, if n.saturating_sub(2) < k { 0 } else { k })
+        } else {
+            (min, 0)
+        };
+        self.suspicions.start(slot, from_slot, now, min, max, k);
+        self.broadcasts.enqueue(slot, from_slot);
+        self.emit(EventKind::Suspect, slot);
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::clock::LamportClock;
 use crate::identity::hash_bytes;
-use crate::store::Store;
+use crate::storage::Store;
 
 /// Events remembered per Lamport time.
 pub const PER_TIME: usize = 4;

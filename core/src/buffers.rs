@@ -1,44 +1,23 @@
-//! Where the core's memory comes from.
-//!
-//! The core never allocates. Every table lives in a buffer the caller provides:
-//! a borrowed slice (`&mut [T]`, e.g. a `static` or a stack array in a sidecar),
-//! or an owned boxed slice in a std runtime. [`Store`] names the buffer type;
-//! [`Buffers`] bundles one buffer per table, sized by [`Sizes::for_config`].
+//! The one list of the core's tables: each table's name, element type, fill
+//! value and length for a configuration. [`Sizes`] and [`Buffers`] are
+//! generated from it, so a new table is added in one place.
 
-use core::marker::PhantomData;
-use core::ops::DerefMut;
-
-use crate::broadcast::Entry;
 use crate::config::Config;
-use crate::coordinates::CacheEntry;
 use crate::event::Event;
-use crate::events::EventSlot;
 use crate::identity::Identity;
-use crate::intent::Pending;
-use crate::member::{index_len, Slot};
-use crate::node::{Relay, Transmission};
-use crate::query::{Incoming, Outgoing, Reassembly};
-use crate::suspicion::Suspicion;
-
-/// A family of slice-like buffers.
-///
-/// ```
-/// use serf_core::store::{Borrowed, Store};
-/// fn takes<S: Store>(b: S::Buf<u32>) -> usize { b.len() }
-/// let mut a = [0u32; 4];
-/// assert_eq!(takes::<Borrowed<'_>>(&mut a[..]), 4);
-/// ```
-pub trait Store {
-    /// A buffer of `T`.
-    type Buf<T: 'static>: DerefMut<Target = [T]>;
-}
-
-/// Buffers borrowed from the caller for `'a`.
-pub struct Borrowed<'a>(PhantomData<&'a mut ()>);
-
-impl<'a> Store for Borrowed<'a> {
-    type Buf<T: 'static> = &'a mut [T];
-}
+use crate::node::delivery::Record;
+use crate::node::gossip::Entry;
+use crate::node::intent::Pending;
+use crate::node::members::table::{index_len, Slot};
+use crate::node::output::piggyback_len;
+use crate::node::probe::Relay;
+use crate::node::query::{Incoming, Outgoing, Reassembly};
+use crate::node::suspicion::Suspicion;
+use crate::node::user_events::dedup::EventSlot;
+use crate::node::user_events::replay::slot_len;
+use crate::node::Transmission;
+use crate::storage::{Provide, Store};
+use crate::vivaldi::cache::CacheEntry;
 
 /// Declares every table once — name, element type, fill value and length for
 /// a configuration — and generates [`Sizes`], [`Buffers`] and their methods
@@ -110,6 +89,8 @@ tables! {
     user_broadcasts: Entry = Entry::default(), c.user_broadcasts;
     /// User broadcast payload bytes.
     user_arena: u8 = 0, c.user_broadcasts * c.user_payload;
+    /// User broadcast payload lengths.
+    user_lens: u16 = 0, c.user_broadcasts;
     /// Suspicion records.
     suspicions: Suspicion = Suspicion::default(), c.suspicions;
     /// Suspicion map buckets.
@@ -124,6 +105,8 @@ tables! {
     inbox: u8 = 0, c.user_broadcasts * c.user_payload;
     /// Received user payload lengths.
     inbox_lens: u16 = 0, c.user_broadcasts;
+    /// What each received record is (message or the node's own note).
+    inbox_kinds: Record = Record::default(), c.user_broadcasts;
     /// Cached coordinates of other members.
     coordinates: CacheEntry = CacheEntry::default(), c.coordinates;
     /// Coordinate cache map buckets.
@@ -154,54 +137,23 @@ tables! {
     intent_status: u64 = 0, c.members;
     /// Buffered intents about unknown members.
     pending_intents: Pending<I> = Pending::default(), c.pending_intents;
+    /// Broadcasts piggybacked on the datagram being written.
+    piggybacked: u32 = 0, piggyback_len(config.mtu);
     /// Decryption scratch (one MTU).
     scratch: u8 = 0, config.mtu;
     /// Recent user events kept for push-pull and replay (slots × slot length).
-    replay: u8 = 0, c.replay_events * crate::replay::slot_len(config.user_event_size_limit);
+    replay: u8 = 0, c.replay_events * slot_len(config.user_event_size_limit);
+    /// Lengths of the recent user events kept.
+    replay_lens: u16 = 0, c.replay_events;
 }
 
-/// Makes buffers for a [`Store`] (a std runtime implements this with boxed slices).
-pub trait Provide<S: Store> {
-    /// A buffer of `len` copies of `fill`.
-    fn provide<T: Clone + 'static>(&mut self, len: usize, fill: T) -> S::Buf<T>;
-}
-
-#[cfg(test)]
-pub(crate) mod test_support {
-    //! Unit tests (which run with std) keep their buffers in vectors.
-    extern crate std;
-    use super::*;
-    use std::vec;
-    use std::vec::Vec;
-
-    pub struct Heapless;
-    impl Store for Heapless {
-        type Buf<T: 'static> = Vec<T>;
-    }
-    impl Heapless {
-        pub fn buf<T: Clone + 'static>(len: usize, fill: T) -> Vec<T> {
-            vec![fill; len]
-        }
-    }
-    impl Provide<Heapless> for Heapless {
-        fn provide<T: Clone + 'static>(&mut self, len: usize, fill: T) -> Vec<T> {
-            Heapless::buf(len, fill)
-        }
-    }
-
-    pub struct TestRng(pub u64);
-    impl rand_core::RngCore for TestRng {
-        fn next_u32(&mut self) -> u32 {
-            self.next_u64() as u32
-        }
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            crate::identity::mix64(self.0)
-        }
-        fn fill_bytes(&mut self, dst: &mut [u8]) {
-            for b in dst {
-                *b = self.next_u32() as u8;
-            }
-        }
+impl Sizes {
+    /// Bytes a [`crate::Node::poll_delivery`] buffer needs: the largest record
+    /// the inbox keeps or a whole reassembled response, whichever is larger.
+    pub fn delivery_len(&self) -> usize {
+        let per = |bytes: usize, n: usize| if n == 0 { 0 } else { bytes / n };
+        per(self.inbox, self.inbox_lens)
+            .min(u16::MAX as usize)
+            .max(per(self.reassembly_bytes, self.reassembly))
     }
 }

@@ -9,7 +9,7 @@ use rand_core::RngCore;
 
 use crate::identity::Identity;
 use crate::rng::below;
-use crate::store::Store;
+use crate::storage::Store;
 use crate::time::{coarse_age, Instant};
 
 /// A member's SWIM state.
@@ -162,10 +162,6 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
         t
     }
 
-    /// Capacity in members.
-    pub fn capacity(&self) -> usize {
-        self.slots.len()
-    }
     /// Counts by state.
     pub fn counts(&self) -> Counts {
         self.counts
@@ -372,7 +368,7 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_support::{Heapless, TestRng};
+    use crate::storage::test_support::{Heapless, TestRng};
 
     fn table(cap: usize) -> MemberTable<u32, Heapless> {
         MemberTable::new(

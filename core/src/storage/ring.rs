@@ -1,6 +1,6 @@
 //! A bounded FIFO over a caller buffer of `Option<T>`.
 
-use crate::store::Store;
+use crate::storage::Store;
 
 /// Fixed-capacity queue; `push_back` on a full ring drops the oldest entry.
 pub struct Ring<T: 'static, S: Store> {
@@ -22,18 +22,6 @@ impl<T: 'static, S: Store> Ring<T, S> {
             len: 0,
             dropped: 0,
         }
-    }
-    /// Queued entries.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    /// True when full.
-    pub fn is_full(&self) -> bool {
-        self.len == self.buf.len()
     }
     /// Appends, dropping (and counting) the oldest entry when full; returns
     /// the dropped entry.

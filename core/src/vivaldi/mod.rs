@@ -5,6 +5,7 @@
 //! Distances are truncated to whole nanoseconds exactly where Serf's Go code
 //! converts to `time.Duration`, so the update steps match its unit tests.
 
+pub(crate) mod cache;
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -447,7 +448,7 @@ impl Client {
 mod tests {
     //! Serf's `coordinate_test.go` / `client_test.go` anchors (tolerance 1e-6).
     use super::*;
-    use crate::store::test_support::TestRng;
+    use crate::storage::test_support::TestRng;
 
     fn cfg(dims: usize, height_min: f64) -> VivaldiConfig {
         VivaldiConfig {

@@ -1,0 +1,177 @@
+//! Push-pull: full state exchange (joins, periodic anti-entropy) and Serf's
+//! reconnect to failed members.
+
+use crate::identity::Identity;
+use crate::node::gossip::DRAW_ATTEMPTS;
+use crate::node::members::table::State;
+use crate::node::output::Transmission;
+use crate::node::timers::Timer;
+use crate::node::Node;
+use crate::rng::below;
+use crate::storage::Store;
+use crate::time::Instant;
+use crate::wire::{push_pull_flags, wire_state, Encoder, Message};
+use rand_core::RngCore;
+
+impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
+    /// A push-pull header: catch up with the sender's event clock and, if
+    /// it wants one, answer with our state.
+    #[inline]
+    pub(crate) fn on_push_pull(
+        &mut self,
+        from: &I::Addr,
+        session: u32,
+        flags: u8,
+        event_ltime: u64,
+    ) {
+        // The sender's clock is the stamp its next event gets, so ours only
+        // needs to reach it (witnessing would add one per exchange and make
+        // clocks creep apart).
+        self.user_events.clock.restore(event_ltime);
+        if flags & push_pull_flags::JOIN_REPLY != 0 && flags & push_pull_flags::REPLAY == 0 {
+            // Our join without replay: the events the answering member had
+            // seen are history for us.
+            self.user_events.min_time = self.user_events.min_time.max(event_ltime);
+        }
+        if flags & push_pull_flags::WANT_REPLY != 0 {
+            let join = flags & push_pull_flags::JOIN != 0;
+            let reply_flags = if join {
+                push_pull_flags::JOIN_REPLY | (flags & push_pull_flags::REPLAY)
+            } else {
+                0
+            };
+            self.push_pull(from.clone(), session, reply_flags);
+        }
+    }
+
+    /// One member's state from a push-pull, merged into ours.
+    #[inline]
+    pub(crate) fn on_state(
+        &mut self,
+        now: Instant,
+        node: I,
+        incarnation: u32,
+        state: u8,
+        meta: &[u8],
+        protocol: u8,
+    ) {
+        match state {
+            wire_state::ALIVE => self.on_alive(now, node, incarnation, meta, protocol),
+            wire_state::LEFT => {
+                let from = node.clone();
+                self.on_dead(now, node, incarnation, &from, true)
+            }
+            // memberlist downgrades a remote "dead" to suspect: we verify ourselves.
+            wire_state::SUSPECT | wire_state::DEAD => {
+                let me = self.me.clone();
+                self.on_suspect(now, node, incarnation, &me)
+            }
+            _ => self.stats.decode_errors += 1,
+        }
+    }
+
+    /// Queues our state for `to`, followed by the user events we keep — as
+    /// Serf's push-pull carries its event buffer, so an event that gossip
+    /// missed somewhere still arrives — except in the answer to a join
+    /// without replay (the joiner would ignore them).
+    pub(crate) fn push_pull(&mut self, to: I::Addr, session: u32, flags: u8) {
+        self.queue(Transmission::PushPull {
+            to: to.clone(),
+            session,
+            cursor: 0,
+            flags,
+        });
+        let skip = flags & push_pull_flags::JOIN_REPLY != 0 && flags & push_pull_flags::REPLAY == 0;
+        if !skip && self.event_log.next() > self.event_log.oldest() {
+            self.queue(Transmission::Replay {
+                to,
+                seq: self.event_log.oldest(),
+            });
+        }
+    }
+
+    pub(crate) fn push_pull_tick(&mut self, now: Instant) {
+        let n = self.cluster_size();
+        let scale = if n > 32 {
+            libm::ceil(libm::log2(n as f64) - libm::log2(32.0)) as u32 + 1
+        } else {
+            1
+        };
+        self.timers.set(
+            Timer::PushPull,
+            now + self.config.push_pull_interval * scale,
+        );
+        if self.leaving {
+            return;
+        }
+        for _ in 0..DRAW_ATTEMPTS {
+            let Some(s) = self.members.random_slot(&mut self.rng) else {
+                return;
+            };
+            if s != self.my_slot && self.members.slot(s).state() == Some(State::Alive) {
+                let to = self.members.slot(s).id().addr();
+                let session = self.next_seq();
+                self.push_pull(to, session, push_pull_flags::WANT_REPLY);
+                return;
+            }
+        }
+    }
+
+    /// Serf's reconnect: with probability failed / alive, push-pull with a
+    /// random failed member, so that the two sides of a healed partition meet.
+    pub(crate) fn reconnect_tick(&mut self, now: Instant) {
+        self.timers
+            .set(Timer::Reconnect, now + self.config.reconnect_interval);
+        let c = self.members.counts();
+        if self.leaving || c.dead == 0 {
+            return;
+        }
+        let alive = c.alive.max(1);
+        if below(&mut self.rng, alive) >= c.dead {
+            return;
+        }
+        for _ in 0..DRAW_ATTEMPTS {
+            let Some(s) = self.members.random_slot(&mut self.rng) else {
+                return;
+            };
+            if self.members.slot(s).state() == Some(State::Dead) {
+                let to = self.members.slot(s).id().addr();
+                let session = self.next_seq();
+                self.stats.reconnects += 1;
+                self.push_pull(to, session, push_pull_flags::WANT_REPLY);
+                return;
+            }
+        }
+    }
+
+    /// Writes `State` messages from slot `cursor` on; returns the next cursor.
+    pub(crate) fn write_states(&self, enc: &mut Encoder<'_>, cursor: u32) -> u32 {
+        let mut at = cursor;
+        while at < self.members.high() {
+            let s = self.members.slot(at);
+            if let Some(state) = s.state() {
+                let m = Message::State {
+                    node: s.id().clone(),
+                    incarnation: s.incarnation(),
+                    state: match state {
+                        State::Alive => wire_state::ALIVE,
+                        State::Suspect => wire_state::SUSPECT,
+                        State::Dead => wire_state::DEAD,
+                        State::Left => wire_state::LEFT,
+                    },
+                    meta: if state.is_live() {
+                        self.meta.get(at)
+                    } else {
+                        &[]
+                    },
+                    protocol: s.protocol(),
+                };
+                if !enc.push(&m) {
+                    break;
+                }
+            }
+            at += 1;
+        }
+        at
+    }
+}
