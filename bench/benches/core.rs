@@ -7,8 +7,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use serf_bench::heap::{buffers, Heap};
 use serf_bench::rng::SimRng;
-use serf_core::wire::{CoordBytes, Decoder, Encoder, Message, COORD_MAX};
 use serf_core::vivaldi::Coordinate;
+use serf_core::wire::{CoordBytes, Decoder, Encoder, Message, COORD_MAX};
 use serf_core::{Config, Instant, Node};
 
 type BenchNode = Node<u32, Heap, SimRng>;

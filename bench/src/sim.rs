@@ -10,7 +10,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use serf_core::{Config, Delivery, Event, EventKind, Instant, Node, State};
+use serf_core::{Config, Delivery, Event, EventKind, Instant, Node, Sizes, State};
 
 use crate::heap::{buffers, Heap};
 use crate::rng::SimRng;
@@ -177,13 +177,7 @@ impl Sim {
             now: Instant::ZERO,
             buf: vec![0; config.mtu],
             configs,
-            delivery_buf: vec![
-                0;
-                config
-                    .capacity
-                    .user_payload
-                    .max(config.capacity.reassembly_bytes)
-            ],
+            delivery_buf: vec![0; Sizes::for_config(&config).delivery_len()],
             net,
             seed,
             nodes: Vec::with_capacity(n as usize),

@@ -151,7 +151,7 @@ impl Sizes {
     /// Bytes a [`crate::Node::poll_delivery`] buffer needs: the largest record
     /// the inbox keeps or a whole reassembled response, whichever is larger.
     pub fn delivery_len(&self) -> usize {
-        let per = |bytes: usize, n: usize| if n == 0 { 0 } else { bytes / n };
+        let per = |bytes: usize, n: usize| bytes.checked_div(n).unwrap_or(0);
         per(self.inbox, self.inbox_lens)
             .min(u16::MAX as usize)
             .max(per(self.reassembly_bytes, self.reassembly))

@@ -7,9 +7,10 @@ use serf_bench::heap::{buffers, Heap};
 use serf_bench::matrix::{generate, GenConfig, Matrix};
 use serf_bench::rng::SimRng;
 use serf_bench::sim::{NetConfig, Sim};
-use serf_core::wire::{CoordBytes, Decoder, Encoder, Message, COORD_MAX};
 use serf_core::vivaldi::Coordinate;
+use serf_core::wire::{CoordBytes, Decoder, Encoder, Message, COORD_MAX};
 use serf_core::{Config, Instant, Node};
+use serf_tests::median;
 
 /// A cluster whose links are delayed by half a generated matrix RTT each way.
 fn cluster(n: usize, config: Config, seed: u64) -> (Sim, Matrix) {
@@ -31,11 +32,6 @@ fn cluster(n: usize, config: Config, seed: u64) -> (Sim, Matrix) {
         sim.join(i, 0);
     }
     (sim, m)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 #[test]

@@ -3,16 +3,11 @@
 //! a size computed without it loses the datagram. Each test here failed
 //! before chunk and relay sizes accounted for the framing.
 
-use std::time::Duration;
-
 use serf_bench::sim::{DeliveredKind, Sim};
-use serf_core::wire::crypto::{Key, Keyring, Label};
 use serf_core::query::QueryParams;
+use serf_core::wire::crypto::{Key, Keyring, Label};
 use serf_core::Config;
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
+use serf_tests::{converged, secs};
 
 /// A LAN config for `members` with a 32-byte key and a long label (the
 /// most framing a datagram can carry).
@@ -24,10 +19,6 @@ fn sealed(members: usize) -> Config {
     c.label = Label::new(&"prod-eu-west-1/".repeat(17)); // 255 bytes
     c.query_response_size_limit = 64 * 1024;
     c
-}
-
-fn converged(n: u32, config: Config, seed: u64) -> Sim {
-    Sim::converged(config, n, seed, 60).unwrap_or_else(|| panic!("cluster of {n} did not converge"))
 }
 
 /// Responses (from, payload) to query `id` seen by `origin`, and whether it ended.

@@ -2,45 +2,14 @@
 //! beyond capacity give typed errors and counters; nothing panics and the table
 //! never exceeds its capacity.
 
-use serf_bench::heap::{buffers, Heap};
 use serf_bench::rng::SimRng;
-use serf_core::wire::{DecodeError, Encoder, Message};
-use serf_core::{Config, Instant, Node};
-
-type N = Node<u32, Heap, SimRng>;
-
-fn node(members: usize) -> N {
-    let config = Config::lan().with_members(members);
-    Node::new(
-        1,
-        config.clone(),
-        buffers(&config),
-        SimRng::new(1),
-        Instant::ZERO,
-    )
-    .unwrap()
-}
-
-fn drain(n: &mut N) {
-    let mut buf = [0u8; 1400];
-    while n.poll_transmit(&mut buf).is_some() {}
-    while n.poll_event().is_some() {}
-    while n.poll_delivery(&mut buf).is_some() {}
-}
-
-fn packet(msgs: &[Message<'_, u32>]) -> Vec<u8> {
-    let mut buf = [0u8; 1400];
-    let mut enc = Encoder::new(&mut buf).unwrap();
-    for m in msgs {
-        assert!(enc.push(m));
-    }
-    let n = enc.len();
-    buf[..n].to_vec()
-}
+use serf_core::wire::{DecodeError, Message};
+use serf_core::{Config, Instant};
+use serf_tests::{drain, lone_node, packet, TestNode as N};
 
 #[test]
 fn random_datagrams_are_rejected_or_applied_without_panic() {
-    let mut n = node(64);
+    let mut n = lone_node(1, &Config::lan().with_members(64));
     let mut rng = SimRng::new(5);
     let mut errors = 0u64;
     for i in 0..200_000u64 {
@@ -73,14 +42,7 @@ fn with_a_keyring_no_plaintext_or_undecryptable_packet_changes_any_state() {
         .keyring
         .install(serf_core::wire::crypto::Key::new(&[5u8; 32]).unwrap())
         .unwrap();
-    let mut n: N = Node::new(
-        1,
-        config.clone(),
-        buffers(&config),
-        SimRng::new(1),
-        Instant::ZERO,
-    )
-    .unwrap();
+    let mut n: N = lone_node(1, &config);
     let mut out = [0u8; 1400];
     while n.poll_transmit(&mut out).is_some() {}
     let valid_plaintext = packet(&[
@@ -146,7 +108,7 @@ fn every_truncation_of_a_valid_packet_is_a_typed_error_or_a_prefix() {
         },
     ]);
     for cut in 0..p.len() {
-        let mut n = node(16);
+        let mut n = lone_node(1, &Config::lan().with_members(16));
         match n.handle_datagram(Instant::ZERO, 2, &p[..cut]) {
             Ok(()) => {}
             Err(DecodeError::Empty | DecodeError::Malformed) => {}
@@ -154,14 +116,14 @@ fn every_truncation_of_a_valid_packet_is_a_typed_error_or_a_prefix() {
         }
         drain(&mut n);
     }
-    let mut n = node(16);
+    let mut n = lone_node(1, &Config::lan().with_members(16));
     assert_eq!(n.handle_datagram(Instant::ZERO, 2, &p), Ok(()));
     assert!(n.member(&77).is_some());
 }
 
 #[test]
 fn oversized_and_unversioned_datagrams_get_typed_errors() {
-    let mut n = node(16);
+    let mut n = lone_node(1, &Config::lan().with_members(16));
     assert_eq!(
         n.handle_datagram(Instant::ZERO, 2, &[1u8; 5000]),
         Err(DecodeError::Oversized(5000))
@@ -181,7 +143,7 @@ fn oversized_and_unversioned_datagrams_get_typed_errors() {
 #[test]
 fn forged_members_beyond_capacity_are_rejected_and_counted() {
     let cap = 32;
-    let mut n = node(cap);
+    let mut n = lone_node(1, &Config::lan().with_members(cap));
     for id in 1000..1000 + 10 * cap as u32 {
         let p = packet(&[Message::Alive {
             incarnation: 0,
@@ -199,7 +161,7 @@ fn forged_members_beyond_capacity_are_rejected_and_counted() {
 
 #[test]
 fn floods_of_events_transmits_and_broadcasts_are_bounded_and_counted() {
-    let mut n = node(256);
+    let mut n = lone_node(1, &Config::lan().with_members(256));
     // Ever-newer incarnations (with changed tags) of the same members, never
     // drained: the event and transmit queues stay bounded and count what they drop.
     for round in 1..20u32 {

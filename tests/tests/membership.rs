@@ -2,44 +2,10 @@
 
 use std::time::Duration;
 
-use serf_bench::sim::{NetConfig, Sim};
+use serf_bench::sim::NetConfig;
 use serf_core::lifeguard::timeouts;
 use serf_core::{Config, EventKind, State};
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn cluster(n: u32, config: Config, net: NetConfig, seed: u64) -> Sim {
-    let mut sim = Sim::new(config, net, n, seed);
-    for i in 1..n {
-        sim.join(i, 0);
-    }
-    sim
-}
-
-/// Like an agent's retry-join: members that still know nobody join again.
-fn retry_joins(sim: &mut Sim) {
-    for i in 1..sim.len() {
-        if sim.node(i).is_some_and(|n| n.counts().total() == 1) {
-            sim.join(i, 0);
-        }
-    }
-}
-
-/// Runs until `done` holds or `limit` virtual seconds pass; returns the seconds taken.
-fn run_until(sim: &mut Sim, limit: u64, mut done: impl FnMut(&Sim) -> bool) -> Option<u64> {
-    for t in 0..=limit {
-        if done(sim) {
-            return Some(t);
-        }
-        if t % 5 == 4 {
-            retry_joins(sim);
-        }
-        sim.run_for(secs(1));
-    }
-    None
-}
+use serf_tests::{cluster, run_until, secs};
 
 #[test]
 fn sixty_four_members_joined_through_one_seed_converge_to_identical_views() {

@@ -5,8 +5,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use serf_core::{Buffers, Provide, Store};
+use serf_core::Buffers;
 use serf_core::{Config, Instant, Node, State};
+use serf_runtime_std::member::{Heap, Rng};
 
 struct Counting;
 
@@ -36,32 +37,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-struct Boxed;
-impl Store for Boxed {
-    type Buf<T: 'static> = Box<[T]>;
-}
-impl Provide<Boxed> for Boxed {
-    fn provide<T: Clone + 'static>(&mut self, len: usize, fill: T) -> Box<[T]> {
-        vec![fill; len].into_boxed_slice()
-    }
-}
-
-struct Rng(u64);
-impl rand_core::RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        serf_core::mix64(self.0)
-    }
-    fn fill_bytes(&mut self, d: &mut [u8]) {
-        for b in d {
-            *b = self.next_u32() as u8;
-        }
-    }
-}
-
 const N: usize = 24;
 const MTU: usize = 1400;
 const SLOTS: usize = 4096;
@@ -82,14 +57,14 @@ fn core_allocates_nothing_after_construction() {
         .install(serf_core::wire::crypto::Key::new(&[4u8; 32]).unwrap())
         .unwrap();
     config.label = serf_core::wire::crypto::Label::new("no-alloc");
-    let mut nodes: Vec<Option<Node<u32, Boxed, Rng>>> = (0..N as u32)
+    let mut nodes: Vec<Option<Node<u32, Heap, Rng>>> = (0..N as u32)
         .map(|i| {
             Some(
                 Node::new(
                     i,
                     config.clone(),
-                    Buffers::new(&config, &mut Boxed),
-                    Rng(i as u64),
+                    Buffers::new(&config, &mut Heap),
+                    Rng::seeded(i as u64),
                     Instant::ZERO,
                 )
                 .unwrap(),
@@ -107,7 +82,7 @@ fn core_allocates_nothing_after_construction() {
         len: 0,
     };
     let mut buf = [0u8; MTU];
-    let mut user = vec![0u8; config.capacity.reassembly_bytes];
+    let mut user = vec![0u8; serf_core::Sizes::for_config(&config).delivery_len()];
     let (mut events, mut delivered, mut failed_seen, mut left_seen, mut payloads) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut user_events, mut queries, mut responses, mut updates) = (0u64, 0u64, 0u64, 0u64);

@@ -1,30 +1,15 @@
 //! Push-pull anti-entropy at scale: a node joining a 10,000-member cluster
 //! learns all of it through MTU-sized datagrams, with no unbounded buffer.
 
-use serf_bench::heap::{buffers, Heap};
-use serf_bench::rng::SimRng;
 use serf_core::wire::{Encoder, Message};
-use serf_core::{Config, Instant, MemberState, Node, State};
-
-type N = Node<u32, Heap, SimRng>;
-
-fn node(id: u32, members: usize) -> N {
-    let config = Config::lan().with_members(members);
-    Node::new(
-        id,
-        config.clone(),
-        buffers(&config),
-        SimRng::new(id as u64),
-        Instant::ZERO,
-    )
-    .unwrap()
-}
+use serf_core::{Config, Instant, MemberState, State};
+use serf_tests::lone_node;
 
 #[test]
 fn joining_a_ten_thousand_member_cluster_learns_all_of_it() {
     const MEMBERS: u32 = 10_000;
     // The seed (id 0) knows 10,000 members (itself, 9,990 alive, 5 dead, 4 left).
-    let mut seed = node(0, 10_016);
+    let mut seed = lone_node(0, &Config::lan().with_members(10_016));
     let mut buf = [0u8; 1400];
     let mut id = 1;
     while id < MEMBERS {
@@ -68,7 +53,7 @@ fn joining_a_ten_thousand_member_cluster_learns_all_of_it() {
 
     // The joiner contacts the seed; datagrams are shuttled by hand.
     let joiner_id = 50_000;
-    let mut joiner = node(joiner_id, 10_016);
+    let mut joiner = lone_node(joiner_id, &Config::lan().with_members(10_016));
     // It already knows two members, alive at an older incarnation.
     let mut enc = Encoder::new(&mut buf).unwrap();
     enc.push::<u32>(&Message::Alive {

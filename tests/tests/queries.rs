@@ -1,20 +1,10 @@
 //! Queries: filters, acks, responses (also through relays), large responses in
 //! chunks, and the done notification at the deadline.
 
-use std::time::Duration;
-
 use serf_bench::sim::{DeliveredKind, Sim};
 use serf_core::query::QueryParams;
-use serf_core::wire::tags::encode;
 use serf_core::Config;
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn converged(n: u32, config: Config, seed: u64) -> Sim {
-    Sim::converged(config, n, seed, 60).unwrap_or_else(|| panic!("cluster of {n} did not converge"))
-}
+use serf_tests::{converged, secs, set_tags};
 
 /// Sends a query from `origin` and runs the simulation for `wait_s` seconds.
 fn send_query(
@@ -90,16 +80,10 @@ fn query_load_is_acked_and_answered_by_every_member_then_done() {
 fn tag_filtered_query_is_answered_only_by_matching_members() {
     let n = 24;
     let mut sim = converged(n, Config::lan().with_members(32), 8);
-    let now = sim.now();
+    let _now = sim.now();
     for i in 0..n {
         let role = if i % 3 == 0 { "web" } else { "db" };
-        let mut meta = [0u8; 128];
-        let len = encode(&[("role", role)], &mut meta).unwrap();
-        sim.node_mut(i)
-            .unwrap()
-            .set_meta(now, &meta[..len])
-            .unwrap();
-        sim.flush(i);
+        set_tags(&mut sim, i, &[("role", role)]);
     }
     sim.run_for(secs(15));
     sim.set_responder(Box::new(|_, _, _| Some(b"ok".to_vec())));
@@ -213,15 +197,9 @@ fn tag_filters_use_the_configured_matcher() {
     let mut config = Config::lan().with_members(8);
     config.tag_matcher = &EXACT;
     let mut sim = converged(n, config, 14);
-    let now = sim.now();
+    let _now = sim.now();
     for (i, role) in [(1u32, "web"), (2, "web-2"), (3, "db")] {
-        let mut meta = [0u8; 64];
-        let len = encode(&[("role", role)], &mut meta).unwrap();
-        sim.node_mut(i)
-            .unwrap()
-            .set_meta(now, &meta[..len])
-            .unwrap();
-        sim.flush(i);
+        set_tags(&mut sim, i, &[("role", role)]);
     }
     sim.run_for(secs(10));
     // With the built-in (unanchored) matcher "web" would also match "web-2".

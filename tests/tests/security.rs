@@ -1,43 +1,10 @@
 //! Encryption, key rotation across a live cluster, wrong keys and labels.
 
-use std::time::Duration;
-
 use serf_bench::sim::{DeliveredKind, NetConfig, Sim};
-use serf_core::wire::crypto::{Key, Keyring, Label};
 use serf_core::query::{KeyOp, KeyResponse};
+use serf_core::wire::crypto::{Key, Label};
 use serf_core::{Config, EventKind};
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn keyed(members: usize, keys: &[&[u8]]) -> Config {
-    let mut c = Config::lan().with_members(members);
-    let mut ring = Keyring::default();
-    for k in keys {
-        ring.install(Key::new(k).unwrap()).unwrap();
-    }
-    c.keyring = ring;
-    c
-}
-
-fn join_all(sim: &mut Sim, members: &[u32], seed: u32) {
-    for &i in members {
-        if i != seed {
-            sim.join(i, seed);
-        }
-    }
-}
-
-fn settle(sim: &mut Sim, expect: &[u32], limit: u64) -> bool {
-    for _ in 0..limit {
-        if sim.all_see_alive(expect) {
-            return true;
-        }
-        sim.run_for(secs(1));
-    }
-    sim.all_see_alive(expect)
-}
+use serf_tests::{join_all, keyed, secs, settle};
 
 /// Runs a key query from member 0 and returns (ok responses, failures).
 fn key_op(sim: &mut Sim, op: KeyOp, key: Option<&Key>) -> (usize, usize) {
@@ -297,8 +264,8 @@ fn every_member_that_applies_a_key_change_asks_to_persist_its_keyring() {
 mod refusals {
     use serf_bench::heap::{buffers, Heap};
     use serf_bench::rng::SimRng;
-    use serf_core::wire::DecodeError;
     use serf_core::wire::crypto::{Key, Keyring, Refusal};
+    use serf_core::wire::DecodeError;
     use serf_core::{Config, Instant, Node};
 
     type N = Node<u32, Heap, SimRng>;

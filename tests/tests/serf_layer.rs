@@ -1,33 +1,12 @@
 //! The Serf layer on top of membership: user events and tags.
 
-use std::time::Duration;
-
-use serf_bench::heap::{buffers, Heap};
+use serf_bench::heap::Heap;
 use serf_bench::rng::SimRng;
 use serf_bench::sim::{DeliveredKind, Sim};
+use serf_core::wire::tags::Tags;
 use serf_core::wire::{Encoder, Message};
-use serf_core::wire::tags::{encode, Tags};
 use serf_core::{Config, Delivery, EventKind, Instant, Node};
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-/// One node (id 1) outside any simulation, for driving by hand.
-fn lone_node(config: &Config) -> Node<u32, Heap, SimRng> {
-    Node::new(
-        1u32,
-        config.clone(),
-        buffers(config),
-        SimRng::new(1),
-        Instant::ZERO,
-    )
-    .unwrap()
-}
-
-fn converged(n: u32, config: Config, seed: u64) -> Sim {
-    Sim::converged(config, n, seed, 60).unwrap_or_else(|| panic!("cluster of {n} did not converge"))
-}
+use serf_tests::{converged, lone_node, secs, set_tags};
 
 #[test]
 fn user_event_from_one_member_reaches_all_256_exactly_once() {
@@ -65,7 +44,7 @@ fn user_event_from_one_member_reaches_all_256_exactly_once() {
 #[test]
 fn user_event_over_the_size_limit_is_refused() {
     let config = Config::lan().with_members(8);
-    let mut node = lone_node(&config);
+    let mut node = lone_node(1, &config);
     assert!(node.user_event("big", &[0u8; 600], false).is_err());
     assert!(node.user_event("ok", &[0u8; 500], true).is_ok());
     let mut buf = vec![0u8; config.capacity.user_payload];
@@ -87,15 +66,8 @@ fn tag_change_reaches_every_member_as_an_update() {
     let n = 32;
     let mut sim = converged(n, Config::lan().with_members(40), 4);
     let t0 = sim.now();
-    let mut meta = [0u8; 512];
-    let len = encode(&[("role", "db"), ("region", "syd")], &mut meta).unwrap();
-    let now = sim.now();
     let before = sim.node(5).unwrap().incarnation();
-    sim.node_mut(5)
-        .unwrap()
-        .set_meta(now, &meta[..len])
-        .unwrap();
-    sim.flush(5);
+    set_tags(&mut sim, 5, &[("role", "db"), ("region", "syd")]);
     sim.run_for(secs(20));
     assert!(
         sim.node(5).unwrap().incarnation() > before,
@@ -144,14 +116,14 @@ fn restored_event_clock_stops_old_events_from_being_delivered_again() {
         n
     };
     // A fresh node (no snapshot) delivers an old event it never saw.
-    let mut fresh = lone_node(&config);
+    let mut fresh = lone_node(1, &config);
     fresh.handle_datagram(Instant::ZERO, 2, &event(40)).unwrap();
     assert_eq!(count(&mut fresh), 1);
     // The same node again: duplicates are not delivered twice.
     fresh.handle_datagram(Instant::ZERO, 2, &event(40)).unwrap();
     assert_eq!(count(&mut fresh), 0);
     // A restarted node whose snapshot recorded event clock 41 drops it.
-    let mut restored = lone_node(&config);
+    let mut restored = lone_node(1, &config);
     restored.restore_event_clock(41);
     assert!(restored.clocks().event >= 41);
     restored
@@ -168,7 +140,7 @@ fn restored_event_clock_stops_old_events_from_being_delivered_again() {
 #[test]
 fn events_older_than_the_ring_are_dropped() {
     let config = Config::lan().with_members(8);
-    let mut node = lone_node(&config);
+    let mut node = lone_node(1, &config);
     let mut buf = [0u8; 128];
     for (ltime, want) in [(2000u64, true), (1000, false), (1600, true)] {
         let mut enc = Encoder::new(&mut buf).unwrap();

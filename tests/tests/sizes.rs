@@ -3,8 +3,8 @@
 use std::mem::size_of;
 
 use serf_core::storage::{index_len, Slot};
-use serf_core::Sizes;
 use serf_core::Config;
+use serf_core::Sizes;
 
 #[test]
 fn one_known_member_costs_at_most_24_bytes_of_table_memory() {

@@ -11,6 +11,7 @@ use serf_bench::gorand::GoRand;
 use serf_bench::phantom::{self, Phantom, Source, Truth};
 use serf_bench::rng::SimRng;
 use serf_core::vivaldi::VivaldiConfig;
+use serf_tests::median;
 
 /// Serf's exact coordinate configuration (these are its conformance tests).
 fn cfg(dims: usize) -> VivaldiConfig {
@@ -30,11 +31,6 @@ fn run(n: usize, dims: usize, truth: &Truth, rng: &mut impl Source) -> (f64, f64
 
 fn go_run(n: usize, dims: usize, truth: &Truth) -> (f64, f64, Phantom) {
     run(n, dims, truth, &mut GoRand::new(1))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 /// Median (avg, max) over 20 seeds of our own generator.

@@ -4,38 +4,40 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
 use serf_bench::matrix::{generate, GenConfig};
 
+/// Writes an Internet-like RTT matrix (milliseconds, one row per line) to stdout.
+#[derive(Parser)]
+#[command(name = "gen-matrix")]
+struct Args {
+    /// Hosts (rows and columns).
+    #[arg(long, default_value_t = GenConfig::default().hosts)]
+    hosts: usize,
+    /// Generator seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Share of pairs whose route takes a detour (triangle-inequality violations).
+    #[arg(long, default_value_t = GenConfig::default().detour_share)]
+    detour_share: f64,
+    /// Relative noise on every RTT.
+    #[arg(long, default_value_t = GenConfig::default().noise)]
+    noise: f64,
+}
+
 fn main() -> ExitCode {
-    let mut cfg = GenConfig::default();
-    let mut seed = 1u64;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let Some(v) = it.next() else {
-            eprintln!("gen-matrix: {flag} needs a value");
-            return ExitCode::from(2);
-        };
-        let ok = match flag.as_str() {
-            "--hosts" => v.parse().map(|x| cfg.hosts = x).is_ok(),
-            "--seed" => v.parse().map(|x| seed = x).is_ok(),
-            "--detour-share" => v.parse().map(|x| cfg.detour_share = x).is_ok(),
-            "--noise" => v.parse().map(|x| cfg.noise = x).is_ok(),
-            _ => {
-                eprintln!(
-                    "gen-matrix: unknown flag {flag} (--hosts, --seed, --detour-share, --noise)"
-                );
-                return ExitCode::from(2);
-            }
-        };
-        if !ok {
-            eprintln!("gen-matrix: bad value {v:?} for {flag}");
-            return ExitCode::from(2);
-        }
-    }
-    if cfg.hosts < 2 {
+    let a = Args::parse();
+    if a.hosts < 2 {
         eprintln!("gen-matrix: --hosts must be at least 2");
         return ExitCode::from(2);
     }
-    print!("{}", generate(&cfg, seed).to_text());
+    let cfg = GenConfig {
+        hosts: a.hosts,
+        detour_share: a.detour_share,
+        noise: a.noise,
+        ..GenConfig::default()
+    };
+    print!("{}", generate(&cfg, a.seed).to_text());
     ExitCode::SUCCESS
 }

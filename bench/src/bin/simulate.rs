@@ -3,77 +3,50 @@
 //! `cargo run --release -p serf-bench --bin simulate -- --members 1000`
 
 use std::process::ExitCode;
+
+use clap::Parser;
 use std::time::{Duration, Instant as Wall};
 
 use serf_bench::sim::{NetConfig, Sim};
 use serf_core::Sizes;
 use serf_core::{Config, EventKind, Instant};
 
-const USAGE: &str = "usage: simulate [--members N] [--seed S] [--loss P] [--latency-ms MS] \
-[--profile lan|wan|local] [--crash K] [--no-lifeguard] [--limit-s SECONDS] [--soak-s SECONDS]";
-
+/// Runs a simulated cluster (joins through one seed, crashes, detection)
+/// and prints a summary.
+#[derive(Parser)]
+#[command(name = "simulate")]
 struct Args {
+    /// Members.
+    #[arg(long, default_value_t = 1000)]
     members: u32,
+    /// Seed (any seed replays the same run).
+    #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Datagram loss, in [0, 1).
+    #[arg(long, default_value_t = 0.0)]
     loss: f64,
+    /// One-way latency (and as much jitter), in ms.
+    #[arg(long = "latency-ms", default_value_t = 1)]
     latency_ms: u64,
+    /// Timing profile: lan, wan or local.
+    #[arg(long, default_value = "lan")]
     profile: String,
+    /// Members crashed once the cluster has converged.
+    #[arg(long, default_value_t = 10)]
     crash: u32,
-    lifeguard: bool,
+    /// Turn Lifeguard off.
+    #[arg(long = "no-lifeguard")]
+    no_lifeguard: bool,
+    /// Longest wait for each phase, in virtual seconds.
+    #[arg(long = "limit-s", default_value_t = 600)]
     limit_s: u64,
+    /// Quiet run afterwards, counting false suspicions, in virtual seconds.
+    #[arg(long = "soak-s", default_value_t = 0)]
     soak_s: u64,
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        members: 1000,
-        seed: 1,
-        loss: 0.0,
-        latency_ms: 1,
-        profile: "lan".into(),
-        crash: 10,
-        lifeguard: true,
-        limit_s: 600,
-        soak_s: 0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--no-lifeguard" {
-            a.lifeguard = false;
-            continue;
-        }
-        if flag == "-h" || flag == "--help" {
-            return Err(USAGE.into());
-        }
-        const VALUED: [&str; 8] = [
-            "--soak-s",
-            "--members",
-            "--seed",
-            "--loss",
-            "--latency-ms",
-            "--profile",
-            "--crash",
-            "--limit-s",
-        ];
-        if !VALUED.contains(&flag.as_str()) {
-            return Err(format!("unknown flag {flag}\n{USAGE}"));
-        }
-        let v = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("bad value {v:?} for {flag}: {e}");
-        match flag.as_str() {
-            "--members" => a.members = v.parse().map_err(|e| bad(&e))?,
-            "--seed" => a.seed = v.parse().map_err(|e| bad(&e))?,
-            "--loss" => a.loss = v.parse().map_err(|e| bad(&e))?,
-            "--latency-ms" => a.latency_ms = v.parse().map_err(|e| bad(&e))?,
-            "--profile" => a.profile = v,
-            "--crash" => a.crash = v.parse().map_err(|e| bad(&e))?,
-            "--limit-s" => a.limit_s = v.parse().map_err(|e| bad(&e))?,
-            "--soak-s" => a.soak_s = v.parse().map_err(|e| bad(&e))?,
-            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
-        }
-    }
+    let a = Args::parse();
     if a.members < 2 || a.members > 200_000 {
         return Err("--members must be between 2 and 200000".into());
     }
@@ -110,7 +83,7 @@ fn main() -> ExitCode {
     config.capacity.query_ring = 64;
     config.capacity.query_seen = 64;
     config.coordinates = false;
-    config.lifeguard = a.lifeguard;
+    config.lifeguard = !a.no_lifeguard;
     let net = NetConfig {
         latency: Duration::from_millis(a.latency_ms),
         jitter: Duration::from_millis(a.latency_ms),
@@ -143,7 +116,7 @@ fn main() -> ExitCode {
     println!(
         "members           {n} ({} profile, lifeguard {}, loss {:.0}%)",
         a.profile,
-        a.lifeguard,
+        !a.no_lifeguard,
         a.loss * 100.0
     );
     match converged {

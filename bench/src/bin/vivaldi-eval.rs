@@ -7,17 +7,44 @@
 //! `{"nodes":N,"pairs":P,"median_rel_err":x,"mean_rel_err":x,"p90_rel_err":x}`.
 
 use std::process::ExitCode;
+
+use clap::Parser;
 use std::time::Duration;
 
 use serf_bench::eval;
 use serf_bench::matrix::Matrix;
 use serf_core::vivaldi::{VivaldiConfig, MAX_DIMS};
 
-const USAGE: &str = "usage: vivaldi-eval --matrix FILE [--units ms|s] [--cycles N] [--seed S] \
-[--dims D] [--protocol] [--jitter-ms X]";
+/// Evaluates Vivaldi coordinates on an RTT matrix.
+#[derive(Parser)]
+#[command(name = "vivaldi-eval")]
+struct Args {
+    /// The RTT matrix (one row per line).
+    #[arg(long)]
+    matrix: String,
+    /// Units of the matrix: ms or s.
+    #[arg(long, default_value = "ms")]
+    units: String,
+    /// Update cycles.
+    #[arg(long, default_value_t = 1000)]
+    cycles: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Coordinate dimensions.
+    #[arg(long, default_value_t = 8)]
+    dims: usize,
+    /// Run the full protocol (probes, acks, coordinates on the wire)
+    /// instead of Serf's Simulate shape.
+    #[arg(long)]
+    protocol: bool,
+    /// Jitter added to every RTT sample, in ms (with --protocol).
+    #[arg(long = "jitter-ms", default_value_t = 0.0)]
+    jitter: f64,
+}
 
 fn main() -> ExitCode {
-    match run() {
+    match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vivaldi-eval: {e}");
@@ -26,51 +53,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<(), String> {
-    let (mut file, mut units, mut cycles, mut seed, mut dims, mut protocol, mut jitter) = (
-        None,
-        "ms".to_string(),
-        1000usize,
-        1u64,
-        8usize,
-        false,
-        0.0f64,
-    );
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--protocol" {
-            protocol = true;
-            continue;
-        }
-        if flag == "-h" || flag == "--help" {
-            return Err(USAGE.into());
-        }
-        const VALUED: [&str; 6] = [
-            "--matrix",
-            "--units",
-            "--cycles",
-            "--seed",
-            "--dims",
-            "--jitter-ms",
-        ];
-        if !VALUED.contains(&flag.as_str()) {
-            return Err(format!("unknown flag {flag}\n{USAGE}"));
-        }
-        let v = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("bad value {v:?} for {flag}: {e}");
-        match flag.as_str() {
-            "--matrix" => file = Some(v.clone()),
-            "--units" => units = v.clone(),
-            "--cycles" => cycles = v.parse().map_err(|e| bad(&e))?,
-            "--seed" => seed = v.parse().map_err(|e| bad(&e))?,
-            "--dims" => dims = v.parse().map_err(|e| bad(&e))?,
-            "--jitter-ms" => jitter = v.parse().map_err(|e| bad(&e))?,
-            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
-        }
-    }
-    let file = file.ok_or_else(|| format!("--matrix is required\n{USAGE}"))?;
+fn run(a: Args) -> Result<(), String> {
+    let Args {
+        matrix: file,
+        units,
+        cycles,
+        seed,
+        dims,
+        protocol,
+        jitter,
+    } = a;
     let scale = match units.as_str() {
         "ms" => 1e-3,
         "s" => 1.0,

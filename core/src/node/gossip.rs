@@ -353,6 +353,64 @@ impl<S: Store> UserBroadcasts<S> {
     }
 }
 
+/// Attempts at drawing random members for gossip / indirect probes.
+pub(crate) const DRAW_ATTEMPTS: usize = 32;
+
+impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
+    /// Up to `want` distinct random members (never us or `exclude`) that pass
+    /// `ok`, into `out`; returns how many. Bounded draws, no scan of the table.
+    pub(crate) fn random_members(
+        &mut self,
+        out: &mut [u32],
+        want: usize,
+        exclude: u32,
+        ok: impl Fn(&Self, u32) -> bool,
+    ) -> usize {
+        let want = want.min(out.len());
+        let mut n = 0usize;
+        for _ in 0..DRAW_ATTEMPTS {
+            if n >= want {
+                break;
+            }
+            let Some(s) = self.members.random_slot(&mut self.rng) else {
+                break;
+            };
+            if s == self.my_slot || s == exclude || out[..n].contains(&s) || !ok(self, s) {
+                continue;
+            }
+            out[n] = s;
+            n += 1;
+        }
+        n
+    }
+
+    pub(crate) fn gossip_tick(&mut self, now: Instant) {
+        self.timers
+            .set(Timer::Gossip, now + self.config.gossip_interval);
+        if self.pending_broadcasts() == 0 {
+            return;
+        }
+        let mut picked = [EMPTY; 16];
+        let n =
+            self.random_members(
+                &mut picked,
+                self.config.gossip_nodes,
+                EMPTY,
+                |node, s| match node.members.slot(s).state() {
+                    Some(State::Alive | State::Suspect) => true,
+                    Some(State::Dead) => {
+                        node.members.age(s, now) < node.config.gossip_to_the_dead_time
+                    }
+                    _ => false,
+                },
+            );
+        for &s in &picked[..n] {
+            let to = self.members.slot(s).id().clone();
+            self.queue(Transmission::Gossip { to });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -432,63 +490,5 @@ mod tests {
         }
         assert!(b.queue.is_empty());
         assert!(b.handle(9).is_none());
-    }
-}
-
-/// Attempts at drawing random members for gossip / indirect probes.
-pub(crate) const DRAW_ATTEMPTS: usize = 32;
-
-impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
-    /// Up to `want` distinct random members (never us or `exclude`) that pass
-    /// `ok`, into `out`; returns how many. Bounded draws, no scan of the table.
-    pub(crate) fn random_members(
-        &mut self,
-        out: &mut [u32],
-        want: usize,
-        exclude: u32,
-        ok: impl Fn(&Self, u32) -> bool,
-    ) -> usize {
-        let want = want.min(out.len());
-        let mut n = 0usize;
-        for _ in 0..DRAW_ATTEMPTS {
-            if n >= want {
-                break;
-            }
-            let Some(s) = self.members.random_slot(&mut self.rng) else {
-                break;
-            };
-            if s == self.my_slot || s == exclude || out[..n].contains(&s) || !ok(self, s) {
-                continue;
-            }
-            out[n] = s;
-            n += 1;
-        }
-        n
-    }
-
-    pub(crate) fn gossip_tick(&mut self, now: Instant) {
-        self.timers
-            .set(Timer::Gossip, now + self.config.gossip_interval);
-        if self.pending_broadcasts() == 0 {
-            return;
-        }
-        let mut picked = [EMPTY; 16];
-        let n =
-            self.random_members(
-                &mut picked,
-                self.config.gossip_nodes,
-                EMPTY,
-                |node, s| match node.members.slot(s).state() {
-                    Some(State::Alive | State::Suspect) => true,
-                    Some(State::Dead) => {
-                        node.members.age(s, now) < node.config.gossip_to_the_dead_time
-                    }
-                    _ => false,
-                },
-            );
-        for &s in &picked[..n] {
-            let to = self.members.slot(s).id().clone();
-            self.queue(Transmission::Gossip { to });
-        }
     }
 }

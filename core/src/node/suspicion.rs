@@ -251,6 +251,60 @@ impl<S: Store> Suspicions<S> {
     }
 }
 
+impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
+    pub(crate) fn on_suspect(&mut self, now: Instant, id: I, inc: u32, from: &I) {
+        if id == self.me {
+            if !self.leaving {
+                self.refute(now, inc);
+            }
+            return;
+        }
+        let Some(slot) = self.members.find(&id) else {
+            return;
+        };
+        let s = self.members.slot(slot);
+        if inc < s.incarnation() {
+            return;
+        }
+        let from_slot = if *from == self.me {
+            self.my_slot
+        } else {
+            self.members.find(from).unwrap_or(EMPTY)
+        };
+        match s.state() {
+            // Independent confirmations shorten the timeout and are re-gossiped.
+            Some(State::Suspect)
+                if self.config.lifeguard && self.suspicions.confirm(slot, from_slot) =>
+            {
+                self.broadcasts.enqueue(slot, from_slot);
+            }
+            Some(State::Alive) => self.start_suspicion(now, slot, inc, from_slot),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn start_suspicion(&mut self, now: Instant, slot: u32, inc: u32, from_slot: u32) {
+        self.members.set(slot, State::Suspect, inc, now);
+        let n = self.cluster_size();
+        let c = &self.config;
+        let (min, max) = timeouts(
+            c.suspicion_mult,
+            c.suspicion_max_timeout_mult,
+            n,
+            c.probe_interval,
+        );
+        let (max, k) = if c.lifeguard {
+            let k = c.suspicion_mult.saturating_sub(2);
+            (max, if n.saturating_sub(2) < k { 0 } else { k })
+        } else {
+            (min, 0)
+        };
+        self.suspicions.start(slot, from_slot, now, min, max, k);
+        self.broadcasts.enqueue(slot, from_slot);
+        self.emit(EventKind::Suspect, slot);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,59 +367,5 @@ mod tests {
         assert!(p.start(1, EMPTY, Instant::ZERO, s, s, 0));
         assert!(!p.start(2, EMPTY, Instant::ZERO, s, s, 0));
         assert_eq!(p.overflowed, 1);
-    }
-}
-
-impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
-    pub(crate) fn on_suspect(&mut self, now: Instant, id: I, inc: u32, from: &I) {
-        if id == self.me {
-            if !self.leaving {
-                self.refute(now, inc);
-            }
-            return;
-        }
-        let Some(slot) = self.members.find(&id) else {
-            return;
-        };
-        let s = self.members.slot(slot);
-        if inc < s.incarnation() {
-            return;
-        }
-        let from_slot = if *from == self.me {
-            self.my_slot
-        } else {
-            self.members.find(from).unwrap_or(EMPTY)
-        };
-        match s.state() {
-            // Independent confirmations shorten the timeout and are re-gossiped.
-            Some(State::Suspect)
-                if self.config.lifeguard && self.suspicions.confirm(slot, from_slot) =>
-            {
-                self.broadcasts.enqueue(slot, from_slot);
-            }
-            Some(State::Alive) => self.start_suspicion(now, slot, inc, from_slot),
-            _ => {}
-        }
-    }
-
-    pub(crate) fn start_suspicion(&mut self, now: Instant, slot: u32, inc: u32, from_slot: u32) {
-        self.members.set(slot, State::Suspect, inc, now);
-        let n = self.cluster_size();
-        let c = &self.config;
-        let (min, max) = timeouts(
-            c.suspicion_mult,
-            c.suspicion_max_timeout_mult,
-            n,
-            c.probe_interval,
-        );
-        let (max, k) = if c.lifeguard {
-            let k = c.suspicion_mult.saturating_sub(2);
-            (max, if n.saturating_sub(2) < k { 0 } else { k })
-        } else {
-            (min, 0)
-        };
-        self.suspicions.start(slot, from_slot, now, min, max, k);
-        self.broadcasts.enqueue(slot, from_slot);
-        self.emit(EventKind::Suspect, slot);
     }
 }

@@ -1,23 +1,17 @@
-//! `serf agent`: configuration from flags, the member, the RPC port, event
-//! handlers, joins, and signals (SIGINT leaves gracefully, SIGTERM exits).
+//! `serf agent`'s configuration: flags and config files (applied in order,
+//! as Serf applies them) into one [`AgentConfig`], checked before anything
+//! starts.
 
-use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::mpsc;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use serf_core::wire::crypto::{Key, Label};
 use serf_core::Config;
 
 use crate::cli::{parse_duration, parse_join_addr, Flags, DEFAULT_PORT, DEFAULT_RPC};
-use crate::coalesce::Coalescer;
-use crate::dispatch::{Dispatch, Dispatcher};
-use crate::handlers::{Handler, SelfInfo};
-use crate::hub::{Control, Hub};
-use crate::rpc::{self, base64_decode, RpcConfig};
-use crate::snapshot::Snapshot;
-use serf_core::EventKind;
+use crate::handlers::Handler;
+use crate::rpc::base64_decode;
 use serf_runtime_std::id::NodeId;
-use serf_runtime_std::member::{Command, Member, Output};
 
 /// Everything `serf agent` was asked to do.
 #[derive(Debug)]
@@ -71,7 +65,7 @@ pub struct AgentConfig {
     pub warnings: Vec<String>,
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())
@@ -81,7 +75,7 @@ fn hostname() -> String {
 
 /// Parses `-bind` / `-advertise`: `host`, `host:port`, `IP`, `[IPv6]:port`
 /// (a host name is resolved, as Serf resolves it); errors name the flag.
-fn parse_addr(flag: &str, s: &str) -> Result<SocketAddr, String> {
+pub(crate) fn parse_addr(flag: &str, s: &str) -> Result<SocketAddr, String> {
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Ok(a);
     }
@@ -108,12 +102,12 @@ fn parse_addr(flag: &str, s: &str) -> Result<SocketAddr, String> {
 }
 
 /// True if an address text carries a port (`h:p` or `[v6]:p`).
-fn has_port(s: &str) -> bool {
+pub(crate) fn has_port(s: &str) -> bool {
     s.contains("]:") || (s.matches(':').count() == 1 && !s.starts_with('['))
 }
 
 /// Serf's `validate_node_names`: letters, digits, `-` and `.`, 1 to 128.
-fn validate_node_name(name: &str) -> Result<(), String> {
+pub(crate) fn validate_node_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 128 {
         return Err(format!(
             "Node name is {} characters. Valid length is between 1 and 128 characters",
@@ -393,7 +387,7 @@ impl AgentConfig {
 
 /// Serf's size limits and reap timeouts (config-file keys), checked against
 /// what one datagram and the reassembly buffer can carry.
-fn apply_limits(f: &Flags, config: &mut Config) -> Result<(), String> {
+pub(crate) fn apply_limits(f: &Flags, config: &mut Config) -> Result<(), String> {
     let size = |name: &str, max: usize| -> Result<Option<usize>, String> {
         let Some(v) = f.get(name) else {
             return Ok(None);
@@ -440,422 +434,47 @@ impl serf_core::query::TagMatcher for RegexMatcher {
 }
 static REGEX: RegexMatcher = RegexMatcher;
 
-/// Runs the agent until it leaves or is signalled; returns the exit code.
-pub fn run(argv: &[String]) -> i32 {
-    if crate::cli::wants_help(argv) {
-        return crate::cli::report("agent", crate::cli::CliError::Help);
-    }
-    let cfg = match AgentConfig::from_args(argv) {
-        Ok(c) => c,
-        Err(e) if e.starts_with("flag ") => {
-            return crate::cli::report("agent", crate::cli::CliError::Flag(e))
-        }
-        Err(e) => {
-            eprintln!("==> {e}");
-            return 1;
-        }
-    };
-    match start(cfg, argv) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("==> Error starting agent: {e}");
-            1
-        }
-    }
-}
+#[cfg(test)]
+mod config_file_tests {
+    use super::*;
 
-fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
-    for w in &cfg.warnings {
-        println!("==> {w}");
-    }
-    let syslog = cfg
-        .syslog
-        .map(|facility| {
-            // SERF_SYSLOG_SOCKET: a daemon listening elsewhere (containers, tests).
-            let path = std::env::var("SERF_SYSLOG_SOCKET")
-                .unwrap_or_else(|_| crate::syslog::SOCKET.to_string());
-            crate::syslog::Syslog::connect(&path, facility)
-        })
-        .transpose()?;
-    println!("==> Starting Serf agent...");
-    let logs = crate::log::init(cfg.log_level, syslog);
-    let mut builder = Member::builder(&cfg.name)
-        .bind(cfg.bind)
-        .advertise(cfg.advertise)
-        .config(cfg.config.clone())
-        .broadcast_timeout(cfg.broadcast_timeout);
-    for (k, v) in &cfg.tags {
-        builder = builder.tag(k, v);
-    }
-    if let Some(path) = cfg.keyring_file.clone() {
-        builder = builder.on_keyring_change(move |keys| {
-            crate::files::write_keyring(&path, keys)?;
-            tracing::info!(target: "serf", "Wrote keyring file {}", path.display());
-            Ok(())
-        });
-    }
-    let (member, out_rx) = builder
-        .start()
-        .map_err(|e| format!("cannot bind {}: {e}", cfg.bind))?;
-    let commands = member.commands();
-    let snapshot = match &cfg.snapshot {
-        None => None,
-        Some(path) => {
-            let (snap, replay) = Snapshot::open(path)
-                .map_err(|e| format!("cannot open snapshot {}: {e}", path.display()))?;
-            if replay.bad_lines > 0 {
-                eprintln!(
-                    "==> Snapshot {}: skipped {} unreadable lines",
-                    path.display(),
-                    replay.bad_lines
-                );
-            }
-            commands
-                .send(Command::RestoreClocks(
-                    replay.clock,
-                    replay.event_clock,
-                    replay.query_clock,
-                ))
-                .map_err(|_| "agent stopped")?;
-            let (tx, leave_done) = snapshot_thread(snap, commands.clone());
-            Some((tx, leave_done, replay))
-        }
-    };
-    // The dispatcher owns handlers, streams and coalescing; the protocol
-    // loop's outputs reach it through a forwarding thread.
-    let (dispatch_tx, dispatch_rx) = mpsc::channel::<Dispatch>();
-    // Once the protocol loop has stopped and its last outputs are forwarded,
-    // the dispatcher drains (coalesced events, running handlers) and says so.
-    let (drained_tx, drained) = mpsc::channel::<()>();
-    {
-        let tx = dispatch_tx.clone();
-        std::thread::spawn(move || {
-            while let Ok(out) = out_rx.recv() {
-                if tx.send(Dispatch::Out(out)).is_err() {
-                    return;
-                }
-            }
-            let _ = tx.send(Dispatch::Drain(drained_tx));
-        });
-    }
-    let (control_tx, control) = mpsc::channel::<Control>();
-    let hub = Hub::new(dispatch_tx, control_tx.clone());
-    let me = SelfInfo {
-        name: cfg.name.clone(),
-        tags: cfg.tags.clone(),
-    };
-    let tee = snapshot.as_ref().map(|(tx, _, _)| {
-        let tx = tx.clone();
-        Box::new(move |o: &Output| {
-            let _ = tx.send(SnapMsg::Out(o.clone()));
-        }) as crate::dispatch::Tee
-    });
-    let dispatcher = Dispatcher::new(
-        me,
-        cfg.handlers.clone(),
-        Coalescer::serf_agent(),
-        commands.clone(),
-        tee,
-    );
-    std::thread::spawn(move || dispatcher.run(dispatch_rx));
-    let listener = TcpListener::bind(cfg.rpc_addr)
-        .map_err(|e| format!("cannot listen for RPC on {}: {e}", cfg.rpc_addr))?;
-    rpc::serve(
-        listener,
-        commands.clone(),
-        hub.clone(),
-        RpcConfig {
-            logs: Some(logs.clone()),
-            tags_file: cfg.tags_file.clone(),
-            auth_key: cfg.rpc_auth.clone(),
-        },
-    );
-    println!("==> Serf agent running!");
-    println!("         Node name: '{}'", cfg.name);
-    println!("         Bind addr: '{}'", member.local_addr);
-    println!("        Advertise: '{}'", cfg.advertise);
-    println!("          RPC addr: '{}'", cfg.rpc_addr);
-    println!("         Encrypted: {}", !cfg.config.keyring.is_empty());
-    println!("          Profile: {}", profile_name(&cfg.config));
-    if let Some((_, _, replay)) = &snapshot {
-        let previous: Vec<SocketAddr> = replay
-            .alive
-            .iter()
-            .filter(|(n, _)| **n != cfg.name)
-            .map(|(_, a)| *a)
-            .collect();
-        if replay.left && !cfg.rejoin {
-            tracing::info!(target: "serf", "Snapshot records a leave: not rejoining previous members (use -rejoin)");
-        } else if previous.is_empty() {
-            tracing::info!(target: "serf", "Snapshot names no previous members to rejoin");
-        } else if cfg.join.is_empty() {
-            let commands = commands.clone();
-            tracing::info!(target: "serf", "Attempting re-join to previously known nodes: {previous:?}");
-            std::thread::spawn(move || {
-                for addr in previous {
-                    let (tx, rx) = mpsc::channel();
-                    if commands.send(Command::Join(vec![addr], false, tx)).is_err() {
-                        return;
-                    }
-                    if rx.recv().unwrap_or_default().joined > 0 {
-                        tracing::info!(target: "serf", "Re-joined to previously known node: {addr}");
-                        return;
-                    }
-                }
-                tracing::warn!(target: "serf", "Failed to re-join any previously known node");
-            });
-        }
-    }
-    if !cfg.join.is_empty() {
-        println!("==> Joining cluster...(replay: {})", cfg.replay);
-        let (tx, rx) = mpsc::channel();
-        commands
-            .send(Command::Join(cfg.join.clone(), cfg.replay, tx))
-            .map_err(|_| "agent stopped")?;
-        let outcome = rx.recv().map_err(|_| "agent stopped")?;
-        if outcome.joined == 0 {
-            return Err(outcome.describe());
-        }
-        println!(
-            "==> Join completed. Synced with {} initial agents",
-            outcome.joined
+    #[test]
+    fn config_files_apply_and_flags_override_them() {
+        let dir = std::env::temp_dir().join(format!("serf-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("a.json"),
+            r#"{"node_name": "from-file", "profile": "wan", "tags": {"role": "db", "zone": "a"}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("b.json"),
+            r#"{"tags": {"zone": "b"}, "event_handlers": ["uptime"]}"#,
+        )
+        .unwrap();
+        let args: Vec<String> = vec![
+            format!("-config-dir={}", dir.display()),
+            "-node=from-flag".into(),
+        ];
+        let c = AgentConfig::from_args(&args).unwrap();
+        assert_eq!(c.name, "from-flag", "flags override files");
+        assert_eq!(
+            c.config.probe_interval,
+            Duration::from_secs(5),
+            "profile from the file"
         );
-    }
-    if !cfg.retry_join.is_empty() {
-        let replay = cfg.replay;
-        let (addrs, interval, max, commands) = (
-            cfg.retry_join.clone(),
-            cfg.retry_interval,
-            cfg.retry_max,
-            commands.clone(),
+        assert!(
+            c.tags.contains(&("role".into(), "db".into()))
+                && c.tags.contains(&("zone".into(), "b".into())),
+            "{:?}",
+            c.tags
         );
-        let hub = hub.clone();
-        std::thread::spawn(move || retry_join(&addrs, replay, interval, max, &commands, &hub));
-    }
-    // Signals arrive on the control channel (signal-hook's iterator thread),
-    // like everything else here: no flags shared between threads.
-    if let Ok(mut signals) = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ]) {
-        std::thread::spawn(move || {
-            for s in signals.forever() {
-                if control_tx.send(Control::Signal(s)).is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    // After a graceful leave the handlers still get the last events (the
-    // agent's own member-leave among them) before the process exits.
-    let stop_after_leave = |member: Member| {
-        member.shutdown();
-        let _ = drained.recv_timeout(crate::dispatch::DRAIN_TIMEOUT + Duration::from_secs(1));
-    };
-    loop {
-        let sig = match control.recv() {
-            Ok(Control::Signal(s)) => s,
-            Ok(Control::Exit(code)) => {
-                member.shutdown();
-                return Ok(code);
-            }
-            Ok(Control::Left) => {
-                if let Some((tx, done, _)) = &snapshot {
-                    let _ = tx.send(SnapMsg::Leave);
-                    let _ = done.recv_timeout(Duration::from_secs(1));
-                }
-                stop_after_leave(member);
-                return Ok(0);
-            }
-            Err(_) => {
-                member.shutdown();
-                return Ok(1);
-            }
-        };
-        if sig == SIGHUP {
-            println!("==> Caught signal: hangup");
-            reload(argv, &commands, &hub, &logs);
-            continue;
-        }
-        println!(
-            "==> Caught signal: {}",
-            if sig == SIGINT {
-                "interrupt"
-            } else {
-                "terminated"
-            }
-        );
-        let graceful = (sig == SIGINT && !cfg.skip_leave_on_interrupt)
-            || (sig == SIGTERM && cfg.leave_on_terminate);
-        if !graceful {
-            member.shutdown();
-            return Ok(1);
-        }
-        println!("==> Gracefully shutting down agent...");
-        let (tx, rx) = mpsc::channel();
-        let _ = commands.send(Command::Leave(tx));
-        // The loop answers once the leave is gossiped, at the broadcast
-        // timeout, or at once when no one else is alive; a second signal
-        // cuts the wait short (exit 1).
-        let deadline = std::time::Instant::now() + cfg.broadcast_timeout + Duration::from_secs(1);
-        loop {
-            if rx.try_recv().is_ok() {
-                // Recorded after the leave, so the snapshot's clock covers
-                // the leave intent and a -rejoin's join intent outranks it.
-                if let Some((tx, done, _)) = &snapshot {
-                    let _ = tx.send(SnapMsg::Leave);
-                    let _ = done.recv_timeout(Duration::from_secs(1));
-                }
-                stop_after_leave(member);
-                return Ok(0);
-            }
-            if let Ok(Control::Signal(s)) = control.try_recv() {
-                if s != SIGHUP {
-                    member.shutdown();
-                    return Ok(1);
-                }
-            }
-            if std::time::Instant::now() >= deadline {
-                tracing::warn!(target: "agent", "Leave timed out; shutting down anyway");
-                member.shutdown();
-                return Ok(1);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// Serf's retry-join: one attempt, then up to `max` retries (0: forever)
-/// `interval` apart, each failure logged; exhausted, the agent exits 1.
-fn retry_join(
-    addrs: &[SocketAddr],
-    replay: bool,
-    interval: Duration,
-    max: u32,
-    commands: &mpsc::Sender<Command>,
-    hub: &Hub,
-) {
-    let mut failures = 0u32;
-    loop {
-        let (tx, rx) = mpsc::channel();
-        if commands
-            .send(Command::Join(addrs.to_vec(), replay, tx))
-            .is_err()
-        {
-            return;
-        }
-        let outcome = rx.recv().unwrap_or_default();
-        if outcome.joined > 0 {
-            tracing::info!(target: "agent", "Join completed. Synced with {} initial agents", outcome.joined);
-            return;
-        }
-        failures += 1;
-        if max > 0 && failures > max {
-            tracing::error!(target: "agent", "Max join retry exhausted, exiting");
-            hub.request_exit(1);
-            return;
-        }
-        tracing::warn!(
-            target: "agent",
-            "Join failed: {}, retrying in {:?}",
-            outcome.describe(),
-            interval
-        );
-        std::thread::sleep(interval);
-    }
-}
-
-/// SIGHUP: reads the configuration again (same flags, files as they are
-/// now) and applies what Serf reloads: the log level, event handlers and tags.
-/// A configuration that no longer parses is reported and changes nothing.
-fn reload(argv: &[String], commands: &mpsc::Sender<Command>, hub: &Hub, logs: &crate::log::Logs) {
-    println!("==> Reloading configuration...");
-    let cfg = match AgentConfig::from_args(argv) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(target: "agent", "Failed to reload configs: {e}");
-            return;
-        }
-    };
-    logs.set_level(cfg.log_level);
-    let (tx, rx) = mpsc::channel();
-    if commands
-        .send(Command::SetTags(cfg.tags.clone(), tx))
-        .is_ok()
-    {
-        // With -tags-file the tags came from that file, so it is current.
-        if let Ok(Err(e)) = rx.recv() {
-            tracing::error!(target: "agent", "Failed to update tags: {e}");
-        }
-    }
-    hub.reload(cfg.handlers, cfg.tags);
-    tracing::info!(target: "agent", "Reloaded: log level, event handlers and tags");
-}
-
-/// What the snapshot thread hears.
-enum SnapMsg {
-    /// Something happened in the cluster.
-    Out(Output),
-    /// The agent leaves gracefully: record it, then acknowledge.
-    Leave,
-}
-
-/// Owns the snapshot file: records member events and, every second, the
-/// clocks. Everything reaches it through its channel (no shared state).
-fn snapshot_thread(
-    mut snap: Snapshot,
-    commands: mpsc::Sender<Command>,
-) -> (mpsc::Sender<SnapMsg>, mpsc::Receiver<()>) {
-    let (tx, rx) = mpsc::channel::<SnapMsg>();
-    let (done_tx, done_rx) = mpsc::channel();
-    std::thread::spawn(move || loop {
-        match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(SnapMsg::Out(Output::Member(e))) => match e.kind {
-                EventKind::Joined | EventKind::Alive | EventKind::Updated => {
-                    snap.alive(&e.member.name, e.member.addr)
-                }
-                EventKind::Failed | EventKind::Left | EventKind::Reaped => {
-                    snap.not_alive(&e.member.name)
-                }
-                _ => {}
-            },
-            Ok(SnapMsg::Leave) => {
-                // The clocks as they are after the leave, then the marker.
-                let (itx, irx) = mpsc::channel();
-                if commands.send(Command::Info(itx)).is_ok() {
-                    if let Ok(i) = irx.recv_timeout(Duration::from_secs(1)) {
-                        snap.clocks(i.member_time, i.event_time, i.query_time);
-                    }
-                }
-                snap.leave();
-                let _ = done_tx.send(());
-            }
-            Ok(SnapMsg::Out(_)) => {}
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let (itx, irx) = mpsc::channel();
-                if commands.send(Command::Info(itx)).is_err() {
-                    return;
-                }
-                if let Ok(i) = irx.recv_timeout(Duration::from_secs(1)) {
-                    snap.clocks(i.member_time, i.event_time, i.query_time);
-                    snap.sync();
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        }
-    });
-    (tx, done_rx)
-}
-
-fn profile_name(c: &Config) -> &'static str {
-    if c.probe_interval.as_secs() == 5 {
-        "wan"
-    } else if c.probe_timeout == Duration::from_millis(200) {
-        "local"
-    } else {
-        "lan"
+        assert_eq!(c.handlers.len(), 1);
+        std::fs::write(dir.join("c.json"), r#"{"bogus": 1}"#).unwrap();
+        assert!(AgentConfig::from_args(&args)
+            .unwrap_err()
+            .contains("unknown configuration key"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -943,49 +562,5 @@ mod tests {
             let e = AgentConfig::from_args(&args(&a)).unwrap_err();
             assert!(e.contains(want), "{a:?}: {e}");
         }
-    }
-}
-
-#[cfg(test)]
-mod config_file_tests {
-    use super::*;
-
-    #[test]
-    fn config_files_apply_and_flags_override_them() {
-        let dir = std::env::temp_dir().join(format!("serf-conf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("a.json"),
-            r#"{"node_name": "from-file", "profile": "wan", "tags": {"role": "db", "zone": "a"}}"#,
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("b.json"),
-            r#"{"tags": {"zone": "b"}, "event_handlers": ["uptime"]}"#,
-        )
-        .unwrap();
-        let args: Vec<String> = vec![
-            format!("-config-dir={}", dir.display()),
-            "-node=from-flag".into(),
-        ];
-        let c = AgentConfig::from_args(&args).unwrap();
-        assert_eq!(c.name, "from-flag", "flags override files");
-        assert_eq!(
-            c.config.probe_interval,
-            Duration::from_secs(5),
-            "profile from the file"
-        );
-        assert!(
-            c.tags.contains(&("role".into(), "db".into()))
-                && c.tags.contains(&("zone".into(), "b".into())),
-            "{:?}",
-            c.tags
-        );
-        assert_eq!(c.handlers.len(), 1);
-        std::fs::write(dir.join("c.json"), r#"{"bogus": 1}"#).unwrap();
-        assert!(AgentConfig::from_args(&args)
-            .unwrap_err()
-            .contains("unknown configuration key"));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

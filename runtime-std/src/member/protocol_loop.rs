@@ -1,490 +1,28 @@
-//! Runs one `serf-core` member on a std UDP socket in its own thread.
-//!
-//! The protocol loop owns the node; everything else talks to it through a
-//! command channel (each command carries its own reply channel) and receives
-//! events through an output channel. No state is shared between threads, so
-//! there is nothing to lock.
+//! The protocol loop: the thread that owns the node and its socket. It
+//! sleeps until the next datagram, command or deadline, feeds the node, and
+//! drains what the node produced (datagrams, events, deliveries), logging
+//! what was dropped once a second.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
 
-use serf_core::wire::DecodeError;
-use serf_core::wire::crypto::Key;
 use serf_core::query::QueryError;
-use serf_core::query::{KeyOp, QueryParams};
+use serf_core::query::QueryParams;
+use serf_core::wire::crypto::Key;
+use serf_core::wire::DecodeError;
 use serf_core::Stats;
-use serf_core::{Buffers, Provide, Store};
-use serf_core::vivaldi::Coordinate;
-use serf_core::{Config, Delivery, EventKind, Instant, Node, State};
+use serf_core::{Config, Delivery, EventKind, Instant, State};
 
+use super::{
+    Command, Info, JoinFailure, JoinOutcome, KeyringHook, MemberEvent, MemberInfo, Output,
+    QueryEvent, QueryRequest, Reply, StdNode, UserEvent,
+};
 use crate::id::NodeId;
 
-/// Boxed-slice buffers.
-pub struct Heap;
-impl Store for Heap {
-    type Buf<T: 'static> = Box<[T]>;
-}
-impl Provide<Heap> for Heap {
-    fn provide<T: Clone + 'static>(&mut self, len: usize, fill: T) -> Box<[T]> {
-        vec![fill; len].into_boxed_slice()
-    }
-}
-
-/// A small seeded generator (SplitMix64), seeded from the OS hasher keys.
-pub struct Rng(u64);
-impl Rng {
-    /// A generator seeded from process randomness.
-    pub fn from_os() -> Rng {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(std::process::id() as u64);
-        Rng(h.finish())
-    }
-}
-impl rand_core::RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        serf_core::mix64(self.0)
-    }
-    fn fill_bytes(&mut self, d: &mut [u8]) {
-        for c in d.chunks_mut(8) {
-            let v = self.next_u64().to_le_bytes();
-            c.copy_from_slice(&v[..c.len()]);
-        }
-    }
-}
-
-/// The node type the runtime drives.
-pub type StdNode = Node<NodeId, Heap, Rng>;
-
-/// A member as the application sees it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MemberInfo {
-    /// Name.
-    pub name: String,
-    /// Address.
-    pub addr: SocketAddr,
-    /// Serf status: alive, leaving, left, failed (suspect shows as alive, as Serf).
-    pub status: &'static str,
-    /// Tags.
-    pub tags: Vec<(String, String)>,
-    /// Incarnation.
-    pub incarnation: u32,
-    /// The Serf protocol version it announced (2 to 5).
-    pub protocol: u8,
-}
-
-/// A membership event with the member as it is right after it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MemberEvent {
-    /// What happened (the core's kinds, including suspect and conflicts).
-    pub kind: EventKind,
-    /// The member, with its tags and status.
-    pub member: MemberInfo,
-}
-
-/// A user event as delivered.
-#[derive(Clone, Debug, PartialEq)]
-pub struct UserEvent {
-    /// Event clock time.
-    pub ltime: u64,
-    /// Name.
-    pub name: String,
-    /// Payload.
-    pub payload: Vec<u8>,
-    /// Sent with coalescing allowed.
-    pub coalesce: bool,
-}
-
-/// A query this member is asked to answer.
-#[derive(Clone, Debug, PartialEq)]
-pub struct QueryRequest {
-    /// Local query id (for [`Command::Respond`]).
-    pub id: u32,
-    /// Query clock time.
-    pub ltime: u64,
-    /// Name.
-    pub name: String,
-    /// Payload.
-    pub payload: Vec<u8>,
-}
-
-/// Something that happened, for the agent (handlers, RPC streams).
-#[derive(Clone, Debug)]
-pub enum Output {
-    /// A membership event.
-    Member(MemberEvent),
-    /// A user event.
-    User(UserEvent),
-    /// A query to answer.
-    Query(QueryRequest),
-}
-
-/// What a query originator hears.
-#[derive(Clone, Debug, PartialEq)]
-pub enum QueryEvent {
-    /// A member acked.
-    Ack(String),
-    /// A member answered.
-    Response(String, Vec<u8>),
-    /// The deadline passed.
-    Done,
-}
-
-/// Query parameters as the command line and RPC give them.
-#[derive(Clone, Debug, Default)]
-pub struct QuerySpec {
-    /// Name.
-    pub name: String,
-    /// Payload.
-    pub payload: Vec<u8>,
-    /// Only these node names.
-    pub nodes: Vec<String>,
-    /// Tag filters (key, regex).
-    pub tags: Vec<(String, String)>,
-    /// Request acks.
-    pub ack: bool,
-    /// Relay factor.
-    pub relay_factor: u8,
-    /// Timeout (None: default).
-    pub timeout: Option<Duration>,
-}
-
-/// Counters and state for `info` / `stats`.
-#[derive(Clone, Debug, Default)]
-pub struct Info {
-    /// Own name.
-    pub name: String,
-    /// Members by status.
-    pub members: usize,
-    /// Failed members.
-    pub failed: usize,
-    /// Left members.
-    pub left: usize,
-    /// Health score.
-    pub health_score: u32,
-    /// Lamport clocks.
-    pub member_time: u64,
-    /// Event clock.
-    pub event_time: u64,
-    /// Query clock.
-    pub query_time: u64,
-    /// Encrypted.
-    pub encrypted: bool,
-    /// Coordinate resets.
-    pub coordinate_resets: u64,
-    /// Own tags.
-    pub tags: Vec<(String, String)>,
-}
-
-type Reply<T> = Sender<T>;
-
-/// What a join achieved.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct JoinOutcome {
-    /// Seeds whose state arrived within the join timeout.
-    pub joined: usize,
-    /// Seeds that did not answer, each with the reason (a refusal the seed
-    /// sent, worded as memberlist words it, or the timeout).
-    pub failures: Vec<JoinFailure>,
-}
-
-/// One seed a join could not reach.
-#[derive(Clone, Debug, PartialEq)]
-pub struct JoinFailure {
-    /// The seed.
-    pub addr: SocketAddr,
-    /// Why.
-    pub reason: String,
-}
-
-impl JoinOutcome {
-    /// Serf's report of the failures: `N error(s) occurred:` and one
-    /// `* Failed to join ADDR: reason` line per seed.
-    pub fn describe(&self) -> String {
-        let n = self.failures.len();
-        let mut s = format!("{n} error{} occurred:", if n == 1 { "" } else { "s" });
-        for f in &self.failures {
-            s.push_str(&format!(
-                "\n\t* Failed to join {}: {}",
-                f.addr.ip(),
-                f.reason
-            ));
-        }
-        s
-    }
-}
-
-/// Commands to the protocol loop.
-pub enum Command {
-    /// Join through addresses (replaying past events if asked); replies with
-    /// how many answered within the wait, and why the others did not.
-    Join(Vec<SocketAddr>, bool, Reply<JoinOutcome>),
-    /// Leave gracefully; replies when the broadcasts went out (or timed out).
-    Leave(Reply<()>),
-    /// Fire a user event.
-    Event(String, Vec<u8>, bool, Reply<Result<u64, String>>),
-    /// Send a query; its events go to the given sender.
-    Query(QuerySpec, Sender<QueryEvent>, Reply<Result<u32, String>>),
-    /// Answer a query.
-    Respond(u32, Vec<u8>, Reply<Result<(), String>>),
-    /// List members.
-    Members(Reply<Vec<MemberInfo>>),
-    /// Replace tags.
-    SetTags(Vec<(String, String)>, Reply<Result<(), String>>),
-    /// A member's coordinate.
-    Coordinate(String, Reply<Option<Coordinate>>),
-    /// Agent info.
-    Info(Reply<Info>),
-    /// Force a member out.
-    ForceLeave(String, bool, Reply<bool>),
-    /// Keyring operation across the cluster; replies with (ok, failed, messages, keys).
-    Keys(
-        KeyOp,
-        Option<Vec<u8>>,
-        Sender<QueryEvent>,
-        Reply<Result<u32, String>>,
-    ),
-    /// This node's keys, primary first.
-    LocalKeys(Reply<Vec<Vec<u8>>>),
-    /// Restore the Lamport clocks from a snapshot (member, event, query).
-    RestoreClocks(u64, u64, u64),
-    /// Stop the loop.
-    Shutdown,
-}
-
-/// A running member.
-pub struct Member {
-    commands: Sender<Command>,
-    thread: Option<JoinHandle<()>>,
-    /// The address actually bound.
-    pub local_addr: SocketAddr,
-}
-
-impl Member {
-    /// A builder for a member named `name` (binds 0.0.0.0:7946 and the LAN
-    /// profile unless told otherwise).
-    pub fn builder(name: &str) -> MemberBuilder {
-        MemberBuilder {
-            name: name.to_string(),
-            bind: SocketAddr::from(([0, 0, 0, 0], 7946)),
-            advertise: None,
-            config: Config::lan(),
-            tags: Vec::new(),
-            broadcast_timeout: Duration::from_secs(5),
-            on_keyring_change: None,
-        }
-    }
-
-    /// Binds `bind`, advertises `id`, and starts the protocol loop. Events go to
-    /// `outputs`.
-    pub fn start(
-        id: NodeId,
-        bind: SocketAddr,
-        config: Config,
-        outputs: Sender<Output>,
-    ) -> std::io::Result<Member> {
-        let socket = UdpSocket::bind(bind)?;
-        let settings = LoopSettings {
-            broadcast_timeout: Duration::from_secs(5),
-            on_keyring_change: None,
-        };
-        Member::spawn(id, socket, config, &[], settings, outputs)
-    }
-
-    fn spawn(
-        id: NodeId,
-        socket: UdpSocket,
-        config: Config,
-        tags: &[(String, String)],
-        settings: LoopSettings,
-        outputs: Sender<Output>,
-    ) -> std::io::Result<Member> {
-        let local_addr = socket.local_addr()?;
-        let epoch = StdInstant::now();
-        let buffers = Buffers::<NodeId, Heap>::new(&config, &mut Heap);
-        let mut node = Node::new(id, config, buffers, Rng::from_os(), Instant::ZERO)
-            .map_err(|e| std::io::Error::other(format!("invalid configuration: {e:?}")))?;
-        if !tags.is_empty() {
-            let meta = encode_tags(tags).map_err(std::io::Error::other)?;
-            node.set_meta(Instant::ZERO, &meta)
-                .map_err(|_| std::io::Error::other("tags exceed 512 bytes"))?;
-        }
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("serf-protocol".into())
-            .spawn(move || Loop::new(node, socket, epoch, outputs, settings).run(rx))?;
-        Ok(Member {
-            commands: tx,
-            thread: Some(thread),
-            local_addr,
-        })
-    }
-
-    fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Option<T> {
-        let (tx, rx) = mpsc::channel();
-        self.commands.send(make(tx)).ok()?;
-        rx.recv().ok()
-    }
-
-    /// Joins through `seeds`; returns how many answered.
-    pub fn join(&self, seeds: &[SocketAddr]) -> usize {
-        self.join_outcome(seeds).joined
-    }
-
-    /// Joins through `seeds`; says which answered and why the others did not.
-    pub fn join_outcome(&self, seeds: &[SocketAddr]) -> JoinOutcome {
-        self.ask(|r| Command::Join(seeds.to_vec(), false, r))
-            .unwrap_or_default()
-    }
-
-    /// Leaves gracefully (returns once the leave has been gossiped, or after
-    /// the broadcast timeout).
-    pub fn leave(&self) {
-        self.ask(Command::Leave);
-    }
-
-    /// Every known member (this one included).
-    pub fn members(&self) -> Vec<MemberInfo> {
-        self.ask(Command::Members).unwrap_or_default()
-    }
-
-    /// Replaces this member's tags.
-    pub fn set_tags(&self, tags: &[(&str, &str)]) -> Result<(), String> {
-        let tags = tags
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        self.ask(|r| Command::SetTags(tags, r))
-            .unwrap_or_else(|| Err("member stopped".into()))
-    }
-
-    /// Sends a user event to the cluster; returns its event time.
-    pub fn user_event(&self, name: &str, payload: &[u8], coalesce: bool) -> Result<u64, String> {
-        self.ask(|r| Command::Event(name.to_string(), payload.to_vec(), coalesce, r))
-            .unwrap_or_else(|| Err("member stopped".into()))
-    }
-
-    /// Starts a query; acks, responses and the end arrive on the receiver.
-    pub fn query(&self, spec: QuerySpec) -> Result<Receiver<QueryEvent>, String> {
-        let (tx, rx) = mpsc::channel();
-        self.ask(|r| Command::Query(spec, tx, r))
-            .unwrap_or_else(|| Err("member stopped".into()))?;
-        Ok(rx)
-    }
-
-    /// A sender for commands (cheap to clone, for RPC connections).
-    pub fn commands(&self) -> Sender<Command> {
-        self.commands.clone()
-    }
-
-    /// Stops the loop and waits for it.
-    pub fn shutdown(mut self) {
-        let _ = self.commands.send(Command::Shutdown);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        let _ = self.commands.send(Command::Shutdown);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Builds an embedded [`Member`]; see [`Member::builder`].
-#[derive(Clone, Debug)]
-pub struct MemberBuilder {
-    name: String,
-    bind: SocketAddr,
-    advertise: Option<SocketAddr>,
-    config: Config,
-    tags: Vec<(String, String)>,
-    broadcast_timeout: Duration,
-    on_keyring_change: Option<KeyringHook>,
-}
-
-/// Persists the keyring after a key operation (see
-/// [`MemberBuilder::on_keyring_change`]). Immutable once built.
-#[derive(Clone)]
-struct KeyringHook(std::sync::Arc<PersistKeys>);
-
-/// What persists a keyring: the keys, primary first.
-type PersistKeys = dyn Fn(&[Vec<u8>]) -> Result<(), String> + Send + Sync;
-
-impl std::fmt::Debug for KeyringHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeyringHook")
-    }
-}
-
-impl MemberBuilder {
-    /// Called with the keys (primary first) whenever a cluster key operation
-    /// changes this member's keyring, to persist them (Serf's
-    /// `keyring_file`: every node rewrites its own). An error is logged.
-    pub fn on_keyring_change(
-        mut self,
-        persist: impl Fn(&[Vec<u8>]) -> Result<(), String> + Send + Sync + 'static,
-    ) -> Self {
-        self.on_keyring_change = Some(KeyringHook(std::sync::Arc::new(persist)));
-        self
-    }
-    /// The UDP address to bind (port 0: any free port).
-    pub fn bind(mut self, addr: SocketAddr) -> Self {
-        self.bind = addr;
-        self
-    }
-    /// The address others should use (default: the bound address).
-    pub fn advertise(mut self, addr: SocketAddr) -> Self {
-        self.advertise = Some(addr);
-        self
-    }
-    /// The protocol configuration (profile, keyring, label, capacities).
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-    /// How long a leave waits for its broadcast to go out (default 5 s, as Serf).
-    pub fn broadcast_timeout(mut self, d: Duration) -> Self {
-        self.broadcast_timeout = d;
-        self
-    }
-    /// Adds a tag.
-    pub fn tag(mut self, key: &str, value: &str) -> Self {
-        self.tags.push((key.to_string(), value.to_string()));
-        self
-    }
-    /// Binds, starts the member and returns it with its event receiver.
-    pub fn start(self) -> std::io::Result<(Member, Receiver<Output>)> {
-        let socket = UdpSocket::bind(self.bind)?;
-        let advertise = match self.advertise {
-            Some(a) => a,
-            None => socket.local_addr()?,
-        };
-        let id = NodeId::new(&self.name, advertise)
-            .ok_or_else(|| std::io::Error::other("invalid node name"))?;
-        let (tx, rx) = mpsc::channel();
-        let settings = LoopSettings {
-            broadcast_timeout: self.broadcast_timeout,
-            on_keyring_change: self.on_keyring_change,
-        };
-        let m = Member::spawn(id, socket, self.config, &self.tags, settings, tx)?;
-        Ok((m, rx))
-    }
-}
-
 /// Serf's tag encoding of `tags`.
-fn encode_tags(tags: &[(String, String)]) -> Result<Vec<u8>, String> {
+pub(super) fn encode_tags(tags: &[(String, String)]) -> Result<Vec<u8>, String> {
     let pairs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut buf = vec![0u8; serf_core::wire::tags::MAX_META];
     let n = serf_core::wire::tags::encode(&pairs, &mut buf).map_err(|_| "tags exceed 512 bytes")?;
@@ -493,7 +31,7 @@ fn encode_tags(tags: &[(String, String)]) -> Result<Vec<u8>, String> {
 }
 
 /// A query refusal worded as Serf words it.
-fn query_error(e: QueryError, config: &Config) -> String {
+pub(super) fn query_error(e: QueryError, config: &Config) -> String {
     match e {
         QueryError::TooLarge => format!("query exceeds limit of {} bytes", config.query_size_limit),
         QueryError::ResponseTooLarge => format!(
@@ -508,11 +46,11 @@ fn query_error(e: QueryError, config: &Config) -> String {
 }
 
 /// How long a join waits for a seed's state (Serf's TCP join timeout).
-const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The counters of lost or refused work that grew between two readings, as
 /// (what, before, after).
-fn dropped_counters(a: &Stats, b: &Stats) -> Vec<(&'static str, u64, u64)> {
+pub(super) fn dropped_counters(a: &Stats, b: &Stats) -> Vec<(&'static str, u64, u64)> {
     [
         (
             "datagrams failed to decode",
@@ -601,19 +139,19 @@ fn dropped_counters(a: &Stats, b: &Stats) -> Vec<(&'static str, u64, u64)> {
     .collect()
 }
 
-fn to_query(queries: &[(u32, Sender<QueryEvent>)], id: u32, e: QueryEvent) {
+pub(super) fn to_query(queries: &[(u32, Sender<QueryEvent>)], id: u32, e: QueryEvent) {
     if let Some((_, tx)) = queries.iter().find(|(q, _)| *q == id) {
         let _ = tx.send(e);
     }
 }
 
 /// What the protocol loop is told besides the node.
-struct LoopSettings {
-    broadcast_timeout: Duration,
-    on_keyring_change: Option<KeyringHook>,
+pub(super) struct LoopSettings {
+    pub(super) broadcast_timeout: Duration,
+    pub(super) on_keyring_change: Option<KeyringHook>,
 }
 
-struct Loop {
+pub(super) struct Loop {
     node: StdNode,
     socket: UdpSocket,
     epoch: StdInstant,
@@ -633,7 +171,7 @@ struct Loop {
 }
 
 impl Loop {
-    fn new(
+    pub(super) fn new(
         node: StdNode,
         socket: UdpSocket,
         epoch: StdInstant,
@@ -641,11 +179,7 @@ impl Loop {
         settings: LoopSettings,
     ) -> Loop {
         let mtu = node.config().mtu;
-        let big = node
-            .config()
-            .capacity
-            .reassembly_bytes
-            .max(node.config().capacity.user_payload);
+        let big = serf_core::Sizes::for_config(node.config()).delivery_len();
         Loop {
             node,
             socket,
@@ -667,7 +201,7 @@ impl Loop {
         Instant::from_nanos(self.epoch.elapsed().as_nanos() as u64)
     }
 
-    fn run(mut self, commands: Receiver<Command>) {
+    pub(super) fn run(mut self, commands: Receiver<Command>) {
         // Serf reports its own join first.
         let me = self.node.local().clone();
         let _ = self.outputs.send(Output::Member(MemberEvent {
@@ -1126,10 +660,10 @@ impl Loop {
                     .collect();
                 let _ = reply.send(keys);
             }
-            Command::RestoreClocks(m, e, q) => {
-                self.node.restore_member_clock(m);
-                self.node.restore_event_clock(e);
-                self.node.restore_query_clock(q);
+            Command::RestoreClocks(c) => {
+                self.node.restore_member_clock(c.member);
+                self.node.restore_event_clock(c.event);
+                self.node.restore_query_clock(c.query);
             }
             Command::Shutdown => {}
         }

@@ -1,0 +1,193 @@
+//! One client connection: its reader loop, the writer thread that owns the
+//! socket's write half, and the command table that sends each request to its
+//! function (one per command, in the files beside this one).
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::net::TcpStream;
+use std::sync::mpsc::{self, Sender};
+use std::time::Duration;
+
+use rmpv::Value;
+use serde::Serialize;
+use serf_runtime_std::member::Command;
+
+use super::records::{field, u64_field, ResponseHeader};
+use super::RpcConfig;
+use crate::hub::Hub;
+
+/// Largest request object accepted (a query payload is at most a few KiB).
+const MAX_OBJECT: u64 = 1 << 20;
+
+/// How long a command waits for the protocol loop's answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends encoded responses to the connection's writer thread (which owns the
+/// socket's write half), so the reader thread and stream forwarders never
+/// share the socket.
+pub(crate) type Writer = Sender<Vec<u8>>;
+
+fn writer_thread(stream: TcpStream) -> Writer {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut w = BufWriter::new(stream);
+        while let Ok(bytes) = rx.recv() {
+            if w.write_all(&bytes).and_then(|_| w.flush()).is_err() {
+                return;
+            }
+        }
+    });
+    tx
+}
+
+/// A client connection's state.
+pub(crate) struct Connection {
+    reader: BufReader<TcpStream>,
+    pub(super) writer: Writer,
+    pub(super) commands: Sender<Command>,
+    pub(super) hub: Hub,
+    pub(super) config: RpcConfig,
+    pub(super) handshake: bool,
+    pub(super) authed: bool,
+}
+
+/// Reads one msgpack object, refusing oversized ones.
+pub(crate) fn read_value(r: &mut impl Read) -> Result<Value, String> {
+    let mut limited = r.take(MAX_OBJECT);
+    rmpv::decode::read_value(&mut limited).map_err(|e| format!("malformed request: {e}"))
+}
+
+/// Sends `make`'s command to the protocol loop and waits for its answer.
+pub(crate) fn ask<T>(
+    commands: &Sender<Command>,
+    make: impl FnOnce(Sender<T>) -> Command,
+) -> Result<T, String> {
+    let (tx, rx) = mpsc::channel();
+    commands
+        .send(make(tx))
+        .map_err(|_| "agent is shutting down".to_string())?;
+    rx.recv_timeout(ANSWER_TIMEOUT)
+        .map_err(|_| "agent did not answer".to_string())
+}
+
+/// Writes a response header and optional body as one message, so records
+/// of concurrent streams never interleave.
+pub(crate) fn write_obj<T: Serialize>(
+    w: &Writer,
+    header: &ResponseHeader<'_>,
+    body: Option<&T>,
+) -> Result<(), String> {
+    let mut bytes = Vec::new();
+    rmp_serde::encode::write_named(&mut bytes, header).map_err(|e| e.to_string())?;
+    if let Some(b) = body {
+        rmp_serde::encode::write_named(&mut bytes, b).map_err(|e| e.to_string())?;
+    }
+    w.send(bytes).map_err(|_| "connection closed".to_string())
+}
+
+/// True for commands whose request carries a body.
+fn has_body(command: &str) -> bool {
+    !matches!(command, "members" | "leave" | "list-keys" | "stats")
+}
+
+impl Connection {
+    pub(super) fn new(
+        stream: TcpStream,
+        commands: Sender<Command>,
+        hub: Hub,
+        config: RpcConfig,
+    ) -> std::io::Result<Self> {
+        let writer = writer_thread(stream.try_clone()?);
+        Ok(Connection {
+            reader: BufReader::new(stream),
+            writer,
+            commands,
+            hub,
+            config,
+            handshake: false,
+            authed: false,
+        })
+    }
+
+    /// Answers `seq` with a header only.
+    pub(super) fn reply(&self, seq: u64, error: &str) -> Result<(), String> {
+        write_obj::<()>(&self.writer, &ResponseHeader { seq, error }, None)
+    }
+
+    /// Answers `seq` with a header and a body.
+    pub(super) fn reply_body<T: Serialize>(
+        &self,
+        seq: u64,
+        error: &str,
+        body: &T,
+    ) -> Result<(), String> {
+        write_obj(&self.writer, &ResponseHeader { seq, error }, Some(body))
+    }
+
+    /// Reads the current request's body.
+    pub(super) fn body(&mut self) -> Result<Value, String> {
+        read_value(&mut self.reader)
+    }
+
+    /// Serves requests until the client goes or sends something bad.
+    pub(super) fn run(mut self) {
+        loop {
+            let header = match read_value(&mut self.reader) {
+                Ok(h) => h,
+                Err(_) => return, // closed, garbage or oversized: drop this client only
+            };
+            let Some(command) = field(&header, "Command")
+                .and_then(|c| c.as_str())
+                .map(str::to_string)
+            else {
+                return;
+            };
+            let seq = u64_field(&header, "Seq");
+            tracing::debug!(target: "agent.ipc", "Request: {command} (seq {seq})");
+            if let Err(e) = self.dispatch(&command, seq) {
+                tracing::debug!(target: "agent.ipc", "Closing client connection: {e}");
+                return;
+            }
+        }
+    }
+
+    /// The command table: the handshake and auth gates, then one function
+    /// per command.
+    fn dispatch(&mut self, command: &str, seq: u64) -> Result<(), String> {
+        if !self.handshake && command != "handshake" {
+            self.reply(seq, "Handshake required")?;
+            return Err("no handshake".into());
+        }
+        if !self.config.auth_key.is_empty()
+            && !self.authed
+            && !matches!(command, "handshake" | "auth")
+        {
+            // Serf reads (and discards) the body before refusing.
+            if has_body(command) {
+                self.body()?;
+            }
+            return self.reply(seq, "Authentication required");
+        }
+        match command {
+            "handshake" => self.handshake(seq),
+            "auth" => self.auth(seq),
+            "event" => self.event(seq),
+            "force-leave" => self.force_leave(seq),
+            "join" => self.join(seq),
+            "members" | "members-filtered" => self.members(seq, command),
+            "tags" => self.tags(seq),
+            "stream" => self.stream(seq),
+            "monitor" => self.monitor(seq),
+            "stop" => self.stop(seq),
+            "leave" => self.leave(seq),
+            "query" => self.query(seq),
+            "respond" => self.respond(seq),
+            "install-key" | "use-key" | "remove-key" | "list-keys" => self.keys(seq, command),
+            "stats" => self.stats(seq),
+            "get-coordinate" => self.get_coordinate(seq),
+            _ => {
+                self.reply(seq, "Unsupported command")?;
+                Err("unsupported".into())
+            }
+        }
+    }
+}

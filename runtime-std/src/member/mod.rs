@@ -1,0 +1,295 @@
+//! Runs one `serf-core` member on a std UDP socket in its own thread.
+//!
+//! The protocol loop owns the node; everything else talks to it through a
+//! command channel (each command carries its own reply channel) and receives
+//! events through an output channel. No state is shared between threads, so
+//! there is nothing to lock.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant as StdInstant};
+
+use serf_core::{Buffers, Provide, Store};
+use serf_core::{Config, Instant, Node};
+
+use crate::id::NodeId;
+
+mod protocol_loop;
+mod types;
+
+use protocol_loop::{encode_tags, Loop, LoopSettings};
+use types::Reply;
+pub use types::{
+    Command, Info, JoinFailure, JoinOutcome, MemberEvent, MemberInfo, Output, QueryEvent,
+    QueryRequest, QuerySpec, UserEvent,
+};
+
+/// Boxed-slice buffers.
+pub struct Heap;
+impl Store for Heap {
+    type Buf<T: 'static> = Box<[T]>;
+}
+impl Provide<Heap> for Heap {
+    fn provide<T: Clone + 'static>(&mut self, len: usize, fill: T) -> Box<[T]> {
+        vec![fill; len].into_boxed_slice()
+    }
+}
+
+/// A small seeded generator (SplitMix64), seeded from the OS hasher keys.
+pub struct Rng(u64);
+impl Rng {
+    /// A generator from a fixed seed (reproducible runs and tests).
+    pub fn seeded(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    /// A generator seeded from process randomness.
+    pub fn from_os() -> Rng {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(std::process::id() as u64);
+        Rng(h.finish())
+    }
+}
+impl rand_core::RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        serf_core::mix64(self.0)
+    }
+    fn fill_bytes(&mut self, d: &mut [u8]) {
+        for c in d.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            c.copy_from_slice(&v[..c.len()]);
+        }
+    }
+}
+
+/// The node type the runtime drives.
+pub type StdNode = Node<NodeId, Heap, Rng>;
+
+/// A running member.
+pub struct Member {
+    commands: Sender<Command>,
+    thread: Option<JoinHandle<()>>,
+    /// The address actually bound.
+    pub local_addr: SocketAddr,
+}
+
+impl Member {
+    /// A builder for a member named `name` (binds 0.0.0.0:7946 and the LAN
+    /// profile unless told otherwise).
+    pub fn builder(name: &str) -> MemberBuilder {
+        MemberBuilder {
+            name: name.to_string(),
+            bind: SocketAddr::from(([0, 0, 0, 0], 7946)),
+            advertise: None,
+            config: Config::lan(),
+            tags: Vec::new(),
+            broadcast_timeout: Duration::from_secs(5),
+            on_keyring_change: None,
+        }
+    }
+
+    /// Binds `bind`, advertises `id`, and starts the protocol loop. Events go to
+    /// `outputs`.
+    pub fn start(
+        id: NodeId,
+        bind: SocketAddr,
+        config: Config,
+        outputs: Sender<Output>,
+    ) -> std::io::Result<Member> {
+        let socket = UdpSocket::bind(bind)?;
+        let settings = LoopSettings {
+            broadcast_timeout: Duration::from_secs(5),
+            on_keyring_change: None,
+        };
+        Member::spawn(id, socket, config, &[], settings, outputs)
+    }
+
+    fn spawn(
+        id: NodeId,
+        socket: UdpSocket,
+        config: Config,
+        tags: &[(String, String)],
+        settings: LoopSettings,
+        outputs: Sender<Output>,
+    ) -> std::io::Result<Member> {
+        let local_addr = socket.local_addr()?;
+        let epoch = StdInstant::now();
+        let buffers = Buffers::<NodeId, Heap>::new(&config, &mut Heap);
+        let mut node = Node::new(id, config, buffers, Rng::from_os(), Instant::ZERO)
+            .map_err(|e| std::io::Error::other(format!("invalid configuration: {e:?}")))?;
+        if !tags.is_empty() {
+            let meta = encode_tags(tags).map_err(std::io::Error::other)?;
+            node.set_meta(Instant::ZERO, &meta)
+                .map_err(|_| std::io::Error::other("tags exceed 512 bytes"))?;
+        }
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("serf-protocol".into())
+            .spawn(move || Loop::new(node, socket, epoch, outputs, settings).run(rx))?;
+        Ok(Member {
+            commands: tx,
+            thread: Some(thread),
+            local_addr,
+        })
+    }
+
+    fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Option<T> {
+        let (tx, rx) = mpsc::channel();
+        self.commands.send(make(tx)).ok()?;
+        rx.recv().ok()
+    }
+
+    /// Joins through `seeds`; returns how many answered.
+    pub fn join(&self, seeds: &[SocketAddr]) -> usize {
+        self.join_outcome(seeds).joined
+    }
+
+    /// Joins through `seeds`; says which answered and why the others did not.
+    pub fn join_outcome(&self, seeds: &[SocketAddr]) -> JoinOutcome {
+        self.ask(|r| Command::Join(seeds.to_vec(), false, r))
+            .unwrap_or_default()
+    }
+
+    /// Leaves gracefully (returns once the leave has been gossiped, or after
+    /// the broadcast timeout).
+    pub fn leave(&self) {
+        self.ask(Command::Leave);
+    }
+
+    /// Every known member (this one included).
+    pub fn members(&self) -> Vec<MemberInfo> {
+        self.ask(Command::Members).unwrap_or_default()
+    }
+
+    /// Replaces this member's tags.
+    pub fn set_tags(&self, tags: &[(&str, &str)]) -> Result<(), String> {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.ask(|r| Command::SetTags(tags, r))
+            .unwrap_or_else(|| Err("member stopped".into()))
+    }
+
+    /// Sends a user event to the cluster; returns its event time.
+    pub fn user_event(&self, name: &str, payload: &[u8], coalesce: bool) -> Result<u64, String> {
+        self.ask(|r| Command::Event(name.to_string(), payload.to_vec(), coalesce, r))
+            .unwrap_or_else(|| Err("member stopped".into()))
+    }
+
+    /// Starts a query; acks, responses and the end arrive on the receiver.
+    pub fn query(&self, spec: QuerySpec) -> Result<Receiver<QueryEvent>, String> {
+        let (tx, rx) = mpsc::channel();
+        self.ask(|r| Command::Query(spec, tx, r))
+            .unwrap_or_else(|| Err("member stopped".into()))?;
+        Ok(rx)
+    }
+
+    /// A sender for commands (cheap to clone, for RPC connections).
+    pub fn commands(&self) -> Sender<Command> {
+        self.commands.clone()
+    }
+
+    /// Stops the loop and waits for it.
+    pub fn shutdown(mut self) {
+        let _ = self.commands.send(Command::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Builds an embedded [`Member`]; see [`Member::builder`].
+#[derive(Clone, Debug)]
+pub struct MemberBuilder {
+    name: String,
+    bind: SocketAddr,
+    advertise: Option<SocketAddr>,
+    config: Config,
+    tags: Vec<(String, String)>,
+    broadcast_timeout: Duration,
+    on_keyring_change: Option<KeyringHook>,
+}
+
+/// Persists the keyring after a key operation (see
+/// [`MemberBuilder::on_keyring_change`]). Immutable once built.
+#[derive(Clone)]
+struct KeyringHook(std::sync::Arc<PersistKeys>);
+
+/// What persists a keyring: the keys, primary first.
+type PersistKeys = dyn Fn(&[Vec<u8>]) -> Result<(), String> + Send + Sync;
+
+impl std::fmt::Debug for KeyringHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyringHook")
+    }
+}
+
+impl MemberBuilder {
+    /// Called with the keys (primary first) whenever a cluster key operation
+    /// changes this member's keyring, to persist them (Serf's
+    /// `keyring_file`: every node rewrites its own). An error is logged.
+    pub fn on_keyring_change(
+        mut self,
+        persist: impl Fn(&[Vec<u8>]) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_keyring_change = Some(KeyringHook(std::sync::Arc::new(persist)));
+        self
+    }
+    /// The UDP address to bind (port 0: any free port).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+    /// The address others should use (default: the bound address).
+    pub fn advertise(mut self, addr: SocketAddr) -> Self {
+        self.advertise = Some(addr);
+        self
+    }
+    /// The protocol configuration (profile, keyring, label, capacities).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// How long a leave waits for its broadcast to go out (default 5 s, as Serf).
+    pub fn broadcast_timeout(mut self, d: Duration) -> Self {
+        self.broadcast_timeout = d;
+        self
+    }
+    /// Adds a tag.
+    pub fn tag(mut self, key: &str, value: &str) -> Self {
+        self.tags.push((key.to_string(), value.to_string()));
+        self
+    }
+    /// Binds, starts the member and returns it with its event receiver.
+    pub fn start(self) -> std::io::Result<(Member, Receiver<Output>)> {
+        let socket = UdpSocket::bind(self.bind)?;
+        let advertise = match self.advertise {
+            Some(a) => a,
+            None => socket.local_addr()?,
+        };
+        let id = NodeId::new(&self.name, advertise)
+            .ok_or_else(|| std::io::Error::other("invalid node name"))?;
+        let (tx, rx) = mpsc::channel();
+        let settings = LoopSettings {
+            broadcast_timeout: self.broadcast_timeout,
+            on_keyring_change: self.on_keyring_change,
+        };
+        let m = Member::spawn(id, socket, self.config, &self.tags, settings, tx)?;
+        Ok((m, rx))
+    }
+}
