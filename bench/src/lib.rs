@@ -10,6 +10,7 @@
 //! assert!(sim.all_see_alive(&[0, 1, 2, 3]));
 //! ```
 
+pub mod args;
 pub mod eval;
 pub mod gorand;
 pub mod heap;

@@ -14,6 +14,8 @@
 //! assert!(sim.all_see_alive(&[0, 1, 2, 3]));
 //! ```
 
+pub mod agents;
+
 use std::time::Duration;
 
 use serf_bench::heap::{buffers, Heap};

@@ -27,7 +27,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let a = Args::parse();
+    let a: Args = serf_bench::args::parse("gen-matrix");
     if a.hosts < 2 {
         eprintln!("gen-matrix: --hosts must be at least 2");
         return ExitCode::from(2);

@@ -46,7 +46,7 @@ struct Args {
 }
 
 fn parse() -> Result<Args, String> {
-    let a = Args::parse();
+    let a: Args = serf_bench::args::parse("simulate");
     if a.members < 2 || a.members > 200_000 {
         return Err("--members must be between 2 and 200000".into());
     }

@@ -44,7 +44,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    match run(serf_bench::args::parse("vivaldi-eval")) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vivaldi-eval: {e}");

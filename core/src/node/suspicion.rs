@@ -253,19 +253,10 @@ impl<S: Store> Suspicions<S> {
 
 impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     pub(crate) fn on_suspect(&mut self, now: Instant, id: I, inc: u32, from: &I) {
-        if id == self.me {
-            if !self.leaving {
-                self.refute(now, inc);
-            }
-            return;
-        }
-        let Some(slot) = self.members.find(&id) else {
+        let Some(slot) = self.accused(now, &id, inc) else {
             return;
         };
         let s = self.members.slot(slot);
-        if inc < s.incarnation() {
-            return;
-        }
         let from_slot = if *from == self.me {
             self.my_slot
         } else {

@@ -113,18 +113,26 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         self.emit(kind, slot);
     }
 
-    pub(crate) fn on_dead(&mut self, now: Instant, id: I, inc: u32, from: &I, left: bool) {
-        if id == self.me {
+    /// The slot an accusation (suspect or dead) of `id` at incarnation `inc`
+    /// is about. None when it is about us (refuted, unless we are leaving),
+    /// about a member we do not know, or older than what we hold.
+    pub(crate) fn accused(&mut self, now: Instant, id: &I, inc: u32) -> Option<u32> {
+        if *id == self.me {
             if !self.leaving {
                 self.refute(now, inc);
             }
-            return;
+            return None;
         }
-        let Some(slot) = self.members.find(&id) else {
+        let slot = self.members.find(id)?;
+        (inc >= self.members.slot(slot).incarnation()).then_some(slot)
+    }
+
+    pub(crate) fn on_dead(&mut self, now: Instant, id: I, inc: u32, from: &I, left: bool) {
+        let Some(slot) = self.accused(now, &id, inc) else {
             return;
         };
         let s = self.members.slot(slot);
-        if inc < s.incarnation() || matches!(s.state(), Some(State::Dead | State::Left) | None) {
+        if matches!(s.state(), Some(State::Dead | State::Left) | None) {
             return;
         }
         let from_slot = if left {
