@@ -1,8 +1,8 @@
 //! Timers: every deadline the node keeps, named by [`Timer`]. The periodic
-//! ticks live in the [`TimerTable`]; the other deadlines belong to the tables
-//! that own them (the suspicion heap, the relay table, the probe in flight,
-//! the sent queries) and are read from there. `poll_timeout` is the earliest
-//! of them all; `handle_timeout` runs each in [`Timer::ALL`] order.
+//! ticks and the earliest sent query's deadline live in the [`TimerTable`];
+//! the probe in flight, the suspicion heap and the relay table keep their own
+//! deadlines, read from there. `poll_timeout` is the earliest of them all;
+//! `handle_timeout` runs each in [`Timer::ALL`] order.
 
 use crate::identity::Identity;
 use crate::node::members::table::State;
@@ -22,14 +22,14 @@ pub(crate) enum Timer {
     PushPull,
     /// The next reconnect attempt to a failed member.
     Reconnect,
+    /// The earliest sent query's deadline.
+    Query,
     /// The probe in flight's direct-ack deadline (indirect probes follow).
     IndirectProbe,
     /// The earliest suspicion timeout.
     Suspicion,
     /// The earliest relayed indirect probe's deadline (a nack follows).
     Relay,
-    /// The earliest sent query's deadline.
-    Query,
 }
 
 impl Timer {
@@ -46,35 +46,75 @@ impl Timer {
         Timer::PushPull,
         Timer::Reconnect,
     ];
-    /// The periodic ticks, kept in the [`TimerTable`].
+    /// The periodic ticks (always set), first in the table.
     const PERIODIC: usize = 4;
+    /// How many timers the [`TimerTable`] keeps.
+    const KEPT: usize = 5;
+
+    /// Where the [`TimerTable`] keeps timer `self` (`None`: another table
+    /// owns that deadline).
+    const fn kept(self) -> Option<usize> {
+        match self {
+            Timer::Probe => Some(0),
+            Timer::Gossip => Some(1),
+            Timer::PushPull => Some(2),
+            Timer::Reconnect => Some(3),
+            Timer::Query => Some(4),
+            Timer::IndirectProbe | Timer::Suspicion | Timer::Relay => None,
+        }
+    }
 }
 
-/// When each periodic tick next runs.
+/// The deadlines the node keeps itself: each periodic tick's next run and
+/// the earliest sent query's deadline (`None`: no query out).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TimerTable {
-    at: [Instant; Timer::PERIODIC],
+    at: [Option<Instant>; Timer::KEPT],
 }
 
 impl TimerTable {
-    /// Every periodic tick due at `at`.
+    /// Every periodic tick due at its time in `at`; no query out.
     pub(crate) fn new(at: [Instant; Timer::PERIODIC]) -> Self {
-        TimerTable { at }
-    }
-    /// When periodic timer `t` runs next (`None` for the others).
-    pub(crate) fn get(&self, t: Timer) -> Option<Instant> {
-        self.at.get(t as usize).copied()
-    }
-    /// Sets periodic timer `t` (the others are not kept here).
-    pub(crate) fn set(&mut self, t: Timer, at: Instant) {
-        debug_assert!((t as usize) < Timer::PERIODIC);
-        if let Some(slot) = self.at.get_mut(t as usize) {
-            *slot = at;
+        let [probe, gossip, push_pull, reconnect] = at;
+        TimerTable {
+            at: [
+                Some(probe),
+                Some(gossip),
+                Some(push_pull),
+                Some(reconnect),
+                None,
+            ],
         }
     }
-    /// True if periodic timer `t` is due at `now`.
+    /// When timer `t` runs next (`None` for those not kept here, or unset).
+    pub(crate) fn get(&self, t: Timer) -> Option<Instant> {
+        self.at[t.kept()?]
+    }
+    /// Sets (or, with `None`, stops) timer `t`; only kept timers are stored.
+    pub(crate) fn set(&mut self, t: Timer, at: impl Into<Option<Instant>>) {
+        debug_assert!(t.kept().is_some(), "{t:?} is kept by its own table");
+        if let Some(i) = t.kept() {
+            self.at[i] = at.into();
+        }
+    }
+    /// True if timer `t` is due at `now`.
     fn due(&self, t: Timer, now: Instant) -> bool {
         self.get(t).is_some_and(|at| now >= at)
+    }
+    /// The earliest kept deadline (the probe tick not counted while leaving).
+    fn earliest(&self, leaving: bool) -> Option<Instant> {
+        // The probe tick is first in the table.
+        let skip = usize::from(leaving);
+        self.at[skip..].iter().flatten().copied().min()
+    }
+}
+
+/// The earlier of two optional deadlines.
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
 }
 
@@ -89,30 +129,18 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// When [`Node::handle_timeout`] next has work (`None` only when there is
     /// nothing to time at all). Outbound datagrams are polled separately.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        Timer::ALL.iter().filter_map(|&t| self.deadline(t)).min()
+        let kept = self.timers.earliest(self.leaving);
+        let owned = earlier(
+            self.probe.timeout_at(),
+            earlier(self.suspicions.next_deadline(), self.relays.next_deadline()),
+        );
+        earlier(kept, owned)
     }
 
-    /// Timer `t`'s next deadline, as `poll_timeout` reports it.
-    fn deadline(&self, t: Timer) -> Option<Instant> {
-        match t {
-            Timer::Probe if self.leaving => None,
-            Timer::Probe | Timer::Gossip | Timer::PushPull | Timer::Reconnect => self.timers.get(t),
-            Timer::IndirectProbe => self.probe.timeout_at(),
-            Timer::Suspicion => self.suspicions.next_deadline(),
-            Timer::Relay => self.relays.next_deadline(),
-            // A handful of slots, scanned.
-            Timer::Query => self
-                .outgoing
-                .iter()
-                .filter(|q| q.used)
-                .map(|q| q.deadline)
-                .min(),
-        }
-    }
-
-    /// Runs timer `t` if it is due. The table-owned deadlines check
-    /// themselves; a periodic tick runs once its time has come (the probe
+    /// Runs timer `t` if it is due. The deadlines other tables own are
+    /// checked there; a kept timer runs once its time has come (the probe
     /// tick too while leaving: it still judges the probe in flight).
+    #[inline(always)]
     fn fire(&mut self, t: Timer, now: Instant) {
         match t {
             Timer::Suspicion => {
@@ -123,13 +151,60 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 }
             }
             Timer::Relay => self.expire_relays(now),
-            Timer::Query => self.expire_queries(now),
+            Timer::Query if self.timers.due(t, now) => self.expire_queries(now),
             Timer::IndirectProbe => self.probe_timeout(now),
             Timer::Probe if self.timers.due(t, now) => self.probe_tick(now),
             Timer::Gossip if self.timers.due(t, now) => self.gossip_tick(now),
             Timer::PushPull if self.timers.due(t, now) => self.push_pull_tick(now),
             Timer::Reconnect if self.timers.due(t, now) => self.reconnect_tick(now),
-            Timer::Probe | Timer::Gossip | Timer::PushPull | Timer::Reconnect => {}
+            Timer::Probe | Timer::Gossip | Timer::PushPull | Timer::Reconnect | Timer::Query => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffers::Buffers;
+    use crate::config::Config;
+    use crate::node::query::QueryParams;
+    use crate::node::Delivery;
+    use crate::storage::test_support::{Heapless, TestRng};
+
+    fn lone() -> Node<u32, Heapless, TestRng> {
+        let config = Config::lan().with_members(8);
+        let buffers = Buffers::new(&config, &mut Heapless);
+        Node::new(1, config, buffers, TestRng(1), Instant::ZERO).unwrap()
+    }
+
+    #[test]
+    fn query_deadline_wakes_the_node_and_ends_the_query() {
+        let mut n = lone();
+        let before = n.poll_timeout().unwrap();
+        let params = QueryParams {
+            timeout: Some(core::time::Duration::from_millis(50)),
+            ..QueryParams::default()
+        };
+        let id = n.query(Instant::ZERO, "load", b"", &params).unwrap();
+        let deadline = Instant::from_millis(50);
+        assert_eq!(n.timers.get(Timer::Query), Some(deadline));
+        assert_eq!(n.poll_timeout(), Some(before.min(deadline)));
+        n.handle_timeout(deadline);
+        assert_eq!(n.timers.get(Timer::Query), None, "no query out any more");
+        let mut buf = [0u8; 2048];
+        let mut done = false;
+        while let Some(d) = n.poll_delivery(&mut buf) {
+            done |= d == Delivery::QueryDone { id };
+        }
+        assert!(done, "the query ended at its deadline");
+    }
+
+    #[test]
+    fn leaving_node_is_not_woken_for_probes() {
+        let mut n = lone();
+        n.timers.set(Timer::Probe, Instant::from_millis(1));
+        assert_eq!(n.poll_timeout(), Some(Instant::from_millis(1)));
+        n.leave(Instant::ZERO);
+        assert!(n.poll_timeout() != Some(Instant::from_millis(1)));
     }
 }

@@ -4,6 +4,7 @@
 use crate::event::EventKind;
 use crate::identity::Identity;
 use crate::node::query::{flags, Outgoing, QueryError, QueryParams};
+use crate::node::timers::Timer;
 use crate::node::Node;
 use crate::storage::Store;
 use crate::time::Instant;
@@ -93,6 +94,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             conflict: name == "_serf_conflict",
             matching: 0,
         };
+        let first = self
+            .timers
+            .get(Timer::Query)
+            .map_or(now + timeout, |d| d.min(now + timeout));
+        self.timers.set(Timer::Query, first);
         self.on_message(now, &self.me.addr(), m);
         Ok(id)
     }
@@ -100,6 +106,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// Ends queries whose deadline passed (a handful of slots, scanned).
     pub(crate) fn expire_queries(&mut self, now: Instant) {
         let mut any = false;
+        let mut next: Option<Instant> = None;
         for i in 0..self.outgoing.len() {
             let q = &self.outgoing[i];
             if !q.used {
@@ -107,6 +114,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             }
             if q.deadline > now {
                 any = true;
+                next = Some(next.map_or(q.deadline, |n| n.min(q.deadline)));
                 continue;
             }
             let (id, _ltime) = (q.id, q.ltime);
@@ -133,6 +141,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             }
             self.inbox.note::<I>(&Note::QueryDone { id });
         }
+        self.timers.set(Timer::Query, next);
         if !any {
             self.seen.clear();
         }
