@@ -1,20 +1,10 @@
-//! Boxed-slice buffers for std callers of `serf-core`.
+//! Boxed-slice buffers for std callers of `serf-core`: the std runtime's
+//! [`Heap`] store, and a shorthand for a node's buffers on it.
 
-use serf_core::{Buffers, Provide, Store};
+use serf_core::Buffers;
 use serf_core::{Config, Identity};
 
-/// Buffers owned as boxed slices.
-pub struct Heap;
-
-impl Store for Heap {
-    type Buf<T: 'static> = Box<[T]>;
-}
-
-impl Provide<Heap> for Heap {
-    fn provide<T: Clone + 'static>(&mut self, len: usize, fill: T) -> Box<[T]> {
-        vec![fill; len].into_boxed_slice()
-    }
-}
+pub use serf_runtime_std::member::Heap;
 
 /// Buffers for `config`, on the heap.
 pub fn buffers<I: Identity>(config: &Config) -> Buffers<I, Heap> {
