@@ -10,6 +10,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
+use serf_core::wire::{Encoder, Message};
 use serf_core::{Config, Delivery, Event, EventKind, Instant, Node, Sizes, State};
 
 use crate::heap::{buffers, Heap};
@@ -243,6 +244,43 @@ impl Sim {
             sim.run_for(Duration::from_secs(1));
         }
         sim.all_see_alive(&all).then_some(sim)
+    }
+
+    /// `n` members that already know each other, as after a long join: every
+    /// node is told of every other member through the real decoder (alive
+    /// datagrams at time zero) before the run starts, so the steady state can
+    /// be measured at any size without paying for a join storm. The news
+    /// they were told is still queued for gossip, so the first seconds carry
+    /// that burst.
+    pub fn warm(config: Config, net: NetConfig, n: u32, seed: u64) -> Sim {
+        let mut sim = Sim::new(config, net, n, seed);
+        let mut datagram = vec![0u8; sim.buf.len()];
+        for id in 0..n {
+            let mut next = 0u32;
+            while next < n {
+                let Some(mut enc) = Encoder::new(&mut datagram) else {
+                    return sim;
+                };
+                while next < n
+                    && enc.push::<u32>(&Message::Alive {
+                        incarnation: 0,
+                        node: next,
+                        meta: &[],
+                        protocol: sim.configs[next as usize].protocol,
+                    })
+                {
+                    next += 1;
+                }
+                let len = enc.len();
+                if let Some(node) = sim.nodes[id as usize].as_mut() {
+                    let _ = node.handle_datagram(Instant::ZERO, id, &datagram[..len]);
+                    // What a warm member already knows raises no events.
+                    while node.poll_event().is_some() {}
+                }
+            }
+            sim.flush(id);
+        }
+        sim
     }
 
     /// Stops recording events (large runs).

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serf_bench::sim::NetConfig;
+use serf_bench::sim::{NetConfig, Sim};
 use serf_core::lifeguard::timeouts;
 use serf_core::{Config, EventKind, State};
 use serf_tests::{cluster, run_until, secs};
@@ -19,6 +19,33 @@ fn sixty_four_members_joined_through_one_seed_converge_to_identical_views() {
         assert_eq!(sim.view(i), reference, "member {i} differs");
     }
     println!("64 members converged in {t} virtual seconds");
+}
+
+#[test]
+fn warm_cluster_starts_with_every_member_known_and_detects_a_crash_without_false_failures() {
+    let n = 200;
+    let net = NetConfig {
+        loss: 0.05,
+        ..NetConfig::default()
+    };
+    let mut sim = Sim::warm(Config::lan().with_members(256), net, n, 3);
+    let all: Vec<u32> = (0..n).collect();
+    assert!(
+        sim.all_see_alive(&all),
+        "warm: everyone known before any traffic"
+    );
+    let t0 = sim.now();
+    sim.run_for(secs(60));
+    assert!(sim.all_see_alive(&all), "no join needed to stay converged");
+    assert_eq!(
+        sim.count(EventKind::Failed, t0),
+        0,
+        "no false failures at 5% loss"
+    );
+    sim.crash(17);
+    let rest: Vec<u32> = all.iter().copied().filter(|&i| i != 17).collect();
+    let t = run_until(&mut sim, 60, |s| s.all_see_alive(&rest)).expect("crash detected by all");
+    println!("warm cluster of {n}: crash of member 17 seen by all survivors within {t} s");
 }
 
 #[test]
