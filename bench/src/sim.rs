@@ -10,7 +10,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use serf_core::wire::{Encoder, Message};
+use serf_core::wire::{Decoder, Encoder, Message};
 use serf_core::{Config, Delivery, Event, EventKind, Instant, Node, Sizes, State};
 
 use crate::heap::{buffers, Heap};
@@ -128,6 +128,9 @@ pub struct Totals {
     pub rejected: u64,
     /// Node inputs processed (deliveries + wake-ups).
     pub steps: u64,
+    /// Bytes of datagrams that carry state exchange (push-pull headers and
+    /// member states; counted for plain datagrams only).
+    pub pushpull_bytes: u64,
 }
 
 /// Optional per-link one-way delay (used by the Vivaldi evaluation).
@@ -539,6 +542,9 @@ impl Sim {
         let now = self.now;
         self.totals.packets += 1;
         self.totals.bytes += bytes.len() as u64;
+        if carries_state(bytes) {
+            self.totals.pushpull_bytes += bytes.len() as u64;
+        }
         let lost = to as usize >= self.groups.len()
             || self.groups[to as usize] != self.groups[from as usize]
             || (self.net.loss > 0.0 && self.rng.unit() < self.net.loss);
@@ -643,4 +649,15 @@ impl Sim {
             .filter(|r| r.at >= since && r.event.kind == kind)
             .count()
     }
+}
+
+/// True if a plain datagram's first message is part of a state exchange.
+fn carries_state(datagram: &[u8]) -> bool {
+    let first = Decoder::<u32>::new(datagram, datagram.len())
+        .ok()
+        .and_then(|mut d| d.next());
+    matches!(
+        first,
+        Some(Ok(Message::PushPull { .. } | Message::State { .. }))
+    )
 }

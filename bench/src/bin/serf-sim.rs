@@ -1,0 +1,436 @@
+//! `serf-sim`: N complete `serf-core` nodes in one thread on virtual time,
+//! every message through the real encoder, decoder and node; seeded and
+//! replayable.
+//!
+//! `cargo run --release -p serf-bench --bin serf-sim -- --members N --seconds S [--json]`
+//!
+//! Starts warm (every node already knows every other) unless `--join-storm`.
+//! With `--json` the last stdout line is one JSON object of the run's figures.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant as Wall};
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serf_bench::rng::SimRng;
+use serf_bench::sim::{DeliveredKind, NetConfig, Sim};
+use serf_core::{Config, EventKind, Instant, Sizes};
+
+/// Simulates a cluster of complete members and reports speed, memory,
+/// traffic, broadcast convergence and failure detection.
+#[derive(Parser)]
+#[command(name = "serf-sim")]
+struct Args {
+    /// Members.
+    #[arg(long, default_value_t = 1000)]
+    members: u32,
+    /// Virtual seconds to run (after the start).
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Seed (the same seed replays the same run).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Timing profile: lan, wan or local.
+    #[arg(long, default_value = "lan")]
+    profile: String,
+    /// Datagram loss, in [0, 1).
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// One-way latency (and as much jitter), in ms.
+    #[arg(long = "latency-ms", default_value_t = 1)]
+    latency_ms: u64,
+    /// Fraction of members killed at random times in the middle half of the run.
+    #[arg(long, default_value_t = 0.0)]
+    crash: f64,
+    /// A partition window START:END in virtual seconds: the two halves of the
+    /// cluster cannot reach each other meanwhile.
+    #[arg(long)]
+    partition: Option<String>,
+    /// Turn Lifeguard off.
+    #[arg(long = "no-lifeguard")]
+    no_lifeguard: bool,
+    /// Join everyone through member 0 instead of starting warm.
+    #[arg(long = "join-storm")]
+    join_storm: bool,
+    /// User events fired from random members, spread over the run (their
+    /// spread is the broadcast convergence measured).
+    #[arg(long, default_value_t = 4)]
+    broadcasts: u32,
+    /// Print the figures as one JSON object (the last stdout line).
+    #[arg(long)]
+    json: bool,
+}
+
+/// The figures of one run.
+#[derive(Serialize)]
+struct Report {
+    members: u32,
+    virtual_s: f64,
+    wall_s: f64,
+    setup_wall_s: f64,
+    speed: f64,
+    peak_rss_bytes: u64,
+    table_bytes_per_member: f64,
+    msgs_per_member_s: f64,
+    bytes_per_member_s: f64,
+    converge_s: Percentiles,
+    broadcasts_fully_delivered: usize,
+    detect_s: Detection,
+    crashed: usize,
+    false_failures: usize,
+    pushpull_bytes: u64,
+    lost: u64,
+}
+
+/// Time for a broadcast to reach a share of the live members (median over
+/// broadcasts; `None` when no broadcast reached that share).
+#[derive(Serialize, Default)]
+struct Percentiles {
+    p50: Option<f64>,
+    p99: Option<f64>,
+    p9999: Option<f64>,
+}
+
+/// Failure detection over the crashes: the first survivor to mark a crashed
+/// member failed (median), and all survivors (median and p99; crashes not
+/// seen by every survivor are counted in `incomplete`).
+#[derive(Serialize, Default)]
+struct Detection {
+    first_p50: Option<f64>,
+    all_p50: Option<f64>,
+    all_p99: Option<f64>,
+    incomplete: usize,
+}
+
+fn main() -> ExitCode {
+    let a: Args = serf_bench::args::parse("serf-sim");
+    match run(&a) {
+        Ok(r) => {
+            if a.json {
+                match serde_json::to_string(&r) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("serf-sim: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                print_summary(&r);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("serf-sim: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn parse_window(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s
+        .split_once(':')
+        .ok_or_else(|| format!("--partition {s:?}: use START:END seconds"))?;
+    let start: u64 = a
+        .parse()
+        .map_err(|e| format!("--partition start {a:?}: {e}"))?;
+    let end: u64 = b
+        .parse()
+        .map_err(|e| format!("--partition end {b:?}: {e}"))?;
+    if end <= start {
+        return Err(format!("--partition {s:?}: END must be after START"));
+    }
+    Ok((start, end))
+}
+
+/// The simulator's configuration: every layer on, tables sized for the
+/// cluster, tags on but carried by nobody, no coordinate cache.
+fn sim_config(a: &Args) -> Result<Config, String> {
+    let mut config = Config::profile(&a.profile)
+        .ok_or_else(|| format!("unknown profile {:?} (lan, wan or local)", a.profile))?;
+    config = config.with_members(a.members as usize + 8);
+    config.lifeguard = !a.no_lifeguard;
+    config.capacity.meta = 0;
+    config.capacity.coordinates = 0;
+    config.coordinates = false;
+    config.capacity.reassembly_slots = 0;
+    config.capacity.user_broadcasts = 16;
+    config.capacity.outbox = 16;
+    config.capacity.event_ring = 64;
+    config.capacity.query_ring = 64;
+    config.capacity.query_seen = 64;
+    Ok(config)
+}
+
+fn run(a: &Args) -> Result<Report, String> {
+    if a.members < 2 || a.members > 200_000 {
+        return Err("--members must be between 2 and 200000".into());
+    }
+    if !(0.0..1.0).contains(&a.loss) {
+        return Err("--loss must be in [0, 1)".into());
+    }
+    if !(0.0..1.0).contains(&a.crash) {
+        return Err("--crash must be a fraction in [0, 1)".into());
+    }
+    if a.seconds == 0 {
+        return Err("--seconds must be at least 1".into());
+    }
+    let window = a.partition.as_deref().map(parse_window).transpose()?;
+    let config = sim_config(a)?;
+    let n = a.members;
+    let net = NetConfig {
+        latency: Duration::from_millis(a.latency_ms),
+        jitter: Duration::from_millis(a.latency_ms),
+        loss: a.loss,
+    };
+    let setup = Wall::now();
+    let mut sim = if a.join_storm {
+        let mut sim = Sim::new(config.clone(), net, n, a.seed);
+        for i in 1..n {
+            sim.join(i, 0);
+        }
+        sim
+    } else {
+        Sim::warm(config.clone(), net, n, a.seed)
+    };
+    let setup_wall_s = setup.elapsed().as_secs_f64();
+
+    // The plan: crashes at random times in the middle half, broadcasts spread
+    // over the run (from random members that stay up), all from the seed.
+    let mut rng = SimRng::new(a.seed ^ 0xC0FF_EE00);
+    let crash_count = ((n as f64) * a.crash).round() as usize;
+    let mut victims: Vec<u32> = Vec::new();
+    while victims.len() < crash_count {
+        let v = rng.below(n as u64) as u32;
+        if !victims.contains(&v) {
+            victims.push(v);
+        }
+    }
+    let span = a.seconds as f64;
+    let mut crashes: Vec<(f64, u32)> = victims
+        .iter()
+        .map(|&v| (span / 4.0 + rng.unit() * span / 4.0, v))
+        .collect();
+    crashes.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let mut fires: Vec<(f64, u32, u32)> = Vec::new();
+    for k in 0..a.broadcasts {
+        let at = span * (k as f64 + 0.5) / (a.broadcasts as f64 + 1.0);
+        let from = loop {
+            let f = rng.below(n as u64) as u32;
+            if !victims.contains(&f) {
+                break f;
+            }
+        };
+        fires.push((at, from, k));
+    }
+
+    let t0 = sim.now();
+    let bar = (a.seconds >= 5).then(|| {
+        let b = ProgressBar::new(a.seconds);
+        if let Ok(style) =
+            ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} virtual s")
+        {
+            b.set_style(style);
+        }
+        b
+    });
+    let wall = Wall::now();
+    let (mut ci, mut fi) = (0usize, 0usize);
+    let mut crash_at: HashMap<u32, Instant> = HashMap::new();
+    let mut fired_at: Vec<(u32, Instant)> = Vec::new();
+    let step = Duration::from_millis(100);
+    let end = t0 + Duration::from_secs(a.seconds);
+    while sim.now() < end {
+        let elapsed = sim.now().saturating_since(t0).as_secs_f64();
+        if let Some((start, stop)) = window {
+            if elapsed >= start as f64 && elapsed < stop as f64 {
+                sim.partition(|i| u32::from(i >= n / 2));
+            } else if elapsed >= stop as f64 {
+                sim.heal();
+            }
+        }
+        while ci < crashes.len() && crashes[ci].0 <= elapsed {
+            let v = crashes[ci].1;
+            sim.crash(v);
+            crash_at.insert(v, sim.now());
+            ci += 1;
+        }
+        while fi < fires.len() && fires[fi].0 <= elapsed {
+            let (_, from, k) = fires[fi];
+            if let Some(node) = sim.node_mut(from) {
+                // A user event: re-broadcast by every receiver, delivered once.
+                if node.user_event(&format!("b{k}"), b"", false).is_ok() {
+                    fired_at.push((k, sim.now()));
+                }
+            }
+            sim.flush(from);
+            fi += 1;
+        }
+        sim.run_for(step);
+        if let Some(b) = &bar {
+            b.set_position(sim.now().saturating_since(t0).as_secs());
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let wall_s = wall.elapsed().as_secs_f64();
+    let virtual_s = a.seconds as f64;
+    let totals = sim.totals();
+    let live = sim.running();
+
+    // Broadcast convergence: per broadcast, the times (since it was fired)
+    // at which each live member delivered it.
+    let mut arrivals: HashMap<u32, Vec<f64>> = HashMap::new();
+    for d in sim.deliveries() {
+        if !matches!(d.kind, DeliveredKind::Event { .. }) || !live.contains(&d.observer) {
+            continue;
+        }
+        let Some(k) = d.name.strip_prefix('b').and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Some((_, at)) = fired_at.iter().find(|(b, _)| *b == k) {
+            arrivals
+                .entry(k)
+                .or_default()
+                .push(d.at.saturating_since(*at).as_secs_f64());
+        }
+    }
+    let reach = |share: f64| -> Option<f64> {
+        let need = ((live.len() as f64) * share).ceil() as usize;
+        let mut per: Vec<f64> = arrivals
+            .values()
+            .filter(|v| v.len() >= need && need > 0)
+            .map(|v| {
+                let mut v = v.clone();
+                v.sort_by(|x, y| x.total_cmp(y));
+                v[need - 1]
+            })
+            .collect();
+        percentile(&mut per, 0.5)
+    };
+    let converge_s = Percentiles {
+        p50: reach(0.50),
+        p99: reach(0.99),
+        p9999: reach(0.9999),
+    };
+    let fully = arrivals.values().filter(|v| v.len() >= live.len()).count();
+
+    // Detection and false failures, in one pass over the log.
+    let mut first: HashMap<u32, f64> = HashMap::new();
+    let mut seen_by: HashMap<u32, (usize, f64)> = HashMap::new();
+    let mut reported: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
+    let mut falsely: std::collections::HashSet<u32> = std::collections::HashSet::new();
+    for r in sim.log() {
+        if r.event.kind != EventKind::Failed || r.at < t0 {
+            continue;
+        }
+        let m = r.event.member;
+        match crash_at.get(&m) {
+            Some(&at) if r.at >= at => {
+                if !live.contains(&r.observer) || !reported.insert((m, r.observer)) {
+                    continue;
+                }
+                let dt = r.at.saturating_since(at).as_secs_f64();
+                let f = first.entry(m).or_insert(dt);
+                *f = f.min(dt);
+                let e = seen_by.entry(m).or_insert((0, 0.0));
+                e.0 += 1;
+                e.1 = e.1.max(dt);
+            }
+            _ => {
+                falsely.insert(m);
+            }
+        }
+    }
+    let mut firsts: Vec<f64> = first.values().copied().collect();
+    let mut alls: Vec<f64> = seen_by
+        .values()
+        .filter(|(count, _)| *count >= live.len())
+        .map(|(_, t)| *t)
+        .collect();
+    let detect_s = Detection {
+        first_p50: percentile(&mut firsts, 0.5),
+        all_p50: percentile(&mut alls, 0.5),
+        all_p99: percentile(&mut alls, 0.99),
+        incomplete: crash_at.len() - alls.len(),
+    };
+    let table_bytes = Sizes::for_config(&config).bytes::<u32>() as f64;
+    Ok(Report {
+        members: n,
+        virtual_s,
+        wall_s,
+        setup_wall_s,
+        speed: virtual_s / wall_s.max(1e-9),
+        peak_rss_bytes: peak_rss_bytes(),
+        table_bytes_per_member: table_bytes / config.capacity.members as f64,
+        msgs_per_member_s: totals.packets as f64 / n as f64 / virtual_s,
+        bytes_per_member_s: totals.bytes as f64 / n as f64 / virtual_s,
+        converge_s,
+        broadcasts_fully_delivered: fully,
+        detect_s,
+        crashed: crash_at.len(),
+        false_failures: falsely.len(),
+        pushpull_bytes: totals.pushpull_bytes,
+        lost: totals.lost,
+    })
+}
+
+/// The `q` quantile of `v` (nearest rank), sorting it; `None` if empty.
+fn percentile(v: &mut [f64], q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|x, y| x.total_cmp(y));
+    let rank = ((v.len() as f64) * q).ceil() as usize;
+    Some(v[rank.clamp(1, v.len()) - 1])
+}
+
+/// The process's peak resident set (Linux `VmHWM`), 0 where unknown.
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn print_summary(r: &Report) {
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.2} s"));
+    println!(
+        "members           {} for {:.0} virtual s in {:.2} s wall ({:.1}x real time; setup {:.2} s)",
+        r.members, r.virtual_s, r.wall_s, r.speed, r.setup_wall_s
+    );
+    println!(
+        "memory            peak RSS {:.1} MiB, {:.1} B of tables per member slot",
+        r.peak_rss_bytes as f64 / 1048576.0,
+        r.table_bytes_per_member
+    );
+    println!(
+        "traffic           {:.2} datagrams and {:.0} B per member per second; push-pull {} B; {} lost",
+        r.msgs_per_member_s, r.bytes_per_member_s, r.pushpull_bytes, r.lost
+    );
+    println!(
+        "broadcasts        reach 50% in {}, 99% in {}, 99.99% in {} ({} reached everyone)",
+        opt(r.converge_s.p50),
+        opt(r.converge_s.p99),
+        opt(r.converge_s.p9999),
+        r.broadcasts_fully_delivered
+    );
+    println!(
+        "crashes           {}: first survivor {} (median), all {} (median), {} (p99), {} not seen by all",
+        r.crashed,
+        opt(r.detect_s.first_p50),
+        opt(r.detect_s.all_p50),
+        opt(r.detect_s.all_p99),
+        r.detect_s.incomplete
+    );
+    println!(
+        "false failures    {} live members ever marked failed",
+        r.false_failures
+    );
+}

@@ -1,0 +1,92 @@
+//! `serf-sim` end to end: a small warm run's JSON figures, and bad flags.
+
+use std::process::Command;
+
+fn sim(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_serf-sim"))
+        .args(args)
+        .output()
+        .expect("run serf-sim");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn small_warm_run_reports_convergence_detection_and_no_false_failures_as_json() {
+    let (ok, stdout, stderr) = sim(&[
+        "--members",
+        "60",
+        "--seconds",
+        "40",
+        "--crash",
+        "0.05",
+        "--broadcasts",
+        "3",
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let last = stdout.lines().last().expect("a JSON line");
+    let r: serde_json::Value = serde_json::from_str(last).expect("JSON");
+    println!("{last}");
+    assert_eq!(r["members"], 60);
+    assert_eq!(r["crashed"], 3);
+    assert_eq!(r["false_failures"], 0);
+    assert_eq!(
+        r["broadcasts_fully_delivered"], 3,
+        "every live member got each event"
+    );
+    assert!(r["converge_s"]["p9999"]
+        .as_f64()
+        .is_some_and(|t| t > 0.0 && t < 5.0));
+    assert!(
+        r["detect_s"]["all_p50"].as_f64().is_some(),
+        "the crashes were seen by all"
+    );
+    assert_eq!(r["detect_s"]["incomplete"], 0);
+    assert!(r["speed"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(r["peak_rss_bytes"].as_u64().is_some_and(|b| b > 0));
+    assert!(
+        r["pushpull_bytes"].as_u64().is_some_and(|b| b > 0),
+        "push-pull ran"
+    );
+}
+
+#[test]
+fn same_seed_gives_the_same_figures() {
+    let run = || {
+        let (ok, stdout, stderr) = sim(&[
+            "--members",
+            "40",
+            "--seconds",
+            "20",
+            "--crash",
+            "0.05",
+            "--loss",
+            "0.05",
+            "--json",
+        ]);
+        assert!(ok, "{stderr}");
+        let mut r: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        for k in ["wall_s", "setup_wall_s", "speed", "peak_rss_bytes"] {
+            r[k] = serde_json::Value::Null;
+        }
+        r
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn bad_flags_are_refused_with_clear_errors() {
+    let (ok, _, stderr) = sim(&["--members", "1"]);
+    assert!(!ok && stderr.contains("--members"), "{stderr}");
+    let (ok, _, stderr) = sim(&["--crash", "1.5"]);
+    assert!(!ok && stderr.contains("--crash"), "{stderr}");
+    let (ok, _, stderr) = sim(&["--partition", "9:3"]);
+    assert!(!ok && stderr.contains("--partition"), "{stderr}");
+    let (ok, _, stderr) = sim(&["--bogus"]);
+    assert!(!ok && stderr.contains("unknown flag"), "{stderr}");
+}
