@@ -77,7 +77,7 @@ pub struct Cluster {
 }
 
 /// (second address octet, block number) for one cluster: gossip addresses
-/// 127.<pid-derived>.<block>.x never collide within a run.
+/// `127.{pid-derived}.{block}.x` never collide within a run.
 pub fn block() -> (u16, u16) {
     let b = NEXT_BLOCK.fetch_add(1, Ordering::SeqCst);
     ((std::process::id() % 200) as u16 + 20, b)

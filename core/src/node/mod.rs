@@ -72,7 +72,7 @@ pub struct MemberState {
 pub enum BuildError {
     /// A buffer's length does not match [`Sizes::for_config`].
     BufferSize(&'static str),
-    /// Capacity of zero or above [`MAX_MEMBERS`].
+    /// Capacity of zero or above the member table's limit (2^24 − 1).
     Capacity,
     /// MTU too small to carry a message.
     Mtu,

@@ -4,8 +4,8 @@
 //! a borrowed slice (`&mut [T]`, e.g. a `static` or a stack array in a sidecar),
 //! or an owned boxed slice in a std runtime. [`Store`] names the buffer type;
 //! [`crate::Buffers`] bundles one buffer per table. The primitives every table
-//! is built from live here: [`ring`] (a bounded FIFO), [`slots`] (fixed byte
-//! slots with a length each) and [`map`] (a small integer map).
+//! is built from live here: `ring` (a bounded FIFO), `slots` (fixed byte
+//! slots with a length each) and `map` (a small integer map).
 
 use core::marker::PhantomData;
 use core::ops::DerefMut;
