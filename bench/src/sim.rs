@@ -155,7 +155,8 @@ pub struct Sim {
     log: Vec<Record>,
     deliveries: Vec<Delivered>,
     delivery_buf: Vec<u8>,
-    staging: Vec<u8>,
+    /// Datagrams a node produced in the current flush: (to, packet slot).
+    outgoing: Vec<(u32, u32)>,
     responder: Option<Responder>,
     record: bool,
     latency_fn: Option<LatencyFn>,
@@ -195,7 +196,7 @@ impl Sim {
             free_packets: Vec::new(),
             log: Vec::new(),
             deliveries: Vec::new(),
-            staging: Vec::new(),
+            outgoing: Vec::new(),
             responder: None,
             record: true,
             latency_fn: None,
@@ -506,13 +507,31 @@ impl Sim {
         for (qid, r) in answers {
             let _ = node.respond(now, qid, &r);
         }
-        let mut out: Vec<(u32, usize, usize)> = Vec::new();
-        let mut staged = std::mem::take(&mut self.staging);
-        staged.clear();
-        while let Some(t) = node.poll_transmit(&mut self.buf) {
-            let at = staged.len();
-            staged.extend_from_slice(&self.buf[..t.len]);
-            out.push((t.to, at, t.len));
+        // Each datagram is written straight into a packet slot; the network
+        // decides its fate (in order) once the node is drained.
+        let mut out = std::mem::take(&mut self.outgoing);
+        out.clear();
+        let mtu = self.buf.len();
+        loop {
+            let packet = match self.free_packets.pop() {
+                Some(p) => p,
+                None => {
+                    self.packets.push(Vec::with_capacity(mtu));
+                    (self.packets.len() - 1) as u32
+                }
+            };
+            let slot = &mut self.packets[packet as usize];
+            slot.resize(mtu, 0);
+            match node.poll_transmit(slot) {
+                Some(t) => {
+                    slot.truncate(t.len);
+                    out.push((t.to, packet));
+                }
+                None => {
+                    self.free_packets.push(packet);
+                    break;
+                }
+            }
         }
         while let Some(event) = node.poll_event() {
             if self.record {
@@ -524,10 +543,10 @@ impl Sim {
             }
         }
         let next = node.poll_timeout();
-        for (to, at, len) in out {
-            self.send(id, to, &staged[at..at + len]);
+        for &(to, packet) in &out {
+            self.send(id, to, packet);
         }
-        self.staging = staged;
+        self.outgoing = out;
         if let Some(t) = next {
             let t = t.max(now);
             if t < self.wake_at[id as usize] || self.wake_at[id as usize] < now {
@@ -537,19 +556,22 @@ impl Sim {
         }
     }
 
-    /// Puts one datagram on the network (or loses it).
-    fn send(&mut self, from: u32, to: u32, bytes: &[u8]) {
+    /// Puts the datagram in `packet` on the network (or loses it, freeing
+    /// the slot).
+    fn send(&mut self, from: u32, to: u32, packet: u32) {
         let now = self.now;
+        let len = self.packets[packet as usize].len() as u64;
         self.totals.packets += 1;
-        self.totals.bytes += bytes.len() as u64;
-        if carries_state(bytes) {
-            self.totals.pushpull_bytes += bytes.len() as u64;
+        self.totals.bytes += len;
+        if carries_state(&self.packets[packet as usize]) {
+            self.totals.pushpull_bytes += len;
         }
         let lost = to as usize >= self.groups.len()
             || self.groups[to as usize] != self.groups[from as usize]
             || (self.net.loss > 0.0 && self.rng.unit() < self.net.loss);
         if lost {
             self.totals.lost += 1;
+            self.free_packets.push(packet);
             return;
         }
         let delay = match &self.latency_fn {
@@ -560,16 +582,6 @@ impl Sim {
                 self.net.latency + Duration::from_nanos(extra)
             }
         };
-        let packet = match self.free_packets.pop() {
-            Some(p) => p,
-            None => {
-                self.packets.push(Vec::with_capacity(self.buf.len()));
-                (self.packets.len() - 1) as u32
-            }
-        };
-        let slot = &mut self.packets[packet as usize];
-        slot.clear();
-        slot.extend_from_slice(bytes);
         self.seq += 1;
         self.queue.push(Reverse((
             now + delay,
