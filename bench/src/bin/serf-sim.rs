@@ -82,6 +82,49 @@ struct Report {
     false_failures: usize,
     pushpull_bytes: u64,
     lost: u64,
+    dropped: Dropped,
+}
+
+/// Work the nodes' fixed tables had no room for during the run (summed over
+/// the nodes still running; the warm start's own overflow not counted), so
+/// the simulator's table sizes are seen to be enough.
+#[derive(Serialize, Default, Clone, Copy)]
+struct Dropped {
+    suspicions_overflowed: u64,
+    events_dropped: u64,
+    broadcasts_dropped: u64,
+    user_broadcasts_dropped: u64,
+    transmits_dropped: u64,
+    inbox_dropped: u64,
+}
+
+impl Dropped {
+    fn of(sim: &Sim) -> Dropped {
+        let mut d = Dropped::default();
+        for i in sim.running() {
+            if let Some(n) = sim.node(i) {
+                let s = n.stats();
+                d.suspicions_overflowed += s.suspicions_overflowed;
+                d.events_dropped += s.events_dropped;
+                d.broadcasts_dropped += s.broadcasts_dropped;
+                d.user_broadcasts_dropped += s.user_broadcasts_dropped;
+                d.transmits_dropped += s.transmits_dropped;
+                d.inbox_dropped += s.inbox_dropped;
+            }
+        }
+        d
+    }
+    fn since(self, start: Dropped) -> Dropped {
+        let d = |now: u64, then: u64| now.saturating_sub(then);
+        Dropped {
+            suspicions_overflowed: d(self.suspicions_overflowed, start.suspicions_overflowed),
+            events_dropped: d(self.events_dropped, start.events_dropped),
+            broadcasts_dropped: d(self.broadcasts_dropped, start.broadcasts_dropped),
+            user_broadcasts_dropped: d(self.user_broadcasts_dropped, start.user_broadcasts_dropped),
+            transmits_dropped: d(self.transmits_dropped, start.transmits_dropped),
+            inbox_dropped: d(self.inbox_dropped, start.inbox_dropped),
+        }
+    }
 }
 
 /// Time for a broadcast to reach a share of the live members (median over
@@ -160,6 +203,11 @@ fn sim_config(a: &Args) -> Result<Config, String> {
     config.capacity.event_ring = 64;
     config.capacity.query_ring = 64;
     config.capacity.query_seen = 64;
+    // Pools sized for what is in flight, not for every member at once: the
+    // simulator drains events after every step, and concurrent suspicions
+    // are a small share of the cluster (overflow is counted in `dropped`).
+    config.capacity.suspicions = (a.members as usize / 32).clamp(64, 1024);
+    config.capacity.events = 1024;
     Ok(config)
 }
 
@@ -226,6 +274,7 @@ fn run(a: &Args) -> Result<Report, String> {
     }
 
     let t0 = sim.now();
+    let dropped_at_start = Dropped::of(&sim);
     let bar = (a.seconds >= 5).then(|| {
         let b = ProgressBar::new(a.seconds);
         if let Ok(style) =
@@ -374,6 +423,7 @@ fn run(a: &Args) -> Result<Report, String> {
         false_failures: falsely.len(),
         pushpull_bytes: totals.pushpull_bytes,
         lost: totals.lost,
+        dropped: Dropped::of(&sim).since(dropped_at_start),
     })
 }
 
@@ -432,5 +482,15 @@ fn print_summary(r: &Report) {
     println!(
         "false failures    {} live members ever marked failed",
         r.false_failures
+    );
+    let d = r.dropped;
+    println!(
+        "dropped           {} suspicions, {} events, {} broadcasts, {} user broadcasts, {} transmits, {} inbox",
+        d.suspicions_overflowed,
+        d.events_dropped,
+        d.broadcasts_dropped,
+        d.user_broadcasts_dropped,
+        d.transmits_dropped,
+        d.inbox_dropped
     );
 }
