@@ -10,7 +10,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use serf_core::wire::{Decoder, Encoder, Message};
+use serf_core::wire::{starts_state_exchange, Encoder, Message};
 use serf_core::{Config, Delivery, Event, EventKind, Instant, Node, Sizes, State};
 
 use crate::heap::{buffers, Heap};
@@ -135,6 +135,23 @@ pub struct Totals {
 
 /// Optional per-link one-way delay (used by the Vivaldi evaluation).
 pub type LatencyFn = Box<dyn Fn(u32, u32) -> Duration>;
+
+/// `profile` sized for `members` simulated members that carry no tags and
+/// keep no coordinate cache or large responses, with small user queues: what
+/// lets thousands of complete nodes share one process.
+pub fn lean_config(profile: Config, members: u32) -> Config {
+    let mut config = profile.with_members(members as usize + 8);
+    config.capacity.meta = 0;
+    config.capacity.coordinates = 0;
+    config.coordinates = false;
+    config.capacity.reassembly_slots = 0;
+    config.capacity.user_broadcasts = 16;
+    config.capacity.outbox = 16;
+    config.capacity.event_ring = 64;
+    config.capacity.query_ring = 64;
+    config.capacity.query_seen = 64;
+    config
+}
 
 /// The simulator.
 pub struct Sim {
@@ -563,7 +580,7 @@ impl Sim {
         let len = self.packets[packet as usize].len() as u64;
         self.totals.packets += 1;
         self.totals.bytes += len;
-        if carries_state(&self.packets[packet as usize]) {
+        if starts_state_exchange(&self.packets[packet as usize]) {
             self.totals.pushpull_bytes += len;
         }
         let lost = to as usize >= self.groups.len()
@@ -661,15 +678,4 @@ impl Sim {
             .filter(|r| r.at >= since && r.event.kind == kind)
             .count()
     }
-}
-
-/// True if a plain datagram's first message is part of a state exchange.
-fn carries_state(datagram: &[u8]) -> bool {
-    let first = Decoder::<u32>::new(datagram, datagram.len())
-        .ok()
-        .and_then(|mut d| d.next());
-    matches!(
-        first,
-        Some(Ok(Message::PushPull { .. } | Message::State { .. }))
-    )
 }

@@ -15,7 +15,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serf_bench::rng::SimRng;
-use serf_bench::sim::{DeliveredKind, NetConfig, Sim};
+use serf_bench::sim::{lean_config, DeliveredKind, NetConfig, Sim};
 use serf_core::{Config, EventKind, Instant, Sizes};
 
 /// Simulates a cluster of complete members and reports speed, memory,
@@ -187,22 +187,13 @@ fn parse_window(s: &str) -> Result<(u64, u64), String> {
     Ok((start, end))
 }
 
-/// The simulator's configuration: every layer on, tables sized for the
-/// cluster, tags on but carried by nobody, no coordinate cache.
+/// The simulator's configuration: the lean tables, with the pools sized
+/// for what is in flight.
 fn sim_config(a: &Args) -> Result<Config, String> {
-    let mut config = Config::profile(&a.profile)
+    let profile = Config::profile(&a.profile)
         .ok_or_else(|| format!("unknown profile {:?} (lan, wan or local)", a.profile))?;
-    config = config.with_members(a.members as usize + 8);
+    let mut config = lean_config(profile, a.members);
     config.lifeguard = !a.no_lifeguard;
-    config.capacity.meta = 0;
-    config.capacity.coordinates = 0;
-    config.coordinates = false;
-    config.capacity.reassembly_slots = 0;
-    config.capacity.user_broadcasts = 16;
-    config.capacity.outbox = 16;
-    config.capacity.event_ring = 64;
-    config.capacity.query_ring = 64;
-    config.capacity.query_seen = 64;
     // Pools sized for what is in flight, not for every member at once: the
     // simulator drains events after every step, and concurrent suspicions
     // are a small share of the cluster (overflow is counted in `dropped`).
@@ -328,12 +319,16 @@ fn run(a: &Args) -> Result<Report, String> {
     let virtual_s = a.seconds as f64;
     let totals = sim.totals();
     let live = sim.running();
+    let mut is_live = vec![false; n as usize];
+    for &i in &live {
+        is_live[i as usize] = true;
+    }
 
     // Broadcast convergence: per broadcast, the times (since it was fired)
     // at which each live member delivered it.
     let mut arrivals: HashMap<u32, Vec<f64>> = HashMap::new();
     for d in sim.deliveries() {
-        if !matches!(d.kind, DeliveredKind::Event { .. }) || !live.contains(&d.observer) {
+        if !matches!(d.kind, DeliveredKind::Event { .. }) || !is_live[d.observer as usize] {
             continue;
         }
         let Some(k) = d.name.strip_prefix('b').and_then(|s| s.parse::<u32>().ok()) else {
@@ -378,7 +373,7 @@ fn run(a: &Args) -> Result<Report, String> {
         let m = r.event.member;
         match crash_at.get(&m) {
             Some(&at) if r.at >= at => {
-                if !live.contains(&r.observer) || !reported.insert((m, r.observer)) {
+                if !is_live[r.observer as usize] || !reported.insert((m, r.observer)) {
                     continue;
                 }
                 let dt = r.at.saturating_since(at).as_secs_f64();

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::time::{Duration, Instant as Wall};
 
-use serf_bench::sim::{NetConfig, Sim};
+use serf_bench::sim::{lean_config, NetConfig, Sim};
 use serf_core::Sizes;
 use serf_core::{Config, EventKind, Instant};
 
@@ -71,18 +71,7 @@ fn main() -> ExitCode {
         eprintln!("unknown profile {:?} (lan, wan or local)", a.profile);
         return ExitCode::from(2);
     };
-    config = config.with_members(a.members as usize + 8);
-    // Membership only: no tags, coordinates cache or large responses, so that
-    // thousands of simulated members fit in memory.
-    config.capacity.meta = 0;
-    config.capacity.coordinates = 0;
-    config.capacity.reassembly_slots = 0;
-    config.capacity.user_broadcasts = 16;
-    config.capacity.outbox = 16;
-    config.capacity.event_ring = 64;
-    config.capacity.query_ring = 64;
-    config.capacity.query_seen = 64;
-    config.coordinates = false;
+    config = lean_config(config, a.members);
     config.lifeguard = !a.no_lifeguard;
     let net = NetConfig {
         latency: Duration::from_millis(a.latency_ms),

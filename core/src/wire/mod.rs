@@ -466,12 +466,55 @@ pub fn encode_nodes<I: Serialize>(nodes: &[I], buf: &mut [u8]) -> Option<usize> 
     postcard::to_slice(nodes, buf).ok().map(|b| b.len())
 }
 
+/// Variant tags (postcard writes a variant's index as its first byte) of
+/// the messages a state exchange starts with.
+const PUSH_PULL_TAG: u8 = 7;
+const STATE_TAG: u8 = 8;
+
+/// True if a plain datagram's first message belongs to a state exchange (a
+/// push-pull header or a member state), read from its tag alone: traffic
+/// accounting that must not cost a decode per datagram.
+pub fn starts_state_exchange(datagram: &[u8]) -> bool {
+    matches!(datagram, [VERSION, PUSH_PULL_TAG | STATE_TAG, ..])
+}
+
 /// Iterates over an encoded node filter list (malformed input ends it).
 pub type NodeList<'a, I> = seq::Seq<'a, I>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_exchange_is_told_from_the_first_tag() {
+        let mut buf = [0u8; 128];
+        let mut enc = Encoder::new(&mut buf).unwrap();
+        enc.push::<u32>(&Message::PushPull {
+            session: 1,
+            flags: 0,
+            event_ltime: 9,
+        });
+        let n = enc.len();
+        assert!(starts_state_exchange(&buf[..n]));
+        let mut enc = Encoder::new(&mut buf).unwrap();
+        enc.push::<u32>(&Message::State {
+            node: 3,
+            incarnation: 1,
+            state: wire_state::ALIVE,
+            meta: &[],
+            protocol: 5,
+        });
+        let n = enc.len();
+        assert!(starts_state_exchange(&buf[..n]));
+        let mut enc = Encoder::new(&mut buf).unwrap();
+        enc.push::<u32>(&Message::Ack {
+            seq: 1,
+            coord: None,
+        });
+        let n = enc.len();
+        assert!(!starts_state_exchange(&buf[..n]));
+        assert!(!starts_state_exchange(&[]));
+    }
 
     #[test]
     fn every_message_kind_round_trips() {
