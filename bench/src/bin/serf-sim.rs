@@ -197,7 +197,12 @@ fn sim_config(a: &Args) -> Result<Config, String> {
     // Pools sized for what is in flight, not for every member at once: the
     // simulator drains events after every step, and concurrent suspicions
     // are a small share of the cluster (overflow is counted in `dropped`).
-    config.capacity.suspicions = (a.members as usize / 32).clamp(64, 1024);
+    // A partition makes the other half suspect at once.
+    config.capacity.suspicions = if a.partition.is_some() {
+        (a.members as usize / 2 + 8).min(4096)
+    } else {
+        (a.members as usize / 32).clamp(64, 1024)
+    };
     config.capacity.events = 1024;
     Ok(config)
 }
@@ -280,14 +285,19 @@ fn run(a: &Args) -> Result<Report, String> {
     let mut crash_at: HashMap<u32, Instant> = HashMap::new();
     let mut fired_at: Vec<(u32, Instant)> = Vec::new();
     let step = Duration::from_millis(100);
+    let mut split = false;
     let end = t0 + Duration::from_secs(a.seconds);
     while sim.now() < end {
         let elapsed = sim.now().saturating_since(t0).as_secs_f64();
         if let Some((start, stop)) = window {
-            if elapsed >= start as f64 && elapsed < stop as f64 {
+            // Split once when the window opens, heal once when it closes.
+            let inside = elapsed >= start as f64 && elapsed < stop as f64;
+            if inside && !split {
                 sim.partition(|i| u32::from(i >= n / 2));
-            } else if elapsed >= stop as f64 {
+                split = true;
+            } else if !inside && split {
                 sim.heal();
+                split = false;
             }
         }
         while ci < crashes.len() && crashes[ci].0 <= elapsed {
