@@ -136,20 +136,30 @@ pub struct Totals {
 /// Optional per-link one-way delay (used by the Vivaldi evaluation).
 pub type LatencyFn = Box<dyn Fn(u32, u32) -> Duration>;
 
-/// `profile` sized for `members` simulated members that carry no tags and
-/// keep no coordinate cache or large responses, with small user queues: what
-/// lets thousands of complete nodes share one process.
-pub fn lean_config(profile: Config, members: u32) -> Config {
+/// The simulator's configuration: `profile` sized for `members` complete
+/// members (membership, Lifeguard, intents, broadcasts, user events and
+/// queries, coordinates and tags all on) with the tables that do not grow
+/// with the cluster sized for what is in flight rather than for every member
+/// at once: coordinates cached for a bounded set of peers, a tag pool that
+/// fits this node's tags and a few others (simulated members carry none),
+/// small user queues and rings. Every overflow is counted by the node.
+pub fn sim_config(profile: Config, members: u32) -> Config {
     let mut config = profile.with_members(members as usize + 8);
-    config.capacity.meta = 0;
-    config.capacity.coordinates = 0;
-    config.coordinates = false;
-    config.capacity.reassembly_slots = 0;
-    config.capacity.user_broadcasts = 16;
-    config.capacity.outbox = 16;
-    config.capacity.event_ring = 64;
-    config.capacity.query_ring = 64;
-    config.capacity.query_seen = 64;
+    let c = &mut config.capacity;
+    c.broadcasts = 512;
+    c.suspicions = (members as usize / 64).clamp(64, 1024);
+    c.events = 1024;
+    c.coordinates = 64;
+    c.meta = 512;
+    c.meta_pool = 2048;
+    c.tagged = 8;
+    c.reassembly_slots = 0;
+    c.user_broadcasts = 8;
+    c.outbox = 8;
+    c.event_ring = 64;
+    c.query_ring = 64;
+    c.query_seen = 64;
+    c.replay_events = 16;
     config
 }
 
@@ -270,9 +280,10 @@ impl Sim {
     /// `n` members that already know each other, as after a long join: every
     /// node is told of every other member through the real decoder (alive
     /// datagrams at time zero) before the run starts, so the steady state can
-    /// be measured at any size without paying for a join storm. The news
-    /// they were told is still queued for gossip, so the first seconds carry
-    /// that burst.
+    /// be measured at any size without paying for a join storm. Each node
+    /// then settles ([`serf_core::Node::settle`]): the news it was told is
+    /// old to everyone, and its push-pulls fall at random points of the
+    /// interval for the cluster's size, as after a long join.
     pub fn warm(config: Config, net: NetConfig, n: u32, seed: u64) -> Sim {
         let mut sim = Sim::new(config, net, n, seed);
         let mut datagram = vec![0u8; sim.buf.len()];
@@ -298,6 +309,9 @@ impl Sim {
                     // What a warm member already knows raises no events.
                     while node.poll_event().is_some() {}
                 }
+            }
+            if let Some(node) = sim.nodes[id as usize].as_mut() {
+                node.settle(Instant::ZERO);
             }
             sim.flush(id);
         }

@@ -45,6 +45,11 @@ macro_rules! tables {
                 0 $( + self.$name * core::mem::size_of::<$ty>() )*
             }
 
+            /// Calls `f` with each table's name and bytes for identity type `I`.
+            pub fn each_table<I: Identity>(&self, mut f: impl FnMut(&'static str, usize)) {
+                $( f(stringify!($name), self.$name * core::mem::size_of::<$ty>()); )*
+            }
+
             /// The first buffer whose length differs from `got`'s.
             pub fn mismatch(&self, got: &Sizes) -> Option<&'static str> {
                 $( if self.$name != got.$name { return Some(stringify!($name)); } )*
@@ -79,12 +84,10 @@ tables! {
     slots: Slot<I> = Slot::default(), c.members;
     /// Member index buckets.
     index: u32 = 0, index_len(c.members);
-    /// Probe order entries.
-    order: u32 = 0, c.members;
     /// Membership broadcast entries.
     broadcasts: Entry = Entry::default(), c.broadcasts;
-    /// Membership broadcast handles (one per member slot).
-    broadcast_handles: u16 = 0, c.members;
+    /// Membership broadcast map buckets (member slot → queued entry).
+    broadcast_map: u64 = 0, c.broadcasts * 2;
     /// User broadcast entries.
     user_broadcasts: Entry = Entry::default(), c.user_broadcasts;
     /// User broadcast payload bytes.
@@ -111,10 +114,10 @@ tables! {
     coordinates: CacheEntry = CacheEntry::default(), c.coordinates;
     /// Coordinate cache map buckets.
     coordinate_map: u64 = 0, c.coordinates * 2;
-    /// Tag bytes (members × per-member limit).
-    meta: u8 = 0, c.members * c.meta;
-    /// Tag lengths (one per member).
-    meta_lens: u16 = 0, c.members;
+    /// The shared tag pool.
+    meta: u8 = 0, c.meta_pool;
+    /// Tag map buckets (member slot → pool offset).
+    meta_map: u64 = 0, c.tagged * 2;
     /// Recent user-event records.
     event_ring: EventSlot = EventSlot::default(), c.event_ring;
     /// Recent query records.
@@ -134,7 +137,7 @@ tables! {
     /// Outbox lengths.
     outbox_lens: u16 = 0, c.outbox;
     /// Intent status words (one per member).
-    intent_status: u64 = 0, c.members;
+    intent_status: u32 = 0, c.members;
     /// Buffered intents about unknown members.
     pending_intents: Pending<I> = Pending::default(), c.pending_intents;
     /// Broadcasts piggybacked on the datagram being written.

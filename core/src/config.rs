@@ -101,8 +101,13 @@ pub struct Capacity {
     pub relays: usize,
     /// Other members' coordinates cached for `rtt` and `nearest`.
     pub coordinates: usize,
-    /// Encoded tag bytes kept per member (Serf allows 512; 0 disables tags).
+    /// Longest encoded tags kept per member (Serf allows 512; 0 disables tags).
     pub meta: usize,
+    /// Bytes of the pool all members' tags share (each tagged member takes its
+    /// tags' length plus 6; three quarters of the pool can be in use).
+    pub meta_pool: usize,
+    /// Members that may carry tags at once (this node included).
+    pub tagged: usize,
     /// Recent user-event times remembered for de-duplication (Serf: 512).
     pub event_ring: usize,
     /// Recent query times remembered for de-duplication (Serf: 512).
@@ -139,6 +144,8 @@ impl Capacity {
             relays: 16,
             coordinates: members,
             meta: 512,
+            meta_pool: members * 512,
+            tagged: members,
             event_ring: 512,
             query_ring: 512,
             incoming_queries: 64,

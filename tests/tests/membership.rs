@@ -305,10 +305,12 @@ fn own_failed_probe_of_a_suspect_member_is_gossiped_as_a_confirmation() {
         .unwrap();
     assert_eq!(node.member(&2).unwrap().state, State::Suspect);
     // Nobody answers anything for a few probe rounds: our probe of 2 fails.
+    // (The walk reaches 2 within one round of three probes, which Lifeguard
+    // slows to 1 + 2 + 3 s as they fail; the suspicion lasts 24 s.)
     let mut own_suspicion_of_2 = false;
     let mut buf = [0u8; 1400];
     let mut now = Instant::ZERO;
-    for _ in 0..4000 {
+    for _ in 0..8000 {
         now = now + Duration::from_millis(1);
         if node.poll_timeout().is_some_and(|t| t <= now) {
             node.handle_timeout(now);

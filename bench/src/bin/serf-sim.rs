@@ -15,7 +15,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serf_bench::rng::SimRng;
-use serf_bench::sim::{lean_config, DeliveredKind, NetConfig, Sim};
+use serf_bench::sim::{sim_config, DeliveredKind, NetConfig, Sim};
 use serf_core::{Config, EventKind, Instant, Sizes};
 
 /// Simulates a cluster of complete members and reports speed, memory,
@@ -187,23 +187,16 @@ fn parse_window(s: &str) -> Result<(u64, u64), String> {
     Ok((start, end))
 }
 
-/// The simulator's configuration: the lean tables, with the pools sized
-/// for what is in flight.
-fn sim_config(a: &Args) -> Result<Config, String> {
+/// The run's configuration: the simulator's, with Lifeguard as asked and,
+/// under a partition, room to suspect the other half at once.
+fn configure(a: &Args) -> Result<Config, String> {
     let profile = Config::profile(&a.profile)
         .ok_or_else(|| format!("unknown profile {:?} (lan, wan or local)", a.profile))?;
-    let mut config = lean_config(profile, a.members);
+    let mut config = sim_config(profile, a.members);
     config.lifeguard = !a.no_lifeguard;
-    // Pools sized for what is in flight, not for every member at once: the
-    // simulator drains events after every step, and concurrent suspicions
-    // are a small share of the cluster (overflow is counted in `dropped`).
-    // A partition makes the other half suspect at once.
-    config.capacity.suspicions = if a.partition.is_some() {
-        (a.members as usize / 2 + 8).min(4096)
-    } else {
-        (a.members as usize / 32).clamp(64, 1024)
-    };
-    config.capacity.events = 1024;
+    if a.partition.is_some() {
+        config.capacity.suspicions = (a.members as usize / 2 + 8).min(4096);
+    }
     Ok(config)
 }
 
@@ -221,7 +214,7 @@ fn run(a: &Args) -> Result<Report, String> {
         return Err("--seconds must be at least 1".into());
     }
     let window = a.partition.as_deref().map(parse_window).transpose()?;
-    let config = sim_config(a)?;
+    let config = configure(a)?;
     let n = a.members;
     let net = NetConfig {
         latency: Duration::from_millis(a.latency_ms),

@@ -56,6 +56,8 @@ pub unsafe extern "C" fn serf_probe_run(
             relays: 4,
             coordinates: 8,
             meta: 16,
+            meta_pool: MEMBERS * 16 + 64,
+            tagged: MEMBERS,
             event_ring: 16,
             query_ring: 16,
             incoming_queries: 2,

@@ -14,6 +14,7 @@ use crate::node::members::table::EMPTY;
 use crate::node::output::Transmission;
 use crate::node::timers::Timer;
 use crate::node::Node;
+use crate::storage::map;
 use crate::storage::slots::Slots;
 use crate::storage::Store;
 use crate::time::Instant;
@@ -59,23 +60,35 @@ pub struct Queue<S: Store> {
 }
 
 impl<S: Store> Queue<S> {
-    pub(crate) fn new(mut entries: S::Buf<Entry>) -> Self {
-        let n = entries.len();
-        for (i, e) in entries.iter_mut().enumerate() {
+    pub(crate) fn new(entries: S::Buf<Entry>) -> Self {
+        let mut q = Queue {
+            entries,
+            heads: [EMPTY; BUCKETS],
+            tails: [EMPTY; BUCKETS],
+            nonempty: 0,
+            free: EMPTY,
+            len: 0,
+            stats: QueueStats::default(),
+        };
+        q.clear();
+        q
+    }
+
+    /// Drops every queued entry (not counted as dropped: nothing was lost
+    /// that the caller did not mean to drop).
+    pub(crate) fn clear(&mut self) {
+        let n = self.entries.len();
+        for (i, e) in self.entries.iter_mut().enumerate() {
             *e = Entry {
                 next: if i + 1 < n { i as u32 + 1 } else { EMPTY },
                 ..Entry::default()
             };
         }
-        Queue {
-            entries,
-            heads: [EMPTY; BUCKETS],
-            tails: [EMPTY; BUCKETS],
-            nonempty: 0,
-            free: if n > 0 { 0 } else { EMPTY },
-            len: 0,
-            stats: QueueStats::default(),
-        }
+        self.heads = [EMPTY; BUCKETS];
+        self.tails = [EMPTY; BUCKETS];
+        self.nonempty = 0;
+        self.free = if n > 0 { 0 } else { EMPTY };
+        self.len = 0;
     }
 
     /// True when nothing is queued.
@@ -240,23 +253,18 @@ impl Cursor {
     }
 }
 
-/// No queued broadcast for this member.
-const NO_ENTRY: u16 = u16::MAX;
-
-/// Largest membership broadcast queue (entry numbers are kept as `u16`).
-pub const MAX_BROADCASTS: usize = NO_ENTRY as usize;
-
-/// Membership broadcasts: one per member at most, found through a 2-byte
-/// handle per member slot (no hashing on the hot path).
+/// Membership broadcasts: one per member at most, found through a map from
+/// member slot to queue entry sized by the queue (twice its entries), so the
+/// cost follows what is in flight rather than the member count.
 pub struct MemberBroadcasts<S: Store> {
     /// The queue.
     pub queue: Queue<S>,
-    handles: S::Buf<u16>,
+    handles: S::Buf<u64>,
 }
 
 impl<S: Store> MemberBroadcasts<S> {
-    pub(crate) fn new(entries: S::Buf<Entry>, mut handles: S::Buf<u16>) -> Self {
-        handles.fill(NO_ENTRY);
+    pub(crate) fn new(entries: S::Buf<Entry>, mut handles: S::Buf<u64>) -> Self {
+        map::clear(&mut handles);
         MemberBroadcasts {
             queue: Queue::new(entries),
             handles,
@@ -265,9 +273,7 @@ impl<S: Store> MemberBroadcasts<S> {
 
     /// Queues (or renews) the broadcast about member `slot`, accused by `from`.
     pub(crate) fn enqueue(&mut self, slot: u32, from: u32) {
-        let h = self.handles[slot as usize];
-        if h != NO_ENTRY {
-            let e = h as u32;
+        if let Some(e) = map::get(&self.handles, slot) {
             self.queue.renew(e);
             self.queue.entry_mut(e).from = from;
             return;
@@ -277,20 +283,26 @@ impl<S: Store> MemberBroadcasts<S> {
         };
         if let Some(d) = dropped {
             let subject = self.queue.entry(d).subject;
-            self.handles[subject as usize] = NO_ENTRY;
+            map::remove(&mut self.handles, subject);
         }
         let en = self.queue.entry_mut(e);
         en.subject = slot;
         en.from = from;
-        self.handles[slot as usize] = e as u16;
+        // Twice as many buckets as entries: never full.
+        map::insert(&mut self.handles, slot, e);
+    }
+
+    /// Drops every queued membership broadcast.
+    pub(crate) fn clear(&mut self) {
+        self.queue.clear();
+        map::clear(&mut self.handles);
     }
 
     /// Forgets the broadcast about `slot` (the member was removed).
     pub(crate) fn forget(&mut self, slot: u32) {
-        let h = self.handles[slot as usize];
-        if h != NO_ENTRY {
-            self.queue.release(h as u32);
-            self.handles[slot as usize] = NO_ENTRY;
+        if let Some(e) = map::get(&self.handles, slot) {
+            self.queue.release(e);
+            map::remove(&mut self.handles, slot);
         }
     }
 
@@ -298,14 +310,13 @@ impl<S: Store> MemberBroadcasts<S> {
     pub(crate) fn sent(&mut self, e: u32, limit: u32) {
         let subject = self.queue.entry(e).subject;
         if self.queue.sent(e, limit) {
-            self.handles[subject as usize] = NO_ENTRY;
+            map::remove(&mut self.handles, subject);
         }
     }
 
     #[cfg(test)]
     fn handle(&self, slot: u32) -> Option<u32> {
-        let h = self.handles[slot as usize];
-        (h != NO_ENTRY).then_some(h as u32)
+        map::get(&self.handles, slot)
     }
 }
 
@@ -420,7 +431,7 @@ mod tests {
     fn members(cap: usize) -> MemberBroadcasts<Heapless> {
         MemberBroadcasts::new(
             Heapless::buf(cap, Entry::default()),
-            Heapless::buf(16, 0u16),
+            Heapless::buf(cap * 2, 0u64),
         )
     }
 

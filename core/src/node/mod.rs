@@ -29,7 +29,7 @@ use crate::event::{Event, EventKind};
 use crate::identity::Identity;
 use crate::node::awareness::Awareness;
 use crate::node::delivery::Inbox;
-use crate::node::gossip::{MemberBroadcasts, UserBroadcasts, MAX_BROADCASTS};
+use crate::node::gossip::{MemberBroadcasts, UserBroadcasts};
 use crate::node::intent::Intents;
 use crate::node::members::meta::MetaTable;
 use crate::node::members::table::{Counts, MemberTable, State, EMPTY, MAX_MEMBERS};
@@ -159,8 +159,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     ) -> Result<Self, BuildError> {
         if config.capacity.members == 0
             || config.capacity.members > MAX_MEMBERS
-            || config.capacity.broadcasts > MAX_BROADCASTS
             || config.capacity.user_broadcasts >= USER_ENTRY as usize
+            || (config.capacity.meta > 0
+                && (config.capacity.tagged == 0
+                    || config.capacity.meta_pool
+                        < MetaTable::<S>::pool_needed(config.capacity.meta)))
         {
             return Err(BuildError::Capacity);
         }
@@ -171,10 +174,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let vivaldi = Client::new(config.vivaldi.clone());
         let config_keyring = config.keyring.clone();
         let _config_event_limit = config.user_event_size_limit;
+        let meta_limit = config.capacity.meta;
         let seed = rng.next_u64();
-        let mut members = MemberTable::new(buffers.slots, buffers.index, buffers.order, seed);
+        let mut members = MemberTable::new(buffers.slots, buffers.index, seed);
         let my_slot = members
-            .insert(me.clone(), 0, State::Alive, now, &mut rng)
+            .insert(me.clone(), 0, State::Alive, now)
             .map_err(|_| BuildError::Capacity)?;
         members.set_protocol(my_slot, config.protocol);
         let mut node = Node {
@@ -191,7 +195,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             my_slot,
             rng,
             members,
-            broadcasts: MemberBroadcasts::new(buffers.broadcasts, buffers.broadcast_handles),
+            broadcasts: MemberBroadcasts::new(buffers.broadcasts, buffers.broadcast_map),
             user: UserBroadcasts::new(
                 buffers.user_broadcasts,
                 buffers.user_arena,
@@ -204,7 +208,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             relays: Relays::new(buffers.relays),
             vivaldi,
             coordinates: CoordinateCache::new(buffers.coordinates, buffers.coordinate_map),
-            meta: MetaTable::new(buffers.meta, buffers.meta_lens),
+            meta: MetaTable::new(buffers.meta, buffers.meta_map, meta_limit),
             user_events: UserEvents::new(buffers.event_ring),
             queries_seen: UserEvents::new(buffers.query_ring),
             incoming: buffers.incoming,

@@ -11,6 +11,7 @@ use crate::rng::below;
 use crate::storage::Store;
 use crate::time::Instant;
 use crate::wire::{push_pull_flags, wire_state, Encoder, Message};
+use core::time::Duration;
 use rand_core::RngCore;
 
 impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
@@ -90,17 +91,21 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         }
     }
 
-    pub(crate) fn push_pull_tick(&mut self, now: Instant) {
+    /// memberlist's push-pull interval for the current cluster size: one more
+    /// multiple of the configured interval for each doubling past 32 members.
+    pub(crate) fn push_pull_period(&self) -> Duration {
         let n = self.cluster_size();
         let scale = if n > 32 {
             libm::ceil(libm::log2(n as f64) - libm::log2(32.0)) as u32 + 1
         } else {
             1
         };
-        self.timers.set(
-            Timer::PushPull,
-            now + self.config.push_pull_interval * scale,
-        );
+        self.config.push_pull_interval * scale
+    }
+
+    pub(crate) fn push_pull_tick(&mut self, now: Instant) {
+        self.timers
+            .set(Timer::PushPull, now + self.push_pull_period());
         if self.leaving {
             return;
         }

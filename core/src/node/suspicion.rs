@@ -46,14 +46,23 @@ pub fn remaining(c: u32, k: u32, min: Duration, max: Duration) -> Duration {
     Duration::from_millis(ms).max(min)
 }
 
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+fn ms(m: u32) -> Duration {
+    Duration::from_millis(u64::from(m))
+}
+
 /// One running suspicion. Entry `i` also holds heap position `i`'s pool index.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Suspicion {
     slot: u32,
     start: Instant,
     deadline: Instant,
-    min: Duration,
-    max: Duration,
+    /// Timeout bounds in milliseconds (4 bytes each, not a 16-byte `Duration`).
+    min_ms: u32,
+    max_ms: u32,
     k: u8,
     n: u8,
     confirmers: [u32; MAX_CONFIRMATIONS],
@@ -184,8 +193,8 @@ impl<S: Store> Suspicions<S> {
             slot,
             start: now,
             deadline: now + timeout,
-            min,
-            max,
+            min_ms: millis(min),
+            max_ms: millis(max),
             k: k as u8,
             n: 0,
             confirmers,
@@ -216,7 +225,8 @@ impl<S: Store> Suspicions<S> {
         if (s.n as usize) < MAX_CONFIRMATIONS {
             s.confirmers[s.n as usize] = from;
         }
-        let t = remaining(s.n as u32, s.k as u32, s.min, s.max);
+        let (min, max) = (ms(s.min_ms), ms(s.max_ms));
+        let t = remaining(s.n as u32, s.k as u32, min, max);
         s.deadline = s.start + t;
         let h = s.heap_pos;
         self.up(h);

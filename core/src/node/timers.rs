@@ -7,6 +7,7 @@
 use crate::identity::Identity;
 use crate::node::members::table::State;
 use crate::node::Node;
+use crate::rng::jitter;
 use crate::storage::Store;
 use crate::time::Instant;
 use rand_core::RngCore;
@@ -119,6 +120,39 @@ fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 }
 
 impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
+    /// Treats the current view as long settled, as a node that has run for a
+    /// while holds it: the membership news still queued for gossip is dropped
+    /// (everyone has it) and the next push-pull falls at a random point of the
+    /// interval for the current cluster size. For warm starts (a simulator
+    /// that tells every node of every member at once); a node that really has
+    /// just learned of members should gossip that news instead.
+    ///
+    /// ```
+    /// # use serf_core::{Buffers, Config, Instant, Node, Provide, Store};
+    /// # struct Heap;
+    /// # impl Store for Heap { type Buf<T: 'static> = Vec<T>; }
+    /// # impl Provide<Heap> for Heap {
+    /// #     fn provide<T: Clone + 'static>(&mut self, n: usize, v: T) -> Vec<T> { vec![v; n] }
+    /// # }
+    /// # struct Rng(u64);
+    /// # impl serf_core::rand_core::RngCore for Rng {
+    /// #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+    /// #     fn next_u64(&mut self) -> u64 { self.0 = serf_core::mix64(self.0); self.0 }
+    /// #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u32() as u8 } }
+    /// # }
+    /// let config = Config::lan().with_members(16);
+    /// let buffers = Buffers::new(&config, &mut Heap);
+    /// let mut node = Node::new(1u32, config, buffers, Rng(7), Instant::ZERO).unwrap();
+    /// node.settle(Instant::ZERO);
+    /// assert!(node.poll_timeout().is_some());
+    /// ```
+    pub fn settle(&mut self, now: Instant) {
+        self.broadcasts.clear();
+        let period = self.push_pull_period();
+        self.timers
+            .set(Timer::PushPull, now + jitter(&mut self.rng, period));
+    }
+
     /// Runs every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         for t in Timer::ALL {

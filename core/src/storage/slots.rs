@@ -70,6 +70,7 @@ impl<S: Store> Slots<S> {
     }
 
     /// Copies `record` into slot `i`; false (slot emptied) if it is too long.
+    #[cfg(test)]
     pub(crate) fn set(&mut self, i: usize, record: &[u8]) -> bool {
         self.write_with(i, |dst| {
             dst.get_mut(..record.len())?.copy_from_slice(record);

@@ -3,6 +3,7 @@
 
 pub(crate) mod meta;
 pub(crate) mod table;
+pub(crate) mod walk;
 
 use crate::event::{Event, EventKind};
 use crate::identity::Identity;
@@ -24,7 +25,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         if meta.len() > self.meta.max_len() {
             return Err(crate::wire::tags::TagsTooLarge);
         }
-        self.meta.set(self.my_slot, meta);
+        self.meta.set_own(self.my_slot, meta);
         let inc = self.incarnation().wrapping_add(1);
         let state = if self.leaving {
             State::Left
@@ -68,10 +69,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     return;
                 }
             }
-            match self
-                .members
-                .insert(id, inc, State::Alive, now, &mut self.rng)
-            {
+            match self.members.insert(id, inc, State::Alive, now) {
                 Ok(slot) => {
                     self.meta.set(slot, meta);
                     self.members.set_protocol(slot, protocol);
@@ -171,6 +169,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
 
     pub(crate) fn reap(&mut self, slot: u32) {
         self.coordinates.forget(slot);
+        self.meta.set(slot, &[]);
         self.intents.reset(slot);
         self.emit(EventKind::Reaped, slot);
         self.broadcasts.forget(slot);

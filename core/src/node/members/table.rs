@@ -1,13 +1,13 @@
 //! The member table: compact slots, an open-addressing index from identity to
-//! slot, and the probe order (a permutation of slot numbers shuffled lazily as
-//! the probe walk advances).
+//! slot, and the probe walk over the slots (see [`super::walk`]).
 //!
-//! Per member (u32 identity): 12-byte slot + 4-byte order entry + 1.25 × 4-byte
-//! index buckets, plus the broadcast queue's 2-byte handle = 23 bytes.
+//! Per member (u32 identity): 12-byte slot + 1.25 × 4-byte index buckets =
+//! 17 bytes.
 
 use rand_core::RngCore;
 
 use crate::identity::Identity;
+use crate::node::members::walk::ProbeWalk;
 use crate::rng::below;
 use crate::storage::Store;
 use crate::time::{coarse_age, Instant};
@@ -127,11 +127,8 @@ pub struct MemberTable<I: Identity, S: Store> {
     slots: S::Buf<Slot<I>>,
     /// Bucket = `tag << 24 | slot` (tag = 8 high hash bits), or `EMPTY`.
     index: S::Buf<u32>,
-    /// Slot numbers `0..high` in probe order; positions before `cursor` were
-    /// visited this round.
-    order: S::Buf<u32>,
+    walk: ProbeWalk,
     high: u32,
-    cursor: u32,
     free: u32,
     seed: u64,
     counts: Counts,
@@ -142,18 +139,12 @@ pub struct MemberTable<I: Identity, S: Store> {
 pub struct TableFull;
 
 impl<I: Identity, S: Store> MemberTable<I, S> {
-    pub(crate) fn new(
-        slots: S::Buf<Slot<I>>,
-        index: S::Buf<u32>,
-        order: S::Buf<u32>,
-        seed: u64,
-    ) -> Self {
+    pub(crate) fn new(slots: S::Buf<Slot<I>>, index: S::Buf<u32>, seed: u64) -> Self {
         let mut t: Self = MemberTable {
             slots,
             index,
-            order,
+            walk: ProbeWalk::default(),
             high: 0,
-            cursor: 0,
             free: EMPTY,
             seed,
             counts: Counts::default(),
@@ -218,15 +209,13 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
     }
 
     /// Inserts a new member (the caller has checked that no member has its
-    /// name). New slots join
-    /// the unvisited part of the probe order, i.e. a random point of this round.
+    /// name). A new slot falls at a random point of the probe walk's round.
     pub fn insert(
         &mut self,
         id: I,
         incarnation: u32,
         state: State,
         now: Instant,
-        rng: &mut impl RngCore,
     ) -> Result<u32, TableFull> {
         let s = if self.free != EMPTY {
             let s = self.free;
@@ -234,12 +223,7 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
             s
         } else if (self.high as usize) < self.slots.len() {
             let s = self.high;
-            self.order[s as usize] = s;
             self.high += 1;
-            // Swap into a random unvisited position.
-            let span = self.high - self.cursor;
-            let j = self.cursor + below(rng, span);
-            self.order.swap(j as usize, s as usize);
             s
         } else {
             return Err(TableFull);
@@ -327,20 +311,11 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
         self.free = s;
     }
 
-    /// The next slot of the probe walk (lazy Fisher–Yates: each round visits every
-    /// slot once in a fresh random order). Returns `None` when the table is empty.
+    /// The next slot of the probe walk (each round visits every used slot
+    /// once in a fresh random order; some may be free). `None` when the table
+    /// has never held a member.
     pub fn walk_next(&mut self, rng: &mut impl RngCore) -> Option<u32> {
-        if self.high == 0 {
-            return None;
-        }
-        if self.cursor >= self.high {
-            self.cursor = 0;
-        }
-        let c = self.cursor;
-        let j = c + below(rng, self.high - c);
-        self.order.swap(c as usize, j as usize);
-        self.cursor += 1;
-        Some(self.order[c as usize])
+        self.walk.next(self.high, rng)
     }
 
     /// A uniformly random used slot number (may be free or any state: the caller
@@ -374,23 +349,17 @@ mod tests {
         MemberTable::new(
             Heapless::buf(cap, Slot::default()),
             Heapless::buf(index_len(cap), 0),
-            Heapless::buf(cap, 0),
             42,
         )
     }
 
     #[test]
     fn insert_find_remove_keep_index_consistent() {
-        let mut rng = TestRng(7);
         let mut t = table(64);
         for id in 0..64u32 {
-            t.insert(id * 7919, 0, State::Alive, Instant::ZERO, &mut rng)
-                .unwrap();
+            t.insert(id * 7919, 0, State::Alive, Instant::ZERO).unwrap();
         }
-        assert_eq!(
-            t.insert(1, 0, State::Alive, Instant::ZERO, &mut rng),
-            Err(TableFull)
-        );
+        assert_eq!(t.insert(1, 0, State::Alive, Instant::ZERO), Err(TableFull));
         for id in (0..64u32).step_by(3) {
             let s = t.find(&(id * 7919)).unwrap();
             t.remove(s);
@@ -399,9 +368,7 @@ mod tests {
             assert_eq!(t.find(&(id * 7919)).is_some(), id % 3 != 0, "id {id}");
         }
         assert_eq!(t.counts().alive, 64 - 22);
-        let s = t
-            .insert(5, 0, State::Alive, Instant::ZERO, &mut rng)
-            .unwrap();
+        let s = t.insert(5, 0, State::Alive, Instant::ZERO).unwrap();
         assert_eq!(t.find(&5), Some(s));
     }
 
@@ -410,8 +377,7 @@ mod tests {
         let mut rng = TestRng(3);
         let mut t = table(50);
         for id in 0..50u32 {
-            t.insert(id, 0, State::Alive, Instant::ZERO, &mut rng)
-                .unwrap();
+            t.insert(id, 0, State::Alive, Instant::ZERO).unwrap();
         }
         for _round in 0..3 {
             let mut seen = [false; 50];
