@@ -148,18 +148,19 @@ pub fn sim_config(profile: Config, members: u32) -> Config {
     let c = &mut config.capacity;
     c.broadcasts = 512;
     c.suspicions = (members as usize / 64).clamp(64, 1024);
-    c.events = 1024;
-    c.coordinates = 64;
+    c.events = 256;
+    c.coordinates = 32;
     c.meta = 512;
     c.meta_pool = 2048;
     c.tagged = 8;
     c.reassembly_slots = 0;
     c.user_broadcasts = 8;
-    c.outbox = 8;
+    c.user_payload = 640;
+    c.outbox = 4;
     c.event_ring = 64;
     c.query_ring = 64;
     c.query_seen = 64;
-    c.replay_events = 16;
+    c.replay_events = 8;
     config
 }
 
@@ -173,6 +174,10 @@ pub struct Sim {
     incarnations: Vec<u32>,
     wake_at: Vec<Instant>,
     groups: Vec<u32>,
+    /// Per member: how long each of its stalls lasts, in ms (0: not slow).
+    slow_ms: Vec<u32>,
+    /// Per member: the phase of its stalls, in ms.
+    slow_phase: Vec<u32>,
     queue: BinaryHeap<Reverse<(Instant, u64, Action)>>,
     seq: u64,
     rng: SimRng,
@@ -216,6 +221,8 @@ impl Sim {
             incarnations: vec![0; n as usize],
             wake_at: vec![Instant::MAX; n as usize],
             groups: vec![0; n as usize],
+            slow_ms: vec![0; n as usize],
+            slow_phase: vec![0; n as usize],
             queue: BinaryHeap::new(),
             seq: 0,
             rng: SimRng::new(seed ^ 0x5157),
@@ -326,6 +333,34 @@ impl Sim {
     pub fn set_net(&mut self, net: NetConfig) {
         self.net = net;
     }
+    /// Makes `id` a slow member (the Lifeguard paper's overloaded process):
+    /// it stalls for `stall` out of every `2 × stall` (at a random phase),
+    /// handling nothing meanwhile; what reached it and its timers wait for
+    /// the stall to end, then run in arrival order. Its acks come late, its
+    /// own probes seem to fail and its suspicion timers fire before it reads
+    /// the refutations waiting for it. Zero: not slow.
+    pub fn set_slow(&mut self, id: u32, stall: Duration) {
+        let ms = u32::try_from(stall.as_millis()).unwrap_or(u32::MAX / 2);
+        let phase = self.rng.below(u64::from(ms) * 2 + 1) as u32;
+        if let (Some(s), Some(p)) = (
+            self.slow_ms.get_mut(id as usize),
+            self.slow_phase.get_mut(id as usize),
+        ) {
+            *s = ms;
+            *p = phase;
+        }
+    }
+
+    /// When `id`'s current stall ends, if it is stalled at `now`.
+    fn stalled_until(&self, id: u32, now: Instant) -> Option<Instant> {
+        let stall = u64::from(*self.slow_ms.get(id as usize)?);
+        if stall == 0 {
+            return None;
+        }
+        let ms = now.saturating_since(Instant::ZERO).as_millis() as u64;
+        let t = (ms + u64::from(self.slow_phase[id as usize])) % (2 * stall);
+        (t < stall).then(|| now + Duration::from_millis(stall - t))
+    }
     /// Sets a per-link one-way delay function (replaces latency + jitter).
     pub fn set_latency_fn(&mut self, f: LatencyFn) {
         self.latency_fn = Some(f);
@@ -432,6 +467,21 @@ impl Sim {
     fn step(&mut self, action: Action) {
         self.totals.steps += 1;
         let now = self.now;
+        let subject = match action {
+            Action::Wake { node } => node,
+            Action::Deliver { to, .. } => to,
+        };
+        if let Some(until) = self.stalled_until(subject, now) {
+            // A stalled member handles nothing until the stall ends.
+            if let Action::Wake { node } = action {
+                if self.wake_at[node as usize] != now {
+                    return; // superseded
+                }
+                self.wake_at[node as usize] = until;
+            }
+            self.push(until, action);
+            return;
+        }
         match action {
             Action::Wake { node } => {
                 if self.wake_at[node as usize] != now {
@@ -613,6 +663,7 @@ impl Sim {
                 self.net.latency + Duration::from_nanos(extra)
             }
         };
+
         self.seq += 1;
         self.queue.push(Reverse((
             now + delay,

@@ -8,6 +8,7 @@ use crate::identity::Identity;
 use crate::node::delivery::Record;
 use crate::node::gossip::Entry;
 use crate::node::intent::Pending;
+use crate::node::members::meta::flag_words;
 use crate::node::members::table::{index_len, Slot};
 use crate::node::output::piggyback_len;
 use crate::node::probe::Relay;
@@ -86,8 +87,8 @@ tables! {
     index: u32 = 0, index_len(c.members);
     /// Membership broadcast entries.
     broadcasts: Entry = Entry::default(), c.broadcasts;
-    /// Membership broadcast map buckets (member slot → queued entry).
-    broadcast_map: u64 = 0, c.broadcasts * 2;
+    /// Membership broadcast handles (one per member slot).
+    broadcast_handles: u16 = 0, c.members;
     /// User broadcast entries.
     user_broadcasts: Entry = Entry::default(), c.user_broadcasts;
     /// User broadcast payload bytes.
@@ -118,6 +119,8 @@ tables! {
     meta: u8 = 0, c.meta_pool;
     /// Tag map buckets (member slot → pool offset).
     meta_map: u64 = 0, c.tagged * 2;
+    /// Which member slots carry tags (one bit each).
+    meta_flags: u64 = 0, flag_words(c.members, c.meta);
     /// Recent user-event records.
     event_ring: EventSlot = EventSlot::default(), c.event_ring;
     /// Recent query records.

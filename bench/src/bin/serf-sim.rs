@@ -48,6 +48,13 @@ struct Args {
     /// cluster cannot reach each other meanwhile.
     #[arg(long)]
     partition: Option<String>,
+    /// Fraction of members that are slow (the Lifeguard paper's overloaded
+    /// processes): each stalls for --slow-ms out of every 2 × --slow-ms.
+    #[arg(long, default_value_t = 0.0)]
+    slow: f64,
+    /// How long each stall of a slow member lasts, in ms.
+    #[arg(long = "slow-ms", default_value_t = 4000)]
+    slow_ms: u64,
     /// Turn Lifeguard off.
     #[arg(long = "no-lifeguard")]
     no_lifeguard: bool,
@@ -79,6 +86,7 @@ struct Report {
     broadcasts_fully_delivered: usize,
     detect_s: Detection,
     crashed: usize,
+    slow: usize,
     false_failures: usize,
     pushpull_bytes: u64,
     lost: u64,
@@ -210,6 +218,9 @@ fn run(a: &Args) -> Result<Report, String> {
     if !(0.0..1.0).contains(&a.crash) {
         return Err("--crash must be a fraction in [0, 1)".into());
     }
+    if !(0.0..1.0).contains(&a.slow) || a.slow + a.crash >= 1.0 {
+        return Err("--slow must be a fraction in [0, 1), and with --crash below 1".into());
+    }
     if a.seconds == 0 {
         return Err("--seconds must be at least 1".into());
     }
@@ -260,6 +271,19 @@ fn run(a: &Args) -> Result<Report, String> {
             }
         };
         fires.push((at, from, k));
+    }
+
+    // Slow members: drawn from those that stay up.
+    let slow_count = ((n as f64) * a.slow).round() as usize;
+    let mut slow: Vec<u32> = Vec::new();
+    while slow.len() < slow_count {
+        let v = rng.below(n as u64) as u32;
+        if !victims.contains(&v) && !slow.contains(&v) {
+            slow.push(v);
+        }
+    }
+    for &v in &slow {
+        sim.set_slow(v, Duration::from_millis(a.slow_ms));
     }
 
     let t0 = sim.now();
@@ -418,6 +442,7 @@ fn run(a: &Args) -> Result<Report, String> {
         broadcasts_fully_delivered: fully,
         detect_s,
         crashed: crash_at.len(),
+        slow: slow.len(),
         false_failures: falsely.len(),
         pushpull_bytes: totals.pushpull_bytes,
         lost: totals.lost,

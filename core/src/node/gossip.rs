@@ -14,7 +14,6 @@ use crate::node::members::table::EMPTY;
 use crate::node::output::Transmission;
 use crate::node::timers::Timer;
 use crate::node::Node;
-use crate::storage::map;
 use crate::storage::slots::Slots;
 use crate::storage::Store;
 use crate::time::Instant;
@@ -253,18 +252,23 @@ impl Cursor {
     }
 }
 
-/// Membership broadcasts: one per member at most, found through a map from
-/// member slot to queue entry sized by the queue (twice its entries), so the
-/// cost follows what is in flight rather than the member count.
+/// No queued broadcast for this member.
+const NO_ENTRY: u16 = u16::MAX;
+
+/// Largest membership broadcast queue (entry numbers are kept as `u16`).
+pub const MAX_BROADCASTS: usize = NO_ENTRY as usize;
+
+/// Membership broadcasts: one per member at most, found through a 2-byte
+/// handle per member slot (no hashing on the hot path).
 pub struct MemberBroadcasts<S: Store> {
     /// The queue.
     pub queue: Queue<S>,
-    handles: S::Buf<u64>,
+    handles: S::Buf<u16>,
 }
 
 impl<S: Store> MemberBroadcasts<S> {
-    pub(crate) fn new(entries: S::Buf<Entry>, mut handles: S::Buf<u64>) -> Self {
-        map::clear(&mut handles);
+    pub(crate) fn new(entries: S::Buf<Entry>, mut handles: S::Buf<u16>) -> Self {
+        handles.fill(NO_ENTRY);
         MemberBroadcasts {
             queue: Queue::new(entries),
             handles,
@@ -273,7 +277,9 @@ impl<S: Store> MemberBroadcasts<S> {
 
     /// Queues (or renews) the broadcast about member `slot`, accused by `from`.
     pub(crate) fn enqueue(&mut self, slot: u32, from: u32) {
-        if let Some(e) = map::get(&self.handles, slot) {
+        let h = self.handles[slot as usize];
+        if h != NO_ENTRY {
+            let e = h as u32;
             self.queue.renew(e);
             self.queue.entry_mut(e).from = from;
             return;
@@ -283,26 +289,26 @@ impl<S: Store> MemberBroadcasts<S> {
         };
         if let Some(d) = dropped {
             let subject = self.queue.entry(d).subject;
-            map::remove(&mut self.handles, subject);
+            self.handles[subject as usize] = NO_ENTRY;
         }
         let en = self.queue.entry_mut(e);
         en.subject = slot;
         en.from = from;
-        // Twice as many buckets as entries: never full.
-        map::insert(&mut self.handles, slot, e);
+        self.handles[slot as usize] = e as u16;
     }
 
     /// Drops every queued membership broadcast.
     pub(crate) fn clear(&mut self) {
         self.queue.clear();
-        map::clear(&mut self.handles);
+        self.handles.fill(NO_ENTRY);
     }
 
     /// Forgets the broadcast about `slot` (the member was removed).
     pub(crate) fn forget(&mut self, slot: u32) {
-        if let Some(e) = map::get(&self.handles, slot) {
-            self.queue.release(e);
-            map::remove(&mut self.handles, slot);
+        let h = self.handles[slot as usize];
+        if h != NO_ENTRY {
+            self.queue.release(h as u32);
+            self.handles[slot as usize] = NO_ENTRY;
         }
     }
 
@@ -310,13 +316,14 @@ impl<S: Store> MemberBroadcasts<S> {
     pub(crate) fn sent(&mut self, e: u32, limit: u32) {
         let subject = self.queue.entry(e).subject;
         if self.queue.sent(e, limit) {
-            map::remove(&mut self.handles, subject);
+            self.handles[subject as usize] = NO_ENTRY;
         }
     }
 
     #[cfg(test)]
     fn handle(&self, slot: u32) -> Option<u32> {
-        map::get(&self.handles, slot)
+        let h = self.handles[slot as usize];
+        (h != NO_ENTRY).then_some(h as u32)
     }
 }
 
@@ -431,7 +438,7 @@ mod tests {
     fn members(cap: usize) -> MemberBroadcasts<Heapless> {
         MemberBroadcasts::new(
             Heapless::buf(cap, Entry::default()),
-            Heapless::buf(cap * 2, 0u64),
+            Heapless::buf(16, 0u16),
         )
     }
 

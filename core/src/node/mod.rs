@@ -29,7 +29,7 @@ use crate::event::{Event, EventKind};
 use crate::identity::Identity;
 use crate::node::awareness::Awareness;
 use crate::node::delivery::Inbox;
-use crate::node::gossip::{MemberBroadcasts, UserBroadcasts};
+use crate::node::gossip::{MemberBroadcasts, UserBroadcasts, MAX_BROADCASTS};
 use crate::node::intent::Intents;
 use crate::node::members::meta::MetaTable;
 use crate::node::members::table::{Counts, MemberTable, State, EMPTY, MAX_MEMBERS};
@@ -159,6 +159,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     ) -> Result<Self, BuildError> {
         if config.capacity.members == 0
             || config.capacity.members > MAX_MEMBERS
+            || config.capacity.broadcasts > MAX_BROADCASTS
             || config.capacity.user_broadcasts >= USER_ENTRY as usize
             || (config.capacity.meta > 0
                 && (config.capacity.tagged == 0
@@ -195,7 +196,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             my_slot,
             rng,
             members,
-            broadcasts: MemberBroadcasts::new(buffers.broadcasts, buffers.broadcast_map),
+            broadcasts: MemberBroadcasts::new(buffers.broadcasts, buffers.broadcast_handles),
             user: UserBroadcasts::new(
                 buffers.user_broadcasts,
                 buffers.user_arena,
@@ -208,7 +209,12 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             relays: Relays::new(buffers.relays),
             vivaldi,
             coordinates: CoordinateCache::new(buffers.coordinates, buffers.coordinate_map),
-            meta: MetaTable::new(buffers.meta, buffers.meta_map, meta_limit),
+            meta: MetaTable::new(
+                buffers.meta,
+                buffers.meta_map,
+                buffers.meta_flags,
+                meta_limit,
+            ),
             user_events: UserEvents::new(buffers.event_ring),
             queries_seen: UserEvents::new(buffers.query_ring),
             incoming: buffers.incoming,

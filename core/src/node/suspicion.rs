@@ -266,13 +266,16 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let Some(slot) = self.accused(now, &id, inc) else {
             return;
         };
-        let s = self.members.slot(slot);
+        let state = self.members.slot(slot).state();
+        if !matches!(state, Some(State::Alive | State::Suspect)) {
+            return; // old news about a dead or left member: no second lookup
+        }
         let from_slot = if *from == self.me {
             self.my_slot
         } else {
             self.members.find(from).unwrap_or(EMPTY)
         };
-        match s.state() {
+        match state {
             // Independent confirmations shorten the timeout and are re-gossiped.
             Some(State::Suspect)
                 if self.config.lifeguard && self.suspicions.confirm(slot, from_slot) =>

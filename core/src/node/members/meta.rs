@@ -18,11 +18,23 @@ pub(crate) const HEADER: usize = 6;
 /// Slot field of a hole.
 const HOLE: u32 = u32::MAX;
 
+/// Bitset words for `members` member slots (none when tags are off).
+pub(crate) fn flag_words(members: usize, max_len: usize) -> usize {
+    if max_len == 0 {
+        0
+    } else {
+        members.div_ceil(64)
+    }
+}
+
 /// The metadata pool.
 pub struct MetaTable<S: Store> {
     pool: S::Buf<u8>,
     /// Member slot → extent offset; twice the buckets of the extents allowed.
     map: S::Buf<u64>,
+    /// One bit per member slot: has an extent. Most members carry no tags, and
+    /// this small bitset stays in cache where the map would cost a miss.
+    tagged: S::Buf<u64>,
     max_len: usize,
     tail: usize,
     live: usize,
@@ -35,11 +47,18 @@ pub struct MetaTable<S: Store> {
 }
 
 impl<S: Store> MetaTable<S> {
-    pub(crate) fn new(pool: S::Buf<u8>, mut map: S::Buf<u64>, max_len: usize) -> Self {
+    pub(crate) fn new(
+        pool: S::Buf<u8>,
+        mut map: S::Buf<u64>,
+        mut tagged: S::Buf<u64>,
+        max_len: usize,
+    ) -> Self {
         map::clear(&mut map);
+        tagged.fill(0);
         MetaTable {
             pool,
             map,
+            tagged,
             max_len,
             tail: 0,
             live: 0,
@@ -70,8 +89,28 @@ impl<S: Store> MetaTable<S> {
         self.live
     }
 
+    fn has(&self, slot: u32) -> bool {
+        self.tagged
+            .get(slot as usize / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+
+    fn mark(&mut self, slot: u32, on: bool) {
+        if let Some(w) = self.tagged.get_mut(slot as usize / 64) {
+            let bit = 1u64 << (slot % 64);
+            if on {
+                *w |= bit;
+            } else {
+                *w &= !bit;
+            }
+        }
+    }
+
     /// The metadata of `slot` (empty when it has none).
     pub fn get(&self, slot: u32) -> &[u8] {
+        if !self.has(slot) {
+            return &[];
+        }
         map::get(&self.map, slot)
             .and_then(|off| {
                 let off = off as usize;
@@ -95,7 +134,11 @@ impl<S: Store> MetaTable<S> {
     }
 
     fn store(&mut self, slot: u32, meta: &[u8]) -> bool {
-        let old = map::get(&self.map, slot).map(|o| o as usize);
+        let old = if self.has(slot) {
+            map::get(&self.map, slot).map(|o| o as usize)
+        } else {
+            None
+        };
         let old_size = old.map_or(0, |o| HEADER + self.len_at(o));
         if old_size == HEADER + meta.len() && !meta.is_empty() {
             if let Some(off) = old {
@@ -135,6 +178,7 @@ impl<S: Store> MetaTable<S> {
         if slot == self.own {
             self.own_size = need;
         }
+        self.mark(slot, true);
         map::insert(&mut self.map, slot, off as u32)
     }
 
@@ -164,6 +208,7 @@ impl<S: Store> MetaTable<S> {
         if off + size == self.tail {
             self.tail = off;
         }
+        self.mark(slot, false);
         map::remove(&mut self.map, slot);
     }
 
@@ -207,6 +252,7 @@ mod tests {
         MetaTable::new(
             Heapless::buf(bytes, 0),
             Heapless::buf(tagged * 2, 0),
+            Heapless::buf(flag_words(64, max_len), 0),
             max_len,
         )
     }
