@@ -90,3 +90,41 @@ fn bad_flags_are_refused_with_clear_errors() {
     let (ok, _, stderr) = sim(&["--bogus"]);
     assert!(!ok && stderr.contains("unknown flag"), "{stderr}");
 }
+
+#[test]
+fn latency_matrix_run_reports_the_coordinates_error_and_slow_members_apart() {
+    let dir = std::env::temp_dir().join(format!("serf-sim-matrix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("m.txt");
+    // Four sites 20-80 ms apart (RTTs in ms).
+    std::fs::write(&file, "0 20 40 80\n20 0 30 60\n40 30 0 50\n80 60 50 0\n")
+        .expect("write matrix");
+    let path = file.to_string_lossy().into_owned();
+    let (ok, stdout, stderr) = sim(&[
+        "--members",
+        "40",
+        "--seconds",
+        "60",
+        "--latency-matrix",
+        &path,
+        "--slow",
+        "0.1",
+        "--slow-ms",
+        "2000",
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let r: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("JSON");
+    println!("{r}");
+    assert_eq!(r["slow"], 4);
+    let e = r["coord_median_error"].as_f64().expect("an error figure");
+    assert!(e.is_finite() && e >= 0.0);
+    assert_eq!(
+        r["false_failures"], 0,
+        "stalls shorter than the suspicion timeout fail no healthy member"
+    );
+    let (ok, _, stderr) = sim(&["--latency-matrix", "/nonexistent/m.txt"]);
+    assert!(!ok && stderr.contains("cannot read"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

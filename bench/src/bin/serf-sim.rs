@@ -14,6 +14,7 @@ use std::time::{Duration, Instant as Wall};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use serf_bench::matrix::Matrix;
 use serf_bench::rng::SimRng;
 use serf_bench::sim::{sim_config, DeliveredKind, NetConfig, Sim};
 use serf_core::{Config, EventKind, Instant, Sizes};
@@ -41,6 +42,14 @@ struct Args {
     /// One-way latency (and as much jitter), in ms.
     #[arg(long = "latency-ms", default_value_t = 1)]
     latency_ms: u64,
+    /// Per-link RTTs from a matrix file (the `vivaldi-eval` format); member i
+    /// sits at row i mod the matrix size. Replaces --latency-ms, and the
+    /// coordinates' median relative error is reported at the end.
+    #[arg(long = "latency-matrix")]
+    latency_matrix: Option<String>,
+    /// Units of the matrix: ms or s.
+    #[arg(long = "matrix-units", default_value = "ms")]
+    matrix_units: String,
     /// Fraction of members killed at random times in the middle half of the run.
     #[arg(long, default_value_t = 0.0)]
     crash: f64,
@@ -87,7 +96,12 @@ struct Report {
     detect_s: Detection,
     crashed: usize,
     slow: usize,
+    /// With --latency-matrix: the coordinates' median relative error.
+    coord_median_error: Option<f64>,
+    /// Live members that are not slow ever marked failed by anyone.
     false_failures: usize,
+    /// Slow members ever marked failed (stalled past the suspicion timeout).
+    slow_failures: usize,
     pushpull_bytes: u64,
     lost: u64,
     dropped: Dropped,
@@ -195,6 +209,70 @@ fn parse_window(s: &str) -> Result<(u64, u64), String> {
     Ok((start, end))
 }
 
+/// Reads a latency matrix (`units`: ms or s), scaled to seconds.
+fn load_matrix(file: &str, units: &str) -> Result<Matrix, String> {
+    let scale = match units {
+        "ms" => 1e-3,
+        "s" => 1.0,
+        u => return Err(format!("--matrix-units must be ms or s, not {u:?}")),
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let m = Matrix::parse(&text).map_err(|e| format!("{file}: {e}"))?;
+    if m.len() < 2 {
+        return Err(format!("{file}: a matrix needs at least two nodes"));
+    }
+    Ok(m.scaled(scale))
+}
+
+/// One-way delays from a matrix of RTTs (in seconds), symmetric; a missing
+/// link takes the matrix's mean. Member i sits at row i mod the matrix size.
+fn one_way_delays(m: &Matrix) -> Box<dyn Fn(u32, u32) -> Duration> {
+    let values: Vec<f64> = m.rtt.iter().flatten().flatten().copied().collect();
+    let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+    let k = m.len();
+    let one_way: Vec<f64> = (0..k * k)
+        .map(|x| {
+            let (i, j) = (x / k, x % k);
+            m.rtt[i][j].or(m.rtt[j][i]).unwrap_or(mean).max(0.0) / 2.0
+        })
+        .collect();
+    Box::new(move |a, b| {
+        let (i, j) = (a as usize % k, b as usize % k);
+        Duration::from_secs_f64(one_way[i * k + j])
+    })
+}
+
+/// The coordinates' median relative error over up to `samples` random pairs
+/// of live members on distinct matrix rows with a measured RTT.
+fn coordinate_error(sim: &Sim, m: &Matrix, live: &[u32], seed: u64) -> Option<f64> {
+    let k = m.len();
+    let mut rng = SimRng::new(seed ^ 0x7711);
+    let mut errors = Vec::new();
+    for _ in 0..200_000 {
+        if errors.len() >= 20_000 || live.len() < 2 {
+            break;
+        }
+        let a = live[rng.below(live.len() as u64) as usize];
+        let b = live[rng.below(live.len() as u64) as usize];
+        let (i, j) = (a as usize % k, b as usize % k);
+        if i == j {
+            continue;
+        }
+        let (Some(actual), Some(na), Some(nb)) = (m.rtt[i][j], sim.node(a), sim.node(b)) else {
+            continue;
+        };
+        if actual > 0.0 {
+            let est = na.coordinate().distance_to(nb.coordinate());
+            errors.push((est - actual).abs() / actual);
+        }
+    }
+    if errors.is_empty() {
+        return None;
+    }
+    errors.sort_by(f64::total_cmp);
+    Some(errors[errors.len() / 2])
+}
+
 /// The run's configuration: the simulator's, with Lifeguard as asked and,
 /// under a partition, room to suspect the other half at once.
 fn configure(a: &Args) -> Result<Config, String> {
@@ -232,6 +310,11 @@ fn run(a: &Args) -> Result<Report, String> {
         jitter: Duration::from_millis(a.latency_ms),
         loss: a.loss,
     };
+    let matrix = a
+        .latency_matrix
+        .as_deref()
+        .map(|f| load_matrix(f, &a.matrix_units))
+        .transpose()?;
     let setup = Wall::now();
     let mut sim = if a.join_storm {
         let mut sim = Sim::new(config.clone(), net, n, a.seed);
@@ -242,6 +325,9 @@ fn run(a: &Args) -> Result<Report, String> {
     } else {
         Sim::warm(config.clone(), net, n, a.seed)
     };
+    if let Some(m) = &matrix {
+        sim.set_latency_fn(one_way_delays(m));
+    }
     let setup_wall_s = setup.elapsed().as_secs_f64();
 
     // The plan: crashes at random times in the middle half, broadcasts spread
@@ -443,7 +529,11 @@ fn run(a: &Args) -> Result<Report, String> {
         detect_s,
         crashed: crash_at.len(),
         slow: slow.len(),
-        false_failures: falsely.len(),
+        false_failures: falsely.iter().filter(|m| !slow.contains(m)).count(),
+        slow_failures: falsely.iter().filter(|m| slow.contains(m)).count(),
+        coord_median_error: matrix
+            .as_ref()
+            .and_then(|m| coordinate_error(&sim, m, &live, a.seed)),
         pushpull_bytes: totals.pushpull_bytes,
         lost: totals.lost,
         dropped: Dropped::of(&sim).since(dropped_at_start),
@@ -503,9 +593,12 @@ fn print_summary(r: &Report) {
         r.detect_s.incomplete
     );
     println!(
-        "false failures    {} live members ever marked failed",
-        r.false_failures
+        "false failures    {} healthy and {} slow live members ever marked failed",
+        r.false_failures, r.slow_failures
     );
+    if let Some(e) = r.coord_median_error {
+        println!("coordinates       median relative error {e:.3} against the matrix");
+    }
     let d = r.dropped;
     println!(
         "dropped           {} suspicions, {} events, {} broadcasts, {} user broadcasts, {} transmits, {} inbox",
