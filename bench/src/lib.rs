@@ -16,5 +16,6 @@ pub mod gorand;
 pub mod heap;
 pub mod matrix;
 pub mod phantom;
+pub mod plot;
 pub mod rng;
 pub mod sim;

@@ -128,3 +128,28 @@ fn latency_matrix_run_reports_the_coordinates_error_and_slow_members_apart() {
     assert!(!ok && stderr.contains("cannot read"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn plot_writes_the_three_svg_charts() {
+    let dir = std::env::temp_dir().join(format!("serf-sim-plot-{}", std::process::id()));
+    let path = dir.to_string_lossy().into_owned();
+    let (ok, _, stderr) = sim(&[
+        "--members",
+        "40",
+        "--seconds",
+        "30",
+        "--crash",
+        "0.05",
+        "--plot",
+        &path,
+    ]);
+    assert!(ok, "{stderr}");
+    for name in ["convergence.svg", "detection.svg", "traffic.svg"] {
+        let svg = std::fs::read_to_string(dir.join(name)).expect(name);
+        assert!(
+            svg.contains("<svg") && svg.contains("<polyline"),
+            "{name} has a chart"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,6 +15,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serf_bench::matrix::Matrix;
+use serf_bench::plot::{write_all, RunSeries};
 use serf_bench::rng::SimRng;
 use serf_bench::sim::{sim_config, DeliveredKind, NetConfig, Sim};
 use serf_core::{Config, EventKind, Instant, Sizes};
@@ -74,6 +75,9 @@ struct Args {
     /// spread is the broadcast convergence measured).
     #[arg(long, default_value_t = 4)]
     broadcasts: u32,
+    /// Write SVG charts (convergence, detection CDF, traffic) into DIR.
+    #[arg(long)]
+    plot: Option<String>,
     /// Print the figures as one JSON object (the last stdout line).
     #[arg(long)]
     json: bool,
@@ -283,6 +287,12 @@ fn configure(a: &Args) -> Result<Config, String> {
     if a.partition.is_some() {
         config.capacity.suspicions = (a.members as usize / 2 + 8).min(4096);
     }
+    if a.join_storm {
+        // Everyone's join news and join intent are in flight at once: room
+        // for memberlist's and Serf's queue depth (overflow still counted).
+        config.capacity.broadcasts = 4096;
+        config.capacity.user_broadcasts = 64;
+    }
     Ok(config)
 }
 
@@ -388,6 +398,9 @@ fn run(a: &Args) -> Result<Report, String> {
     let mut crash_at: HashMap<u32, Instant> = HashMap::new();
     let mut fired_at: Vec<(u32, Instant)> = Vec::new();
     let step = Duration::from_millis(100);
+    // Bytes sent in each whole virtual second (for --plot).
+    let mut traffic: Vec<(f64, f64)> = Vec::new();
+    let mut second_start = (0u64, sim.totals().bytes);
     let mut split = false;
     let end = t0 + Duration::from_secs(a.seconds);
     while sim.now() < end {
@@ -421,6 +434,13 @@ fn run(a: &Args) -> Result<Report, String> {
             fi += 1;
         }
         sim.run_for(step);
+        let second = sim.now().saturating_since(t0).as_secs();
+        if second > second_start.0 {
+            let bytes = sim.totals().bytes;
+            let per = (bytes - second_start.1) as f64 / n as f64;
+            traffic.push((second as f64, per));
+            second_start = (second, bytes);
+        }
         if let Some(b) = &bar {
             b.set_position(sim.now().saturating_since(t0).as_secs());
         }
@@ -513,6 +533,26 @@ fn run(a: &Args) -> Result<Report, String> {
         all_p99: percentile(&mut alls, 0.99),
         incomplete: crash_at.len() - alls.len(),
     };
+    if let Some(dir) = &a.plot {
+        let mut per_broadcast: Vec<(u32, Vec<f64>)> = arrivals.into_iter().collect();
+        per_broadcast.sort_by_key(|(k, _)| *k);
+        let series = RunSeries {
+            arrivals: per_broadcast
+                .into_iter()
+                .map(|(_, mut v)| {
+                    v.sort_by(f64::total_cmp);
+                    v
+                })
+                .collect(),
+            live: live.len(),
+            first_detection: firsts.clone(),
+            all_detection: alls.clone(),
+            traffic,
+        };
+        for f in write_all(std::path::Path::new(dir), &series)? {
+            eprintln!("wrote {f}");
+        }
+    }
     let table_bytes = Sizes::for_config(&config).bytes::<u32>() as f64;
     Ok(Report {
         members: n,
