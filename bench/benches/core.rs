@@ -178,6 +178,63 @@ fn handle_packet(c: &mut Criterion) {
     g.finish();
 }
 
+/// One full 1400-byte packet of alive updates (each a real state change)
+/// handled by a node that knows `n` members: ours and foca's. Both name the
+/// same members; foca's encoding is denser, so its packet carries about half
+/// as many updates again (both counts are printed).
+fn race_packet(c: &mut Criterion) {
+    use serf_bench::race::{foca_packet, foca_with, our_packet, Discard};
+    let mut g = c.benchmark_group("race_packet");
+    for n in [1_000u32, 10_000, 50_000] {
+        let mut ours = node_with(n);
+        let mut foca = foca_with(n, 3);
+        let (mut rng, mut foca_inc, mut our_inc) = (
+            SimRng::new(9),
+            vec![0u16; n as usize + 1],
+            vec![1u32; n as usize + 1],
+        );
+        let (sample, named) = foca_packet(
+            &mut SimRng::new(1),
+            n,
+            &mut vec![0u16; n as usize + 1],
+            1400,
+        );
+        let ours_holds = Decoder::<u32>::new(
+            &our_packet(&named, &mut vec![1u32; n as usize + 1], 1400),
+            1400,
+        )
+        .map_or(0, |d| d.count());
+        println!(
+            "race_packet/{n}: {} updates in a {}-byte foca packet, {ours_holds} in ours",
+            named.len(),
+            sample.len()
+        );
+        g.bench_with_input(BenchmarkId::new("ours", n), &n, |b, &n| {
+            b.iter_batched(
+                || {
+                    let (_, named) = foca_packet(&mut rng, n, &mut foca_inc, 1400);
+                    our_packet(&named, &mut our_inc, 1400)
+                },
+                |p| {
+                    ours.handle_datagram(Instant::ZERO, 1, &p).unwrap();
+                    while ours.poll_event().is_some() {}
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        let mut rng = SimRng::new(9);
+        let mut foca_inc = vec![0u16; n as usize + 1];
+        g.bench_with_input(BenchmarkId::new("foca", n), &n, |b, &n| {
+            b.iter_batched(
+                || foca_packet(&mut rng, n, &mut foca_inc, 1400).0,
+                |p| foca.handle_data(black_box(&p), Discard).unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 fn probe_tick(c: &mut Criterion) {
     let mut g = c.benchmark_group("probe_tick");
     for n in [1_000u32, 10_000, 50_000] {
@@ -250,5 +307,12 @@ fn vivaldi_update(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, codec, handle_packet, probe_tick, vivaldi_update);
+criterion_group!(
+    benches,
+    codec,
+    handle_packet,
+    race_packet,
+    probe_tick,
+    vivaldi_update
+);
 criterion_main!(benches);

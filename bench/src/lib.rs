@@ -17,5 +17,6 @@ pub mod heap;
 pub mod matrix;
 pub mod phantom;
 pub mod plot;
+pub mod race;
 pub mod rng;
 pub mod sim;
