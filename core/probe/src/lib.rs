@@ -80,7 +80,6 @@ pub unsafe extern "C" fn serf_probe_run(
     };
     let mut slots = [Default::default(); MEMBERS];
     let mut index = [0u32; MEMBERS + MEMBERS / 4 + 1];
-    let mut order = [0u32; MEMBERS];
     let mut broadcasts = [Default::default(); 32];
     let mut broadcast_handles = [0u16; MEMBERS];
     let mut user_broadcasts = [Default::default(); 4];
@@ -96,8 +95,9 @@ pub unsafe extern "C" fn serf_probe_run(
     let mut inbox_kinds = [Default::default(); 4];
     let mut coordinates = [Default::default(); 8];
     let mut coordinate_map = [0u64; 16];
-    let mut meta = [0u8; MEMBERS * 16];
-    let mut meta_lens = [0u16; MEMBERS];
+    let mut meta = [0u8; MEMBERS * 16 + 64];
+    let mut meta_map = [0u64; MEMBERS * 2];
+    let mut meta_flags = [0u64; MEMBERS.div_ceil(64)];
     let mut event_ring = [Default::default(); 16];
     let mut query_ring = [Default::default(); 16];
     let mut incoming: [_; 2] = core::array::from_fn(|_| Default::default());
@@ -107,7 +107,7 @@ pub unsafe extern "C" fn serf_probe_run(
     let mut reassembly_bytes = [0u8; 2048];
     let mut outbox = [0u8; 4 * 1400];
     let mut outbox_lens = [0u16; 4];
-    let mut intent_status = [0u64; MEMBERS];
+    let mut intent_status = [0u32; MEMBERS];
     let mut scratch = [0u8; 1400];
     let mut piggybacked = [0u32; 700];
     let mut replay = [0u8; 2 * serf_core::storage::replay_slot_len(512)];
@@ -116,7 +116,6 @@ pub unsafe extern "C" fn serf_probe_run(
     let buffers = Buffers::<u32, Borrowed<'_>> {
         slots: &mut slots,
         index: &mut index,
-        order: &mut order,
         broadcasts: &mut broadcasts,
         broadcast_handles: &mut broadcast_handles,
         user_broadcasts: &mut user_broadcasts,
@@ -133,7 +132,8 @@ pub unsafe extern "C" fn serf_probe_run(
         coordinates: &mut coordinates,
         coordinate_map: &mut coordinate_map,
         meta: &mut meta,
-        meta_lens: &mut meta_lens,
+        meta_map: &mut meta_map,
+        meta_flags: &mut meta_flags,
         event_ring: &mut event_ring,
         query_ring: &mut query_ring,
         incoming: &mut incoming,
