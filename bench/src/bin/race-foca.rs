@@ -12,6 +12,7 @@ use std::time::{Duration, Instant as Wall};
 
 use clap::Parser;
 use serde::{Deserialize, Serialize};
+use serf_bench::peak_rss_bytes;
 use serf_bench::race::{foca_config, FocaId, FocaNode, Outputs};
 use serf_bench::rng::SimRng;
 use serf_bench::sim::{sim_config, NetConfig, Sim};
@@ -381,16 +382,4 @@ fn run_foca(a: &Args) -> Figures {
         .collect();
     let d = detection(&records, &killed, n as usize - killed.len());
     figures("foca", a, setup, wall, killed.len(), d)
-}
-
-/// The process's peak resident set (Linux `VmHWM`), 0 where unknown.
-fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }

@@ -15,6 +15,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serf_bench::matrix::Matrix;
+use serf_bench::peak_rss_bytes;
 use serf_bench::plot::{write_all, RunSeries};
 use serf_bench::rng::SimRng;
 use serf_bench::sim::{sim_config, DeliveredKind, NetConfig, Sim};
@@ -588,18 +589,6 @@ fn percentile(v: &mut [f64], q: f64) -> Option<f64> {
     v.sort_by(|x, y| x.total_cmp(y));
     let rank = ((v.len() as f64) * q).ceil() as usize;
     Some(v[rank.clamp(1, v.len()) - 1])
-}
-
-/// The process's peak resident set (Linux `VmHWM`), 0 where unknown.
-fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
 
 fn print_summary(r: &Report) {
