@@ -32,3 +32,13 @@ pub fn peak_rss_bytes() -> u64 {
         })
         .map_or(0, |kb| kb * 1024)
 }
+
+/// The `q` quantile of `v` (nearest rank), sorting it; `None` if empty.
+pub fn percentile(v: &mut [f64], q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|x, y| x.total_cmp(y));
+    let rank = ((v.len() as f64) * q).ceil() as usize;
+    Some(v[rank.clamp(1, v.len()) - 1])
+}

@@ -3,7 +3,6 @@
 //! inputs as our node. Packets for both are built here so they carry the
 //! same updates.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::BufMut;
@@ -94,9 +93,6 @@ pub fn foca_with(n: u32, seed: u64) -> FocaNode {
     );
     node
 }
-
-/// Encoding errors of the packet builders (none are expected).
-pub type Never = Infallible;
 
 /// One MTU-sized foca gossip datagram from member 1 to member 0 carrying
 /// alive updates about random members of `1..=n`, each at its next

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant as Wall};
 
 use clap::Parser;
 use serde::{Deserialize, Serialize};
-use serf_bench::peak_rss_bytes;
 use serf_bench::race::{foca_config, FocaId, FocaNode, Outputs};
 use serf_bench::rng::SimRng;
 use serf_bench::sim::{sim_config, NetConfig, Sim};
+use serf_bench::{peak_rss_bytes, percentile};
 use serf_core::{Config, EventKind};
 
 /// Races our node against foca on one workload.
@@ -173,12 +173,12 @@ fn detection(
         .filter(|v| v.len() >= survivors)
         .filter_map(|v| v.iter().copied().reduce(f64::max))
         .collect();
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        (!v.is_empty()).then(|| v[(v.len() - 1) / 2])
-    };
     let incomplete = killed.len() - alls.len();
-    (median(&mut firsts), median(&mut alls), incomplete)
+    (
+        percentile(&mut firsts, 0.5),
+        percentile(&mut alls, 0.5),
+        incomplete,
+    )
 }
 
 fn figures(

@@ -15,10 +15,10 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serf_bench::matrix::Matrix;
-use serf_bench::peak_rss_bytes;
 use serf_bench::plot::{write_all, RunSeries};
 use serf_bench::rng::SimRng;
 use serf_bench::sim::{sim_config, DeliveredKind, NetConfig, Sim};
+use serf_bench::{peak_rss_bytes, percentile};
 use serf_core::{Config, EventKind, Instant, Sizes};
 
 /// Simulates a cluster of complete members and reports speed, memory,
@@ -579,16 +579,6 @@ fn run(a: &Args) -> Result<Report, String> {
         lost: totals.lost,
         dropped: Dropped::of(&sim).since(dropped_at_start),
     })
-}
-
-/// The `q` quantile of `v` (nearest rank), sorting it; `None` if empty.
-fn percentile(v: &mut [f64], q: f64) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|x, y| x.total_cmp(y));
-    let rank = ((v.len() as f64) * q).ceil() as usize;
-    Some(v[rank.clamp(1, v.len()) - 1])
 }
 
 fn print_summary(r: &Report) {
