@@ -12,7 +12,7 @@ use serf_core::EventKind;
 use crate::coalesce::Coalescer;
 use crate::event::AgentEvent;
 use crate::handlers::{self, Handler, SelfInfo, Work};
-use serf_runtime_std::member::{Command, Output, QueryRequest, UserEvent};
+use serf_runtime_std::member::{Commands, Output, QueryRequest, UserEvent};
 
 /// A message for the dispatcher.
 pub enum Dispatch {
@@ -41,7 +41,7 @@ pub struct Dispatcher {
     handlers: Vec<(Handler, Sender<Work>)>,
     subscribers: Vec<Sender<AgentEvent>>,
     coalescer: Coalescer,
-    commands: Sender<Command>,
+    commands: Commands,
     /// Sees every raw output (the snapshot records events uncoalesced).
     tee: Option<Tee>,
     ready: Vec<AgentEvent>,
@@ -53,7 +53,7 @@ impl Dispatcher {
         me: SelfInfo,
         handlers: Vec<Handler>,
         coalescer: Coalescer,
-        commands: Sender<Command>,
+        commands: Commands,
         tee: Option<Tee>,
     ) -> Dispatcher {
         let mut d = Dispatcher {
@@ -225,7 +225,7 @@ mod tests {
             SelfInfo::default(),
             vec![],
             Coalescer::serf_agent(),
-            cmd,
+            Commands::new(cmd, None),
             Some(Box::new(move |o: &Output| {
                 let _ = tee.send(o.clone());
             })),
@@ -257,7 +257,7 @@ mod tests {
             SelfInfo::default(),
             vec![h("user=true")],
             Coalescer::serf_agent(),
-            cmd,
+            Commands::new(cmd, None),
             None,
         );
         let specs = |d: &mut Dispatcher| {

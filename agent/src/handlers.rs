@@ -8,7 +8,7 @@ use std::process::{Command as Proc, Stdio};
 use std::sync::mpsc::{self, Sender};
 
 use crate::event::AgentEvent;
-use serf_runtime_std::member::{Command, QueryRequest, UserEvent};
+use serf_runtime_std::member::{Command, Commands, QueryRequest, UserEvent};
 
 /// One clause of a handler filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,7 +123,7 @@ pub enum Work {
 
 /// Starts a worker thread for `h`; returns the sender that feeds it (the
 /// worker ends once the sender is dropped and its queue is done).
-pub fn spawn(h: Handler, commands: Sender<Command>) -> Sender<Work> {
+pub fn spawn(h: Handler, commands: Commands) -> Sender<Work> {
     let (tx, rx) = mpsc::channel::<Work>();
     std::thread::spawn(move || {
         while let Ok(work) = rx.recv() {
@@ -159,7 +159,7 @@ fn member_line(m: &serf_runtime_std::member::MemberInfo) -> String {
     )
 }
 
-fn run(h: &Handler, me: &SelfInfo, ev: &AgentEvent, commands: &Sender<Command>) {
+fn run(h: &Handler, me: &SelfInfo, ev: &AgentEvent, commands: &Commands) {
     let mut cmd = Proc::new("/bin/sh");
     cmd.arg("-c")
         .arg(&h.script)

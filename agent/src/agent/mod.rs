@@ -19,7 +19,7 @@ use crate::handlers::SelfInfo;
 use crate::hub::{Control, Hub};
 use crate::rpc::{self, RpcConfig};
 use crate::snapshot::Snapshot;
-use serf_runtime_std::member::{Command, Member, Output};
+use serf_runtime_std::member::{Command, Commands, Member, Output};
 
 /// Runs the agent until it leaves or is signalled; returns the exit code.
 pub fn run(argv: &[String]) -> i32 {
@@ -315,7 +315,7 @@ fn retry_join(
     replay: bool,
     interval: Duration,
     max: u32,
-    commands: &mpsc::Sender<Command>,
+    commands: &Commands,
     hub: &Hub,
 ) {
     let mut failures = 0u32;
@@ -351,7 +351,7 @@ fn retry_join(
 /// SIGHUP: reads the configuration again (same flags, files as they are
 /// now) and applies what Serf reloads: the log level, event handlers and tags.
 /// A configuration that no longer parses is reported and changes nothing.
-fn reload(argv: &[String], commands: &mpsc::Sender<Command>, hub: &Hub, logs: &crate::log::Logs) {
+fn reload(argv: &[String], commands: &Commands, hub: &Hub, logs: &crate::log::Logs) {
     println!("==> Reloading configuration...");
     let cfg = match AgentConfig::from_args(argv) {
         Ok(c) => c,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::snapshot::Snapshot;
 use serf_core::EventKind;
-use serf_runtime_std::member::{Command, Output};
+use serf_runtime_std::member::{Command, Commands, Output};
 
 /// What the snapshot thread hears.
 pub(crate) enum SnapMsg {
@@ -20,7 +20,7 @@ pub(crate) enum SnapMsg {
 /// clocks. Everything reaches it through its channel (no shared state).
 pub(crate) fn snapshot_thread(
     mut snap: Snapshot,
-    commands: mpsc::Sender<Command>,
+    commands: Commands,
 ) -> (mpsc::Sender<SnapMsg>, mpsc::Receiver<()>) {
     let (tx, rx) = mpsc::channel::<SnapMsg>();
     let (done_tx, done_rx) = mpsc::channel();

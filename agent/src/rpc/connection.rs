@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rmpv::Value;
 use serde::Serialize;
-use serf_runtime_std::member::Command;
+use serf_runtime_std::member::{Command, Commands};
 
 use super::records::{field, u64_field, ResponseHeader};
 use super::RpcConfig;
@@ -43,7 +43,7 @@ fn writer_thread(stream: TcpStream) -> Writer {
 pub(crate) struct Connection {
     reader: BufReader<TcpStream>,
     pub(super) writer: Writer,
-    pub(super) commands: Sender<Command>,
+    pub(super) commands: Commands,
     pub(super) hub: Hub,
     pub(super) config: RpcConfig,
     pub(super) handshake: bool,
@@ -58,7 +58,7 @@ pub(crate) fn read_value(r: &mut impl Read) -> Result<Value, String> {
 
 /// Sends `make`'s command to the protocol loop and waits for its answer.
 pub(crate) fn ask<T>(
-    commands: &Sender<Command>,
+    commands: &Commands,
     make: impl FnOnce(Sender<T>) -> Command,
 ) -> Result<T, String> {
     let (tx, rx) = mpsc::channel();
@@ -92,7 +92,7 @@ fn has_body(command: &str) -> bool {
 impl Connection {
     pub(super) fn new(
         stream: TcpStream,
-        commands: Sender<Command>,
+        commands: Commands,
         hub: Hub,
         config: RpcConfig,
     ) -> std::io::Result<Self> {

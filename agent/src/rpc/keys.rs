@@ -2,11 +2,11 @@
 //! a keyring query across the cluster, answered as Serf's KeyManager does.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self};
 use std::time::Duration;
 
 use serf_core::query::{KeyOp, KeyResponse};
-use serf_runtime_std::member::{Command, QueryEvent};
+use serf_runtime_std::member::{Command, Commands, QueryEvent};
 
 use super::connection::{ask, Connection};
 use super::records::*;
@@ -46,11 +46,7 @@ impl Connection {
 }
 
 /// Runs key operation `op` as a query and tallies the answers.
-fn key_operation(
-    commands: &Sender<Command>,
-    op: KeyOp,
-    key: Option<Vec<u8>>,
-) -> Result<KeysBody, String> {
+fn key_operation(commands: &Commands, op: KeyOp, key: Option<Vec<u8>>) -> Result<KeysBody, String> {
     let members = ask(commands, Command::Members)?;
     let num_nodes = members.iter().filter(|m| m.status == "alive").count() as i32;
     let (etx, erx) = mpsc::channel();

@@ -6,9 +6,8 @@
 //! through its command channel. Bad input closes that connection only.
 
 use std::net::TcpListener;
-use std::sync::mpsc::Sender;
 
-use serf_runtime_std::member::Command;
+use serf_runtime_std::member::Commands;
 
 use crate::hub::Hub;
 
@@ -38,7 +37,7 @@ pub struct RpcConfig {
 }
 
 /// Serves RPC connections on `listener` until the process exits.
-pub fn serve(listener: TcpListener, commands: Sender<Command>, hub: Hub, config: RpcConfig) {
+pub fn serve(listener: TcpListener, commands: Commands, hub: Hub, config: RpcConfig) {
     std::thread::Builder::new()
         .name("serf-rpc".into())
         .spawn(move || {

@@ -1,12 +1,16 @@
-//! Runs one `serf-core` member on a std UDP socket in its own thread.
+//! The embedding API ([`Member`]) and the std runtime: one `serf-core`
+//! member on a std UDP socket in its own thread.
 //!
-//! The protocol loop owns the node; everything else talks to it through a
-//! command channel (each command carries its own reply channel) and receives
-//! events through an output channel. No state is shared between threads, so
-//! there is nothing to lock.
+//! The runtime's loop owns the node (inside a [`Host`]); everything else
+//! talks to it through a command channel (each command carries its own reply
+//! channel) and receives events through an output channel. No state is
+//! shared between threads, so there is nothing to lock. Other runtimes
+//! (`serf-runtime-uring`) drive the same [`Host`] and hand out the same
+//! [`Member`], built from [`MemberBuilder::prepare`] and [`Member::from_parts`].
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
 
@@ -15,10 +19,13 @@ use serf_core::{Config, Instant, Node};
 
 use crate::id::NodeId;
 
+mod host;
 mod protocol_loop;
 mod types;
 
-use protocol_loop::{encode_tags, Loop, LoopSettings};
+use host::{encode_tags, LoopSettings};
+pub use host::{Flow, Host};
+use protocol_loop::Loop;
 use types::Reply;
 pub use types::{
     Command, Info, JoinFailure, JoinOutcome, MemberEvent, MemberInfo, Output, QueryEvent,
@@ -70,11 +77,72 @@ impl rand_core::RngCore for Rng {
 /// The node type the runtime drives.
 pub type StdNode = Node<NodeId, Heap, Rng>;
 
+/// Sends commands to a member's loop; cheap to clone (RPC connections,
+/// handlers and the snapshot writer each hold one).
+#[derive(Clone)]
+pub struct Commands {
+    tx: Sender<Command>,
+    wake: Option<Waker>,
+}
+
+/// Called after each command is queued, for a runtime whose thread sleeps
+/// in the kernel rather than on the channel.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+impl Commands {
+    /// Commands into `tx`; `wake` (if any) runs after each one is queued.
+    pub fn new(tx: Sender<Command>, wake: Option<Waker>) -> Commands {
+        Commands { tx, wake }
+    }
+
+    /// Queues `c` for the loop; fails once the member stopped.
+    pub fn send(&self, c: Command) -> Result<(), MemberStopped> {
+        self.tx.send(c).map_err(|_| MemberStopped)?;
+        if let Some(w) = &self.wake {
+            w();
+        }
+        Ok(())
+    }
+}
+
+/// A command could not be queued: the member's loop has stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemberStopped;
+
+impl std::fmt::Display for MemberStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("member stopped")
+    }
+}
+
+impl std::error::Error for MemberStopped {}
+
+/// How a [`Member`] waits for its loop to stop.
+enum Stopped {
+    /// The std runtime's own thread.
+    Thread(JoinHandle<()>),
+    /// A shared loop (a ring) drops the sender once it let the member go.
+    Signal(Receiver<()>),
+}
+
 /// A running member.
 pub struct Member {
-    commands: Sender<Command>,
-    thread: Option<JoinHandle<()>>,
+    commands: Commands,
+    stopped: Option<Stopped>,
     /// The address actually bound.
+    pub local_addr: SocketAddr,
+}
+
+/// A member bound and built but not yet driven: what a runtime needs to run
+/// it (see [`MemberBuilder::prepare`]).
+pub struct Prepared {
+    /// The bound socket.
+    pub socket: UdpSocket,
+    /// The node and everything around it.
+    pub host: Host,
+    /// Where the host's outputs arrive (hand it to the application).
+    pub outputs: Receiver<Output>,
+    /// The bound address.
     pub local_addr: SocketAddr,
 }
 
@@ -106,34 +174,29 @@ impl Member {
             broadcast_timeout: Duration::from_secs(5),
             on_keyring_change: None,
         };
-        Member::spawn(id, socket, config, &[], settings, outputs)
+        let host = build_host(id, config, &[], settings, outputs)?;
+        Member::spawn(host, socket)
     }
 
-    fn spawn(
-        id: NodeId,
-        socket: UdpSocket,
-        config: Config,
-        tags: &[(String, String)],
-        settings: LoopSettings,
-        outputs: Sender<Output>,
-    ) -> std::io::Result<Member> {
-        let local_addr = socket.local_addr()?;
-        let epoch = StdInstant::now();
-        let buffers = Buffers::<NodeId, Heap>::new(&config, &mut Heap);
-        let mut node = Node::new(id, config, buffers, Rng::from_os(), Instant::ZERO)
-            .map_err(|e| std::io::Error::other(format!("invalid configuration: {e:?}")))?;
-        if !tags.is_empty() {
-            let meta = encode_tags(tags).map_err(std::io::Error::other)?;
-            node.set_meta(Instant::ZERO, &meta)
-                .map_err(|_| std::io::Error::other("tags exceed 512 bytes"))?;
+    /// A member driven by another runtime: `commands` reach its loop, and
+    /// `done` disconnects once the loop let it go.
+    pub fn from_parts(local_addr: SocketAddr, commands: Commands, done: Receiver<()>) -> Member {
+        Member {
+            commands,
+            stopped: Some(Stopped::Signal(done)),
+            local_addr,
         }
+    }
+
+    fn spawn(host: Host, socket: UdpSocket) -> std::io::Result<Member> {
+        let local_addr = socket.local_addr()?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("serf-protocol".into())
-            .spawn(move || Loop::new(node, socket, epoch, outputs, settings).run(rx))?;
+            .spawn(move || Loop::new(host, socket).run(rx))?;
         Ok(Member {
-            commands: tx,
-            thread: Some(thread),
+            commands: Commands::new(tx, None),
+            stopped: Some(Stopped::Thread(thread)),
             local_addr,
         })
     }
@@ -190,27 +253,59 @@ impl Member {
         Ok(rx)
     }
 
+    /// The node's counters: datagrams in and out, and everything dropped.
+    pub fn stats(&self) -> Option<serf_core::Stats> {
+        self.ask(Command::Stats)
+    }
+
     /// A sender for commands (cheap to clone, for RPC connections).
-    pub fn commands(&self) -> Sender<Command> {
+    pub fn commands(&self) -> Commands {
         self.commands.clone()
     }
 
     /// Stops the loop and waits for it.
     pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
         let _ = self.commands.send(Command::Shutdown);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        match self.stopped.take() {
+            Some(Stopped::Thread(t)) => {
+                let _ = t.join();
+            }
+            Some(Stopped::Signal(done)) => {
+                let _ = done.recv();
+            }
+            None => {}
         }
     }
 }
 
 impl Drop for Member {
     fn drop(&mut self) {
-        let _ = self.commands.send(Command::Shutdown);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop();
     }
+}
+
+/// The node for `id`, with `tags` set, inside a host reporting to `outputs`.
+fn build_host(
+    id: NodeId,
+    config: Config,
+    tags: &[(String, String)],
+    settings: LoopSettings,
+    outputs: Sender<Output>,
+) -> std::io::Result<Host> {
+    let epoch = StdInstant::now();
+    let buffers = Buffers::<NodeId, Heap>::new(&config, &mut Heap);
+    let mut node = Node::new(id, config, buffers, Rng::from_os(), Instant::ZERO)
+        .map_err(|e| std::io::Error::other(format!("invalid configuration: {e:?}")))?;
+    if !tags.is_empty() {
+        let meta = encode_tags(tags).map_err(std::io::Error::other)?;
+        node.set_meta(Instant::ZERO, &meta)
+            .map_err(|_| std::io::Error::other("tags exceed 512 bytes"))?;
+    }
+    Ok(Host::new(node, epoch, outputs, settings))
 }
 
 /// Builds an embedded [`Member`]; see [`Member::builder`].
@@ -275,13 +370,20 @@ impl MemberBuilder {
         self.tags.push((key.to_string(), value.to_string()));
         self
     }
-    /// Binds, starts the member and returns it with its event receiver.
+    /// Binds, starts the member on the std runtime (its own thread) and
+    /// returns it with its event receiver.
     pub fn start(self) -> std::io::Result<(Member, Receiver<Output>)> {
+        let p = self.prepare()?;
+        let m = Member::spawn(p.host, p.socket)?;
+        Ok((m, p.outputs))
+    }
+
+    /// Binds the socket and builds the node without starting a loop, for a
+    /// runtime to drive.
+    pub fn prepare(self) -> std::io::Result<Prepared> {
         let socket = UdpSocket::bind(self.bind)?;
-        let advertise = match self.advertise {
-            Some(a) => a,
-            None => socket.local_addr()?,
-        };
+        let local_addr = socket.local_addr()?;
+        let advertise = self.advertise.unwrap_or(local_addr);
         let id = NodeId::new(&self.name, advertise)
             .ok_or_else(|| std::io::Error::other("invalid node name"))?;
         let (tx, rx) = mpsc::channel();
@@ -289,7 +391,12 @@ impl MemberBuilder {
             broadcast_timeout: self.broadcast_timeout,
             on_keyring_change: self.on_keyring_change,
         };
-        let m = Member::spawn(id, socket, self.config, &self.tags, settings, tx)?;
-        Ok((m, rx))
+        let host = build_host(id, self.config, &self.tags, settings, tx)?;
+        Ok(Prepared {
+            socket,
+            host,
+            outputs: rx,
+            local_addr,
+        })
     }
 }

@@ -200,6 +200,8 @@ pub enum Command {
     ),
     /// This node's keys, primary first.
     LocalKeys(Reply<Vec<Vec<u8>>>),
+    /// The node's counters (traffic, drops).
+    Stats(Reply<serf_core::Stats>),
     /// Restore the Lamport clocks from a snapshot.
     RestoreClocks(serf_core::Clocks),
     /// Stop the loop.
