@@ -90,6 +90,7 @@ pub fn to_flags(text: &str, origin: &str) -> Result<FileFlags, String> {
             "tags_file" => "tags-file",
             "keyring_file" => "keyring-file",
             "protocol" => "protocol",
+            "runtime" => "runtime",
             "interface" => "iface",
             "syslog_facility" => "syslog-facility",
             "rejoin_after_leave"

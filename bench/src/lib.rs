@@ -14,6 +14,7 @@ pub mod args;
 pub mod eval;
 pub mod gorand;
 pub mod heap;
+pub mod loopback;
 pub mod matrix;
 pub mod phantom;
 pub mod plot;

@@ -41,9 +41,20 @@ fn disabled_sysctl() -> Option<u32> {
 /// A ring of `entries` submission slots on a kernel that has what the
 /// runtime needs, or an `Unsupported` error naming what is missing.
 pub(crate) fn open(entries: u32) -> std::io::Result<IoUring> {
+    // One thread submits and reaps (single issuer), so completions' task
+    // work can wait until the ring thread enters the kernel anyway (defer
+    // taskrun: no interrupting it per datagram). Kernels before 6.1 lack
+    // these; the plain ring works there.
     let uring = IoUring::builder()
         .setup_cqsize(entries.saturating_mul(8))
+        .setup_single_issuer()
+        .setup_defer_taskrun()
         .build(entries)
+        .or_else(|_| {
+            IoUring::builder()
+                .setup_cqsize(entries.saturating_mul(8))
+                .build(entries)
+        })
         .map_err(explain_open)?;
     if !uring.params().is_feature_ext_arg() {
         return Err(std::io::Error::new(

@@ -52,6 +52,9 @@ const WAKE: u64 = 3 << 56;
 const CANCEL: u64 = 4 << 56;
 const KIND: u64 = 0xff << 56;
 
+/// Completions a batched wait asks for before the window even ends.
+const BATCH: usize = 256;
+
 fn recv_data(slot: u32, gen: u32) -> u64 {
     RECV | (u64::from(gen) << 24) | u64::from(slot)
 }
@@ -92,6 +95,10 @@ pub(crate) struct Ring {
     cqes: Vec<(u64, i32, u32)>,
     pending: Vec<Wake>,
     counters: Arc<Counters>,
+    /// The batch window in µs (0: wake at the first completion).
+    min_wait_us: u32,
+    /// How late a deadline may fire so that neighbours fire with it.
+    slack: std::time::Duration,
 }
 
 impl Ring {
@@ -101,6 +108,7 @@ impl Ring {
         counters: Arc<Counters>,
     ) -> std::io::Result<Ring> {
         let uring = crate::probe::open(cfg.queue_depth)?;
+        let uring_min_timeout = uring.params().is_feature_min_timeout();
         let bufs = BufRing::new(cfg.receive_buffers, cfg.receive_buffer_len())?;
         bufs.register(&uring)
             .map_err(crate::probe::explain_buf_ring)?;
@@ -123,6 +131,12 @@ impl Ring {
             cqes: Vec::with_capacity(usize::from(cfg.receive_buffers) + cfg.sends + 16),
             pending: Vec::new(),
             counters,
+            slack: cfg.timer_slack,
+            min_wait_us: if uring_min_timeout {
+                cfg.batch_window.as_micros().min(u128::from(u32::MAX)) as u32
+            } else {
+                0
+            },
         })
     }
 
@@ -134,6 +148,7 @@ impl Ring {
                 tracing::error!(target: "serf", "io_uring wait failed, the ring stops: {e}");
                 return;
             }
+            self.counters.bump(&self.counters.wakes);
             if !self.reap() {
                 return;
             }
@@ -154,15 +169,31 @@ impl Ring {
     /// deadline.
     fn wait(&mut self) -> std::io::Result<()> {
         let now = Instant::now();
-        let r = match self.timers.next() {
+        // With a batch window, ask for many completions: the kernel returns
+        // once the window passed with at least one, or the deadline came.
+        let want = if self.min_wait_us > 0 { BATCH } else { 1 };
+        // Deadlines within the window of the earliest fire together.
+        let r = match self.timers.next().map(|at| at + self.slack) {
             Some(at) if at <= now => self.uring.submit().map(drop),
             Some(at) => {
                 let d = at - now;
                 let ts = types::Timespec::new()
                     .sec(d.as_secs())
                     .nsec(d.subsec_nanos());
-                let args = types::SubmitArgs::new().timespec(&ts);
-                self.uring.submitter().submit_with_args(1, &args).map(drop)
+                let args = types::SubmitArgs::new()
+                    .min_wait_usec(self.min_wait_us)
+                    .timespec(&ts);
+                self.uring
+                    .submitter()
+                    .submit_with_args(want, &args)
+                    .map(drop)
+            }
+            None if self.min_wait_us > 0 => {
+                let args = types::SubmitArgs::new().min_wait_usec(self.min_wait_us);
+                self.uring
+                    .submitter()
+                    .submit_with_args(want, &args)
+                    .map(drop)
             }
             None => self.uring.submit_and_wait(1).map(drop),
         };
@@ -459,9 +490,9 @@ impl Ring {
         }
     }
 
-    /// Member `i` may have datagrams to send and a new deadline.
+    /// Member `i` may have datagrams to send and a new deadline; both are
+    /// looked at once per pass, in [`Self::flush`].
     fn touched(&mut self, i: u32) {
-        let gen = self.gens[i as usize];
         let Some(s) = self.slots[i as usize].as_mut() else {
             return;
         };
@@ -469,6 +500,14 @@ impl Ring {
             s.dirty = true;
             self.dirty.push(i);
         }
+    }
+
+    /// Puts member `i`'s current deadline in the heap if it moved.
+    fn rearm(&mut self, i: u32) {
+        let gen = self.gens[i as usize];
+        let Some(s) = self.slots[i as usize].as_mut() else {
+            return;
+        };
         let at = s.host.deadline();
         if at != s.armed {
             s.armed = at;
@@ -503,7 +542,9 @@ impl Ring {
         let mut keep = 0;
         for n in 0..dirty.len() {
             let i = dirty[n];
-            if !self.drain_member(i) {
+            let drained = self.drain_member(i);
+            self.rearm(i);
+            if !drained {
                 // Out of send slots: the rest waits in the node.
                 dirty[keep] = i;
                 keep += 1;

@@ -50,6 +50,16 @@ static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
 /// dozen clusters run at once.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// `-runtime=X` when `SERF_TEST_RUNTIME=X` is set (`.ci/run` runs the
+/// article's tour once more on the std runtime; the default, auto, takes
+/// io_uring where the kernel has it).
+pub fn runtime_flag() -> Option<String> {
+    std::env::var("SERF_TEST_RUNTIME")
+        .ok()
+        .filter(|r| !r.is_empty())
+        .map(|r| format!("-runtime={r}"))
+}
+
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -107,6 +117,7 @@ impl Cluster {
                 format!("-rpc-addr={rpc}"),
                 "-profile=local".to_string(),
             ];
+            args.extend(runtime_flag());
             args.extend(extra(i));
             let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
             let child = Command::new(serf_bin())

@@ -60,9 +60,34 @@ pub struct AgentConfig {
     pub keyring_file: Option<std::path::PathBuf>,
     /// `-syslog`: the facility to log at.
     pub syslog: Option<u8>,
+    /// `-runtime`: which runtime drives the member.
+    pub runtime: RuntimeChoice,
     /// Said at start: deprecated flags, configuration keys accepted but
     /// without effect.
     pub warnings: Vec<String>,
+}
+
+/// `-runtime=auto|uring|std`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RuntimeChoice {
+    /// io_uring where the kernel offers it, std otherwise.
+    #[default]
+    Auto,
+    /// io_uring or fail.
+    Uring,
+    /// The std runtime (a thread and a blocking socket).
+    Std,
+}
+
+impl RuntimeChoice {
+    fn parse(s: &str) -> Result<RuntimeChoice, String> {
+        match s {
+            "auto" => Ok(RuntimeChoice::Auto),
+            "uring" | "io_uring" => Ok(RuntimeChoice::Uring),
+            "std" => Ok(RuntimeChoice::Std),
+            _ => Err(format!("-runtime must be auto, uring or std, got {s:?}")),
+        }
+    }
 }
 
 pub(crate) fn hostname() -> String {
@@ -182,6 +207,7 @@ impl AgentConfig {
             "reconnect-interval",
             "reconnect-timeout",
             "tombstone-timeout",
+            "runtime",
         ];
         let f = Flags::parse(
             argv,
@@ -380,6 +406,7 @@ impl AgentConfig {
             keyring_file: f.get("keyring-file").map(std::path::PathBuf::from),
             log_level,
             syslog,
+            runtime: RuntimeChoice::parse(f.get("runtime").unwrap_or("auto"))?,
             warnings,
         })
     }

@@ -19,6 +19,7 @@ use crate::handlers::SelfInfo;
 use crate::hub::{Control, Hub};
 use crate::rpc::{self, RpcConfig};
 use crate::snapshot::Snapshot;
+use config::RuntimeChoice;
 use serf_runtime_std::member::{Command, Commands, Member, Output};
 
 /// Runs the agent until it leaves or is signalled; returns the exit code.
@@ -41,6 +42,53 @@ pub fn run(argv: &[String]) -> i32 {
         Err(e) => {
             eprintln!("==> Error starting agent: {e}");
             1
+        }
+    }
+}
+
+/// What drives the agent's member; the ring (if any) lives as long as the agent.
+enum Driver {
+    Std(Option<String>),
+    Uring(#[allow(dead_code)] serf_runtime_uring::Runtime),
+}
+
+impl Driver {
+    fn describe(&self) -> String {
+        match self {
+            Driver::Uring(_) => "io_uring".into(),
+            Driver::Std(None) => "std".into(),
+            Driver::Std(Some(why)) => format!("std (io_uring unavailable: {why})"),
+        }
+    }
+}
+
+/// Starts the member on the runtime `choice` names (auto: io_uring when
+/// the kernel offers it, else std, saying why).
+fn start_member(
+    choice: RuntimeChoice,
+    builder: serf_runtime_std::member::MemberBuilder,
+    bind: SocketAddr,
+) -> Result<(Driver, Member, mpsc::Receiver<Output>), String> {
+    let bind_err = |e: std::io::Error| format!("cannot bind {bind}: {e}");
+    let ring = match choice {
+        RuntimeChoice::Std => Err("not chosen".to_string()),
+        _ => serf_runtime_uring::Runtime::builder()
+            .start()
+            .map_err(|e| e.to_string()),
+    };
+    match (choice, ring) {
+        (RuntimeChoice::Std, _) => {
+            let (m, rx) = builder.start().map_err(bind_err)?;
+            Ok((Driver::Std(None), m, rx))
+        }
+        (_, Ok(ring)) => {
+            let (m, rx) = ring.spawn(builder).map_err(bind_err)?;
+            Ok((Driver::Uring(ring), m, rx))
+        }
+        (RuntimeChoice::Uring, Err(why)) => Err(format!("-runtime=uring: {why}")),
+        (_, Err(why)) => {
+            let (m, rx) = builder.start().map_err(bind_err)?;
+            Ok((Driver::Std(Some(why)), m, rx))
         }
     }
 }
@@ -75,9 +123,7 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
             Ok(())
         });
     }
-    let (member, out_rx) = builder
-        .start()
-        .map_err(|e| format!("cannot bind {}: {e}", cfg.bind))?;
+    let (runtime, member, out_rx) = start_member(cfg.runtime, builder, cfg.bind)?;
     let commands = member.commands();
     let snapshot = match &cfg.snapshot {
         None => None,
@@ -158,6 +204,7 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
     println!("          RPC addr: '{}'", cfg.rpc_addr);
     println!("         Encrypted: {}", !cfg.config.keyring.is_empty());
     println!("          Profile: {}", profile_name(&cfg.config));
+    println!("           Runtime: {}", runtime.describe());
     if let Some((_, _, replay)) = &snapshot {
         let previous: Vec<SocketAddr> = replay
             .alive
