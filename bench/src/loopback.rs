@@ -1,4 +1,4 @@
-//! Real members on loopback sockets (127.10.x.y, one address each), on the
+//! Real members on loopback sockets (127.net.x.y, one address each), on the
 //! std runtime (a thread each) or on one io_uring ring, for `runtime-race`
 //! and `ring-scale`: start them, join them through member 0, watch them
 //! converge, and read the process's CPU time.
@@ -37,9 +37,10 @@ impl Engine {
     }
 }
 
-/// Member `i`'s address: its own loopback IP (up to 250 × 250 members).
-pub fn addr(i: usize) -> SocketAddr {
-    SocketAddr::from(([127, 10, (i / 250) as u8, (i % 250 + 1) as u8], 7946))
+/// Member `i`'s address in loopback net `127.net.0.0/16`: its own IP (up
+/// to 250 × 250 members).
+pub fn addr(net: u8, i: usize) -> SocketAddr {
+    SocketAddr::from(([127, net, (i / 250) as u8, (i % 250 + 1) as u8], 7946))
 }
 
 /// `profile` sized for `members` with the simulator's lean tables (tags
@@ -60,12 +61,14 @@ pub struct Loopback {
     pub commands: Vec<Commands>,
     /// The ring, for the io_uring engine.
     pub ring: Option<serf_runtime_uring::Runtime>,
+    /// The loopback net the members' addresses are in.
+    pub net: u8,
 }
 
 impl Loopback {
     /// Starts `n` members with `config` on `engine`; their outputs are
     /// dropped (nothing here reads them).
-    pub fn start(engine: Engine, n: usize, config: &Config) -> std::io::Result<Loopback> {
+    pub fn start(engine: Engine, n: usize, config: &Config, net: u8) -> std::io::Result<Loopback> {
         let ring = match engine {
             Engine::Std => None,
             Engine::Uring => Some(serf_runtime_uring::Runtime::builder().members(n).start()?),
@@ -73,7 +76,7 @@ impl Loopback {
         let mut members = Vec::with_capacity(n);
         for i in 0..n {
             let b = Member::builder(&format!("m{i}"))
-                .bind(addr(i))
+                .bind(addr(net, i))
                 .config(config.clone());
             let (m, _outputs) = match &ring {
                 None => b.start()?,
@@ -86,13 +89,14 @@ impl Loopback {
             members,
             commands,
             ring,
+            net,
         })
     }
 
     /// Every member but the seed joins member 0 (eight joins in flight at
     /// a time); returns how many joins succeeded.
     pub fn join_all(&self) -> usize {
-        let seed = addr(0);
+        let seed = addr(self.net, 0);
         let joined = std::sync::atomic::AtomicUsize::new(0);
         let rest = &self.commands[1..];
         let chunk = rest.len().div_ceil(8).max(1);
@@ -112,6 +116,84 @@ impl Loopback {
             }
         });
         joined.into_inner()
+    }
+
+    /// Every member but the seed joins member 0, `per_second` joins started
+    /// each second (a fleet coming up, not all at once); a member whose join
+    /// got no answer tries again (as `-retry-join` does), up to three rounds.
+    /// Returns how many members joined.
+    pub fn join_paced(&self, per_second: f64) -> usize {
+        let mut todo: Vec<usize> = (1..self.commands.len()).collect();
+        let mut joined = 0;
+        for _round in 0..3 {
+            let failed = self.join_round(&todo, per_second);
+            joined += todo.len() - failed.len();
+            if failed.is_empty() {
+                break;
+            }
+            eprintln!("{} joins got no answer; trying those again", failed.len());
+            todo = failed;
+        }
+        joined
+    }
+
+    /// One round of paced joins of the members `which`; returns those that
+    /// did not join.
+    fn join_round(&self, which: &[usize], per_second: f64) -> Vec<usize> {
+        let seed = addr(self.net, 0);
+        let gap = Duration::from_secs_f64(1.0 / per_second.max(0.01));
+        let start = Instant::now();
+        let mut replies = Vec::with_capacity(which.len());
+        for (k, &i) in which.iter().enumerate() {
+            let due = start + gap * k as u32;
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let (tx, rx) = std::sync::mpsc::channel();
+            if self.commands[i]
+                .send(Command::Join(vec![seed], false, tx))
+                .is_ok()
+            {
+                replies.push((i, rx));
+            }
+        }
+        replies
+            .into_iter()
+            .filter(|(_, rx)| {
+                rx.recv_timeout(Duration::from_secs(30))
+                    .map_or(true, |o| o.joined == 0)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Sum over members of the counters of dropped work (a queue or table
+    /// was full somewhere), by name; only those that are not zero.
+    pub fn drops(&self) -> Vec<(&'static str, u64)> {
+        let mut sum = serf_core::Stats::default();
+        for s in self.commands.iter().filter_map(|c| ask(c, Command::Stats)) {
+            sum.transmits_dropped += s.transmits_dropped;
+            sum.broadcasts_dropped += s.broadcasts_dropped;
+            sum.members_rejected += s.members_rejected;
+            sum.events_dropped += s.events_dropped;
+            sum.relays_dropped += s.relays_dropped;
+            sum.suspicions_overflowed += s.suspicions_overflowed;
+            sum.outbox_dropped += s.outbox_dropped;
+            sum.decode_errors += s.decode_errors;
+        }
+        [
+            ("transmits_dropped", sum.transmits_dropped),
+            ("broadcasts_dropped", sum.broadcasts_dropped),
+            ("members_rejected", sum.members_rejected),
+            ("events_dropped", sum.events_dropped),
+            ("relays_dropped", sum.relays_dropped),
+            ("suspicions_overflowed", sum.suspicions_overflowed),
+            ("outbox_dropped", sum.outbox_dropped),
+            ("decode_errors", sum.decode_errors),
+        ]
+        .into_iter()
+        .filter(|(_, v)| *v > 0)
+        .collect()
     }
 
     /// Each live member's counts (members with `None` have stopped).

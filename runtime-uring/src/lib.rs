@@ -134,9 +134,11 @@ impl RuntimeBuilder {
     pub fn members(mut self, n: usize) -> Self {
         let n = n.max(1);
         self.members = n;
-        self.receive_buffers = (n * 8).next_power_of_two().clamp(64, 1 << 15) as u16;
-        self.sends = (n * 4).clamp(64, 1 << 15);
-        self.queue_depth = (n * 2).next_power_of_two().clamp(256, 1 << 15) as u32;
+        // One member (an agent) needs little: datagrams beyond the buffers
+        // wait in the socket (the receive is re-armed and counted).
+        self.receive_buffers = (n * 8).next_power_of_two().clamp(16, 1 << 15) as u16;
+        self.sends = (n * 4).clamp(16, 1 << 15);
+        self.queue_depth = (n * 2).next_power_of_two().clamp(64, 1 << 15) as u32;
         // Many members: let completions gather briefly so one wake handles
         // many (a few hundred µs is far below every protocol timeout).
         self.batch_window = std::time::Duration::ZERO;
@@ -246,9 +248,9 @@ impl Runtime {
     pub fn builder() -> RuntimeBuilder {
         RuntimeBuilder {
             members: 1,
-            queue_depth: 256,
-            receive_buffers: 64,
-            sends: 64,
+            queue_depth: 64,
+            receive_buffers: 16,
+            sends: 16,
             datagram: 1400,
             batch_window: std::time::Duration::ZERO,
             timer_slack: std::time::Duration::ZERO,
@@ -259,6 +261,11 @@ impl Runtime {
     /// Binds and builds the member `b` describes and hands it to the ring;
     /// returns it with its event receiver, as [`MemberBuilder::start`] does.
     pub fn spawn(&self, b: MemberBuilder) -> std::io::Result<(Member, Receiver<Output>)> {
+        if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+            return Err(std::io::Error::other(
+                "the ring thread has stopped (its error was logged)",
+            ));
+        }
         let p = b.prepare()?;
         if p.host.mtu() > self.datagram {
             return Err(std::io::Error::other(format!(

@@ -46,13 +46,13 @@ pub(crate) fn open(entries: u32) -> std::io::Result<IoUring> {
     // taskrun: no interrupting it per datagram). Kernels before 6.1 lack
     // these; the plain ring works there.
     let uring = IoUring::builder()
-        .setup_cqsize(entries.saturating_mul(8))
+        .setup_cqsize(entries.saturating_mul(4))
         .setup_single_issuer()
         .setup_defer_taskrun()
         .build(entries)
         .or_else(|_| {
             IoUring::builder()
-                .setup_cqsize(entries.saturating_mul(8))
+                .setup_cqsize(entries.saturating_mul(4))
                 .build(entries)
         })
         .map_err(explain_open)?;

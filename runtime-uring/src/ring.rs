@@ -140,8 +140,16 @@ impl Ring {
         })
     }
 
-    /// Runs until told to stop.
+    /// Runs until told to stop (or the ring fails). Members still queued
+    /// for it are let go too, so no `Member` waits on a ring that is gone.
     pub(crate) fn run(mut self) {
+        self.drive();
+        let mut left = Vec::new();
+        self.inbox.drain_into(&mut left);
+        drop(left);
+    }
+
+    fn drive(&mut self) {
         self.arm_wake();
         loop {
             if let Err(e) = self.wait() {

@@ -36,6 +36,9 @@ struct Args {
     /// Print the comparison as one JSON object (the last stdout line).
     #[arg(long)]
     json: bool,
+    /// The loopback net for the members' addresses (127.NET.x.y).
+    #[arg(long, default_value_t = 10)]
+    net: u8,
 }
 
 /// One runtime's figures over the measured window.
@@ -115,6 +118,7 @@ fn spawn(a: &Args, e: Engine) -> Result<Figures, String> {
         .args(["--engine", e.name(), "--members", &a.members.to_string()])
         .args(["--seconds", &a.seconds.to_string()])
         .args(["--probe-ms", &a.probe_ms.to_string()])
+        .args(["--net", &a.net.to_string()])
         .output()
         .map_err(|err| format!("cannot run the {} runtime: {err}", e.name()))?;
     if !out.status.success() {
@@ -134,7 +138,7 @@ fn run(a: &Args, engine: Engine) -> Result<Figures, String> {
     profile.probe_interval = Duration::from_millis(a.probe_ms);
     profile.probe_timeout = Duration::from_millis(a.probe_ms * 4 / 5);
     let cfg = config(profile, a.members);
-    let cluster = Loopback::start(engine, a.members, &cfg)
+    let cluster = Loopback::start(engine, a.members, &cfg, a.net)
         .map_err(|e| format!("cannot start the members: {e}"))?;
     let t0 = Instant::now();
     cluster.join_all();

@@ -102,11 +102,14 @@ impl TimerTable {
     fn due(&self, t: Timer, now: Instant) -> bool {
         self.get(t).is_some_and(|at| now >= at)
     }
-    /// The earliest kept deadline (the probe tick not counted while leaving).
-    fn earliest(&self, leaving: bool) -> Option<Instant> {
-        // The probe tick is first in the table.
-        let skip = usize::from(leaving);
-        self.at[skip..].iter().flatten().copied().min()
+    /// The earliest kept deadline; the probe tick (first in the table) is
+    /// not counted while leaving, the gossip tick (second) not while there
+    /// is nothing to gossip.
+    fn earliest(&self, leaving: bool, gossip_idle: bool) -> Option<Instant> {
+        let [probe, gossip, rest @ ..] = &self.at;
+        let probe = if leaving { None } else { *probe };
+        let gossip = if gossip_idle { None } else { *gossip };
+        rest.iter().copied().fold(earlier(probe, gossip), earlier)
     }
 }
 
@@ -162,8 +165,14 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
 
     /// When [`Node::handle_timeout`] next has work (`None` only when there is
     /// nothing to time at all). Outbound datagrams are polled separately.
+    ///
+    /// A gossip tick with nothing queued would send nothing, so it does not
+    /// wake the node: an idle member wakes for its probes alone, and news
+    /// queued after a skipped tick goes out at once (its tick is past due).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let kept = self.timers.earliest(self.leaving);
+        let kept = self
+            .timers
+            .earliest(self.leaving, self.pending_broadcasts() == 0);
         let owned = earlier(
             self.probe.timeout_at(),
             earlier(self.suspicions.next_deadline(), self.relays.next_deadline()),
@@ -231,6 +240,26 @@ mod tests {
             done |= d == Delivery::QueryDone { id };
         }
         assert!(done, "the query ended at its deadline");
+    }
+
+    #[test]
+    fn idle_gossip_tick_does_not_wake_the_node_but_queued_news_does() {
+        let mut n = lone();
+        n.settle(Instant::ZERO); // its own alive announcement is old news
+        n.timers.set(Timer::Probe, Instant::from_millis(900));
+        n.timers.set(Timer::Gossip, Instant::from_millis(200));
+        assert_eq!(n.pending_broadcasts(), 0);
+        assert_eq!(
+            n.poll_timeout(),
+            Some(Instant::from_millis(900)),
+            "nothing to gossip"
+        );
+        n.user_event("deploy", b"v1", false).unwrap();
+        assert_eq!(
+            n.poll_timeout(),
+            Some(Instant::from_millis(200)),
+            "the gossip tick is due again once there is news"
+        );
     }
 
     #[test]
