@@ -66,3 +66,21 @@ fn an_unknown_runtime_is_refused_with_the_choices() {
         text(&o)
     );
 }
+
+#[test]
+fn an_agent_killed_on_io_uring_restarts_at_once_on_its_address() {
+    let _serial = serial();
+    // The kernel tears a dead process's ring down a few milliseconds after
+    // it is gone; until then its socket still holds the address.
+    let mut c = Cluster::start(2, |_| Vec::new());
+    let o = c.cli(1, &["join", &c.agents[0].ip]);
+    assert!(o.status.success(), "{}", text(&o));
+    for _ in 0..3 {
+        c.restart(0);
+        assert!(
+            wait_until(Duration::from_secs(10), || c.alive_count(0) >= 1),
+            "the restarted agent is not up: {}",
+            banner_of(&c, 0)
+        );
+    }
+}

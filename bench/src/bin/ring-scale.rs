@@ -163,11 +163,7 @@ fn run(a: &Args, engine: Engine) -> Result<Figures, String> {
     let mut detect_all_s = None;
     while tk.elapsed() < Duration::from_secs(120) {
         let infos = cluster.infos();
-        if infos
-            .iter()
-            .flatten()
-            .all(|i| i.failed > false_failures)
-        {
+        if infos.iter().flatten().all(|i| i.failed > false_failures) {
             detect_all_s = Some(tk.elapsed().as_secs_f64());
             break;
         }

@@ -169,7 +169,7 @@ impl Member {
         config: Config,
         outputs: Sender<Output>,
     ) -> std::io::Result<Member> {
-        let socket = UdpSocket::bind(bind)?;
+        let socket = bind_retrying(bind)?;
         let settings = LoopSettings {
             broadcast_timeout: Duration::from_secs(5),
             on_keyring_change: None,
@@ -288,6 +288,22 @@ impl Drop for Member {
     }
 }
 
+/// Binds `addr`, waiting up to a second while it is in use: a member that
+/// ran on io_uring and was killed keeps its socket until the kernel has torn
+/// its ring down, a few milliseconds after the process is gone, so a restart
+/// right after a crash would otherwise fail.
+fn bind_retrying(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let deadline = StdInstant::now() + Duration::from_secs(1);
+    loop {
+        match UdpSocket::bind(addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && StdInstant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// The node for `id`, with `tags` set, inside a host reporting to `outputs`.
 fn build_host(
     id: NodeId,
@@ -381,7 +397,7 @@ impl MemberBuilder {
     /// Binds the socket and builds the node without starting a loop, for a
     /// runtime to drive.
     pub fn prepare(self) -> std::io::Result<Prepared> {
-        let socket = UdpSocket::bind(self.bind)?;
+        let socket = bind_retrying(self.bind)?;
         let local_addr = socket.local_addr()?;
         let advertise = self.advertise.unwrap_or(local_addr);
         let id = NodeId::new(&self.name, advertise)
