@@ -84,3 +84,28 @@ fn an_agent_killed_on_io_uring_restarts_at_once_on_its_address() {
         );
     }
 }
+
+/// Run by `.ci/run` (as root) with `kernel.io_uring_disabled = 2` set for
+/// the duration: `-runtime=uring` names the cause, `auto` falls back to std
+/// and says why in its banner.
+#[test]
+#[ignore = "needs kernel.io_uring_disabled set; .ci/run does that"]
+fn io_uring_switched_off_is_named_and_auto_falls_back() {
+    let _serial = serial();
+    let forced = std::process::Command::new(serf_bin())
+        .args(["agent", "-runtime=uring", "-bind=127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(forced.status.code(), Some(1), "{}", text(&forced));
+    assert!(
+        text(&forced).contains("io_uring is switched off on this host"),
+        "{}",
+        text(&forced)
+    );
+    let c = Cluster::start(1, |_| vec!["-runtime=auto".into()]);
+    let banner = banner_of(&c, 0);
+    assert!(
+        banner.contains("Runtime: std (io_uring unavailable: io_uring is switched off"),
+        "{banner}"
+    );
+}
