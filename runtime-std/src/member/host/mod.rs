@@ -18,11 +18,14 @@ use serf_core::wire::DecodeError;
 use serf_core::Stats;
 use serf_core::{Config, Delivery, EventKind, Instant, State};
 
+mod join;
+
 use super::{
-    Command, Info, JoinFailure, JoinOutcome, KeyringHook, MemberEvent, MemberInfo, Output,
-    QueryEvent, QueryRequest, Reply, StdNode, UserEvent,
+    Command, Info, KeyringHook, MemberEvent, MemberInfo, Output, QueryEvent, QueryRequest, Reply,
+    StdNode, UserEvent,
 };
 use crate::id::NodeId;
+use join::PendingJoin;
 
 /// Serf's tag encoding of `tags`.
 pub(super) fn encode_tags(tags: &[(String, String)]) -> Result<Vec<u8>, String> {
@@ -47,9 +50,6 @@ pub(super) fn query_error(e: QueryError, config: &Config) -> String {
         QueryError::Reserved => "Queries cannot contain the '_serf_' prefix".into(),
     }
 }
-
-/// How long a join waits for a seed's state (Serf's TCP join timeout).
-pub(super) const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The counters of lost or refused work that grew between two readings, as
 /// (what, before, after).
@@ -142,24 +142,6 @@ pub(super) fn dropped_counters(a: &Stats, b: &Stats) -> Vec<(&'static str, u64, 
     .collect()
 }
 
-/// What a finished join achieved, seed by seed.
-fn join_outcome(j: &mut PendingJoin) -> JoinOutcome {
-    let mut outcome = JoinOutcome::default();
-    for (&addr, &done) in j.seeds.iter().zip(&j.answered) {
-        if done {
-            outcome.joined += 1;
-        } else {
-            let reason = j
-                .refusals
-                .remove(&addr)
-                .unwrap_or_else(|| format!("no answer within {} s", JOIN_TIMEOUT.as_secs()));
-            tracing::warn!(target: "memberlist", "Failed to join {addr}: {reason}");
-            outcome.failures.push(JoinFailure { addr, reason });
-        }
-    }
-    outcome
-}
-
 pub(super) fn to_query(queries: &[(u32, Sender<QueryEvent>)], id: u32, e: QueryEvent) {
     if let Some((_, tx)) = queries.iter().find(|(q, _)| *q == id) {
         let _ = tx.send(e);
@@ -170,19 +152,6 @@ pub(super) fn to_query(queries: &[(u32, Sender<QueryEvent>)], id: u32, e: QueryE
 pub(super) struct LoopSettings {
     pub(super) broadcast_timeout: Duration,
     pub(super) on_keyring_change: Option<KeyringHook>,
-}
-
-/// A join waiting for its seeds' state.
-struct PendingJoin {
-    seeds: Vec<SocketAddr>,
-    replay: bool,
-    /// Seeds whose state arrived.
-    answered: Vec<bool>,
-    /// Refusals seeds sent us, worded for the report.
-    refusals: HashMap<SocketAddr, String>,
-    deadline: StdInstant,
-    retry: StdInstant,
-    reply: Reply<JoinOutcome>,
 }
 
 /// Whether the runtime should keep driving a host.
@@ -268,7 +237,7 @@ impl Host {
             .node
             .poll_timeout()
             .map(|t| self.epoch + Duration::from_nanos(t.as_nanos()));
-        let joins = self.joins.iter().map(|j| j.retry.min(j.deadline));
+        let joins = self.joins.iter().map(PendingJoin::next_deadline);
         let leave = self
             .leave_waiter
             .as_ref()
@@ -283,21 +252,13 @@ impl Host {
             Ok(()) => {}
             Err(DecodeError::Refused(r)) => {
                 tracing::debug!(target: "memberlist", "{from} refused our datagram: {r}");
-                for j in &mut self.joins {
-                    if j.seeds.contains(&from) {
-                        j.refusals.insert(from, r.to_string());
-                    }
-                }
+                self.join_refused(from, r.to_string());
             }
             Err(e) => {
                 tracing::debug!(target: "memberlist", "datagram from {from} dropped: {e}")
             }
         }
-        // A seed's state arrives as its datagrams: only then can a join have
-        // progressed.
-        if self.joins.iter().any(|j| j.seeds.contains(&from)) {
-            self.note_answers(from);
-        }
+        self.seed_spoke(from);
         self.drain();
     }
 
@@ -508,93 +469,6 @@ impl Host {
             .map(|(id, _, _)| id)
             .find(|id| id.name() == name)
             .cloned()
-    }
-
-    /// Contacts every seed of a join.
-    fn contact(&mut self, seeds: &[SocketAddr], replay: bool) {
-        let now = self.now();
-        for a in seeds {
-            tracing::debug!(target: "memberlist", "Initiating push/pull sync with: {a}");
-            if replay {
-                self.node.join_replay(now, *a);
-            } else {
-                self.node.join(now, *a);
-            }
-        }
-    }
-
-    /// Starts a join: contacts every seed now; the reply goes out once each
-    /// one's state arrived, each refused us, or Serf's join timeout (5 s)
-    /// passed, with the silent ones contacted again once a second meanwhile.
-    fn start_join(&mut self, seeds: Vec<SocketAddr>, replay: bool, reply: Reply<JoinOutcome>) {
-        self.contact(&seeds, replay);
-        let now = StdInstant::now();
-        self.joins.push(PendingJoin {
-            answered: vec![false; seeds.len()],
-            seeds,
-            replay,
-            refusals: HashMap::new(),
-            deadline: now + JOIN_TIMEOUT,
-            retry: now + Duration::from_secs(1),
-            reply,
-        });
-        // A seed already known (a rejoin) counts at once.
-        for i in 0..self.joins[self.joins.len() - 1].seeds.len() {
-            let seed = self.joins[self.joins.len() - 1].seeds[i];
-            self.note_answers(seed);
-        }
-        self.progress_joins();
-    }
-
-    /// Marks `seed` answered in every join waiting for it, once the node
-    /// holds it as a live member.
-    fn note_answers(&mut self, seed: SocketAddr) {
-        let live = self
-            .node
-            .members()
-            .any(|(id, s, _)| id.addr == seed && s.is_live());
-        if !live {
-            return;
-        }
-        for j in &mut self.joins {
-            for (a, done) in j.seeds.iter().zip(j.answered.iter_mut()) {
-                *done |= *a == seed;
-            }
-        }
-    }
-
-    /// Replies to every join that is complete, refused or out of time, and
-    /// contacts again the silent seeds of those whose retry came.
-    fn progress_joins(&mut self) {
-        let now = StdInstant::now();
-        let mut i = 0;
-        while i < self.joins.len() {
-            let j = &self.joins[i];
-            let settled = j
-                .seeds
-                .iter()
-                .zip(&j.answered)
-                .all(|(a, done)| *done || j.refusals.contains_key(a));
-            if settled || now >= j.deadline {
-                let mut j = self.joins.swap_remove(i);
-                let outcome = join_outcome(&mut j);
-                let _ = j.reply.send(outcome);
-                continue;
-            }
-            if now >= j.retry {
-                let silent: Vec<SocketAddr> = j
-                    .seeds
-                    .iter()
-                    .zip(&j.answered)
-                    .filter(|(a, done)| !**done && !j.refusals.contains_key(*a))
-                    .map(|(a, _)| *a)
-                    .collect();
-                let replay = j.replay;
-                self.joins[i].retry += Duration::from_secs(1);
-                self.contact(&silent, replay);
-            }
-            i += 1;
-        }
     }
 
     /// Applies one command from the application; [`Flow::Stop`] once it asks
