@@ -24,19 +24,51 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Sends encoded responses to the connection's writer thread (which owns the
 /// socket's write half), so the reader thread and stream forwarders never
 /// share the socket.
-pub(crate) type Writer = Sender<Vec<u8>>;
+#[derive(Clone)]
+pub(crate) struct Writer(Sender<Out>);
+
+/// What the writer thread is handed.
+enum Out {
+    /// An encoded message to write.
+    Bytes(Vec<u8>),
+    /// Answer once everything queued before is written.
+    Written(Sender<()>),
+}
+
+impl Writer {
+    /// Queues `bytes`; fails once the connection is gone.
+    fn send(&self, bytes: Vec<u8>) -> Result<(), ()> {
+        self.0.send(Out::Bytes(bytes)).map_err(drop)
+    }
+
+    /// Waits (at most a second) until everything queued so far is on the
+    /// socket: before the agent exits after answering `leave`.
+    pub(crate) fn wait_written(&self) {
+        let (tx, rx) = mpsc::channel();
+        if self.0.send(Out::Written(tx)).is_ok() {
+            let _ = rx.recv_timeout(Duration::from_secs(1));
+        }
+    }
+}
 
 fn writer_thread(stream: TcpStream) -> Writer {
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let (tx, rx) = mpsc::channel::<Out>();
     std::thread::spawn(move || {
         let mut w = BufWriter::new(stream);
-        while let Ok(bytes) = rx.recv() {
-            if w.write_all(&bytes).and_then(|_| w.flush()).is_err() {
-                return;
+        while let Ok(out) = rx.recv() {
+            match out {
+                Out::Bytes(bytes) => {
+                    if w.write_all(&bytes).and_then(|_| w.flush()).is_err() {
+                        return;
+                    }
+                }
+                Out::Written(done) => {
+                    let _ = done.send(());
+                }
             }
         }
     });
-    tx
+    Writer(tx)
 }
 
 /// A client connection's state.

@@ -107,6 +107,8 @@ impl Connection {
     pub(super) fn leave(&mut self, seq: u64) -> Result<(), String> {
         ask(&self.commands, Command::Leave)?;
         self.reply(seq, "")?;
+        // The agent exits next: the answer must be on the socket first.
+        self.writer.wait_written();
         self.hub.left();
         Ok(())
     }
