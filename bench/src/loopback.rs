@@ -168,32 +168,19 @@ impl Loopback {
     }
 
     /// Sum over members of the counters of dropped work (a queue or table
-    /// was full somewhere), by name; only those that are not zero.
+    /// was full somewhere), by what was dropped; only those that are not zero.
     pub fn drops(&self) -> Vec<(&'static str, u64)> {
-        let mut sum = serf_core::Stats::default();
+        let none = serf_core::Stats::default();
+        let mut sum: Vec<(&'static str, u64)> = Vec::new();
         for s in self.commands.iter().filter_map(|c| ask(c, Command::Stats)) {
-            sum.transmits_dropped += s.transmits_dropped;
-            sum.broadcasts_dropped += s.broadcasts_dropped;
-            sum.members_rejected += s.members_rejected;
-            sum.events_dropped += s.events_dropped;
-            sum.relays_dropped += s.relays_dropped;
-            sum.suspicions_overflowed += s.suspicions_overflowed;
-            sum.outbox_dropped += s.outbox_dropped;
-            sum.decode_errors += s.decode_errors;
+            for (what, _, n) in serf_runtime_std::member::dropped_counters(&none, &s) {
+                match sum.iter_mut().find(|(w, _)| *w == what) {
+                    Some((_, total)) => *total += n,
+                    None => sum.push((what, n)),
+                }
+            }
         }
-        [
-            ("transmits_dropped", sum.transmits_dropped),
-            ("broadcasts_dropped", sum.broadcasts_dropped),
-            ("members_rejected", sum.members_rejected),
-            ("events_dropped", sum.events_dropped),
-            ("relays_dropped", sum.relays_dropped),
-            ("suspicions_overflowed", sum.suspicions_overflowed),
-            ("outbox_dropped", sum.outbox_dropped),
-            ("decode_errors", sum.decode_errors),
-        ]
-        .into_iter()
-        .filter(|(_, v)| *v > 0)
-        .collect()
+        sum
     }
 
     /// Each live member's counts (members with `None` have stopped).

@@ -349,7 +349,7 @@ impl Ring {
         };
         let (owner, gen) = s.owner;
         let (to, len, retried) = (s.to, s.len, s.retried);
-        if res < 0 && res == -libc::ECONNREFUSED && !retried {
+        if res == -libc::ECONNREFUSED && !retried {
             // A stale ICMP error from an earlier datagram surfaced on this
             // send; the datagram itself did not go: send it once more.
             if let Some(s) = self.sends.slot_mut(i) {

@@ -23,8 +23,8 @@ mod host;
 mod protocol_loop;
 mod types;
 
+pub use host::{dropped_counters, Flow, Host};
 use host::{encode_tags, LoopSettings};
-pub use host::{Flow, Host};
 use protocol_loop::Loop;
 use types::Reply;
 pub use types::{

@@ -52,8 +52,8 @@ pub(super) fn query_error(e: QueryError, config: &Config) -> String {
 }
 
 /// The counters of lost or refused work that grew between two readings, as
-/// (what, before, after).
-pub(super) fn dropped_counters(a: &Stats, b: &Stats) -> Vec<(&'static str, u64, u64)> {
+/// (what, before, after): the one list the runtimes log and the benches sum.
+pub fn dropped_counters(a: &Stats, b: &Stats) -> Vec<(&'static str, u64, u64)> {
     [
         (
             "datagrams failed to decode",
