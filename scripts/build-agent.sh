@@ -2,7 +2,7 @@
 # Builds the smallest `serf` agent: the `agent` profile (LTO, size-optimised,
 # panic=abort) linked statically against glibc, not position-independent (no
 # shared libc pages to map, no relocations to write at start).
-# Prints the binary's path. Idle RSS: about 3.2 MB on either runtime (dynamic build: about 4.1 MB).
+# Prints the binary's path. Idle RSS: about 2.7 MiB on std, 2.8 MiB on io_uring (dynamic build: about 4.4 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=$(rustc -vV | sed -n 's/^host: //p')

@@ -2,7 +2,7 @@
 //! cluster) and the socket address where it listens.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serf_core::{hash_bytes, mix64, Identity};
@@ -11,16 +11,30 @@ use serf_core::{hash_bytes, mix64, Identity};
 pub const MAX_NAME: usize = 128;
 
 /// Name + address.
+///
+/// Every field is a plain integer, so an all-zero value is valid (it is
+/// [`NodeId::default`]): the agent's member table can start as untouched zero
+/// pages (see `Heap`), costing memory only for the slots members occupy.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NodeId {
     name: [u8; MAX_NAME],
     len: u8,
-    /// Where the node listens.
-    pub addr: SocketAddr,
+    /// 0 for IPv4 (the first four bytes of `ip`), 1 for IPv6.
+    v6: u8,
+    port: u16,
+    /// IPv6 scope id (0 for IPv4).
+    scope: u32,
+    ip: [u8; 16],
 }
 
 impl NodeId {
     /// A node id; `None` if the name is empty or longer than 128 bytes.
+    ///
+    /// ```
+    /// use serf_runtime_std::id::NodeId;
+    /// let id = NodeId::new("web-1", "10.0.0.1:7946".parse().unwrap()).unwrap();
+    /// assert_eq!((id.name(), id.addr().port()), ("web-1", 7946));
+    /// ```
     pub fn new(name: &str, addr: SocketAddr) -> Option<NodeId> {
         let b = name.as_bytes();
         if b.is_empty() || b.len() > MAX_NAME {
@@ -29,40 +43,77 @@ impl NodeId {
         let mut id = NodeId {
             name: [0; MAX_NAME],
             len: b.len() as u8,
-            addr,
+            ..NodeId::default()
         };
         id.name[..b.len()].copy_from_slice(b);
+        id.set_addr(addr);
         Some(id)
     }
     /// The node name.
     pub fn name(&self) -> &str {
         std::str::from_utf8(&self.name[..self.len as usize]).unwrap_or("")
     }
+    /// Where the node listens.
+    pub fn addr(&self) -> SocketAddr {
+        if self.v6 == 0 {
+            let [a, b, c, d, ..] = self.ip;
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(a, b, c, d)), self.port)
+        } else {
+            SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(self.ip),
+                self.port,
+                0,
+                self.scope,
+            ))
+        }
+    }
+    fn set_addr(&mut self, addr: SocketAddr) {
+        self.port = addr.port();
+        self.ip = [0; 16];
+        match addr {
+            SocketAddr::V4(a) => {
+                self.v6 = 0;
+                self.scope = 0;
+                self.ip[..4].copy_from_slice(&a.ip().octets());
+            }
+            SocketAddr::V6(a) => {
+                self.v6 = 1;
+                self.scope = a.scope_id();
+                self.ip = a.ip().octets();
+            }
+        }
+    }
 }
 
 impl Default for NodeId {
+    /// No name, `0.0.0.0:0`: all zero bytes.
     fn default() -> Self {
         NodeId {
             name: [0; MAX_NAME],
             len: 0,
-            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+            v6: 0,
+            port: 0,
+            scope: 0,
+            ip: [0; 16],
         }
     }
 }
 
 impl fmt::Debug for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.name(), self.addr)
+        write!(f, "{}@{}", self.name(), self.addr())
     }
 }
 
 impl Identity for NodeId {
     type Addr = SocketAddr;
     fn addr(&self) -> SocketAddr {
-        self.addr
+        NodeId::addr(self)
     }
     fn hash_with(&self, seed: u64) -> u64 {
-        mix64(self.name_hash(seed) ^ hash_bytes(seed, self.addr.to_string().as_bytes()))
+        let port = self.port.to_le_bytes();
+        let addr = hash_bytes(seed, &self.ip) ^ hash_bytes(seed ^ u64::from(self.v6), &port);
+        mix64(self.name_hash(seed) ^ addr)
     }
     fn name_hash(&self, seed: u64) -> u64 {
         hash_bytes(seed, &self.name[..self.len as usize])
@@ -83,8 +134,8 @@ impl Serialize for NodeId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         Wire {
             name: self.name(),
-            ip: self.addr.ip(),
-            port: self.addr.port(),
+            ip: self.addr().ip(),
+            port: self.port,
         }
         .serialize(s)
     }
@@ -113,7 +164,7 @@ mod tests {
         let bytes = postcard::to_slice(&a, &mut buf).unwrap();
         let back: NodeId = postcard::from_bytes(bytes).unwrap();
         assert_eq!(back, a);
-        assert!(NodeId::new("", a.addr).is_none());
-        assert!(NodeId::new(&"x".repeat(129), a.addr).is_none());
+        assert!(NodeId::new("", a.addr()).is_none());
+        assert!(NodeId::new(&"x".repeat(129), a.addr()).is_none());
     }
 }

@@ -2,6 +2,7 @@
 //! handlers, joins, and signals (SIGINT leaves gracefully, SIGTERM exits).
 
 mod config;
+mod malloc;
 mod snapshot_writer;
 
 pub use config::AgentConfig;
@@ -24,6 +25,7 @@ use serf_runtime_std::member::{Command, Commands, Member, Output};
 
 /// Runs the agent until it leaves or is signalled; returns the exit code.
 pub fn run(argv: &[String]) -> i32 {
+    malloc::lean();
     if crate::cli::wants_help(argv) {
         return crate::cli::report("agent", crate::cli::CliError::Help);
     }
@@ -195,6 +197,7 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
             logs: Some(logs.clone()),
             tags_file: cfg.tags_file.clone(),
             auth_key: cfg.rpc_auth.clone(),
+            leave_wait: cfg.broadcast_timeout * 2 + Duration::from_secs(5),
         },
     );
     println!("==> Serf agent running!");

@@ -11,7 +11,8 @@ use rmpv::Value;
 use serde::Serialize;
 use serf_runtime_std::member::{Command, Commands};
 
-use super::records::{field, u64_field, ResponseHeader};
+use super::records::ResponseHeader;
+use super::request::{Body, Header};
 use super::RpcConfig;
 use crate::hub::Hub;
 
@@ -80,6 +81,8 @@ pub(crate) struct Connection {
     pub(super) config: RpcConfig,
     pub(super) handshake: bool,
     pub(super) authed: bool,
+    /// The last request header, which the next one is decoded over.
+    header: Header,
 }
 
 /// Reads one msgpack object, refusing oversized ones.
@@ -93,12 +96,21 @@ pub(crate) fn ask<T>(
     commands: &Commands,
     make: impl FnOnce(Sender<T>) -> Command,
 ) -> Result<T, String> {
+    ask_within(commands, ANSWER_TIMEOUT, make)
+}
+
+/// [`ask`] with its own time limit.
+pub(crate) fn ask_within<T>(
+    commands: &Commands,
+    limit: Duration,
+    make: impl FnOnce(Sender<T>) -> Command,
+) -> Result<T, String> {
     let (tx, rx) = mpsc::channel();
     commands
         .send(make(tx))
         .map_err(|_| "agent is shutting down".to_string())?;
-    rx.recv_timeout(ANSWER_TIMEOUT)
-        .map_err(|_| "agent did not answer".to_string())
+    rx.recv_timeout(limit)
+        .map_err(|_| format!("agent did not answer within {limit:?}"))
 }
 
 /// Writes a response header and optional body as one message, so records
@@ -137,6 +149,7 @@ impl Connection {
             config,
             handshake: false,
             authed: false,
+            header: Header::default(),
         })
     }
 
@@ -156,27 +169,25 @@ impl Connection {
     }
 
     /// Reads the current request's body.
-    pub(super) fn body(&mut self) -> Result<Value, String> {
-        read_value(&mut self.reader)
+    pub(super) fn body(&mut self) -> Result<Body, String> {
+        Body::new(read_value(&mut self.reader)?)
     }
 
     /// Serves requests until the client goes or sends something bad.
     pub(super) fn run(mut self) {
         loop {
-            let header = match read_value(&mut self.reader) {
-                Ok(h) => h,
-                Err(_) => return, // closed, garbage or oversized: drop this client only
-            };
-            let Some(command) = field(&header, "Command")
-                .and_then(|c| c.as_str())
-                .map(str::to_string)
-            else {
+            let decoded = read_value(&mut self.reader).and_then(|v| self.header.update(&v));
+            if let Err(e) = decoded {
+                // Closed, garbage or oversized: drop this client only.
+                if !e.contains("failed to fill whole buffer") {
+                    tracing::error!(target: "agent.ipc", "failed to decode request header: {e}");
+                }
                 return;
-            };
-            let seq = u64_field(&header, "Seq");
+            }
+            let Header { command, seq } = self.header.clone();
             tracing::debug!(target: "agent.ipc", "Request: {command} (seq {seq})");
             if let Err(e) = self.dispatch(&command, seq) {
-                tracing::debug!(target: "agent.ipc", "Closing client connection: {e}");
+                tracing::error!(target: "agent.ipc", "Failed to evaluate request: {e}");
                 return;
             }
         }

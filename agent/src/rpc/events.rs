@@ -15,9 +15,9 @@ impl Connection {
     pub(super) fn event(&mut self, seq: u64) -> Result<(), String> {
         let b = self.body()?;
         let (name, payload, coalesce) = (
-            str_field(&b, "Name"),
-            bytes_field(&b, "Payload"),
-            bool_field(&b, "Coalesce"),
+            b.string("Name")?,
+            b.bytes("Payload")?,
+            b.boolean("Coalesce")?,
         );
         match ask(&self.commands, |tx| {
             Command::Event(name, payload, coalesce, tx)
@@ -30,7 +30,7 @@ impl Connection {
     /// Streams events matching a filter until the connection ends.
     pub(super) fn stream(&mut self, seq: u64) -> Result<(), String> {
         let b = self.body()?;
-        let filter = str_field(&b, "Type");
+        let filter = b.string("Type")?;
         let Some(filter) = crate::handlers::Filter::parse_list(&filter) else {
             return self.reply(seq, "Invalid event filter");
         };
@@ -44,7 +44,7 @@ impl Connection {
     /// Streams log lines at or above a level.
     pub(super) fn monitor(&mut self, seq: u64) -> Result<(), String> {
         let b = self.body()?;
-        let level = str_field(&b, "LogLevel");
+        let level = b.string("LogLevel")?;
         let Some(max) = crate::log::parse_level(if level.is_empty() { "info" } else { &level })
         else {
             return self.reply(seq, &format!("Unknown log level: {level}"));

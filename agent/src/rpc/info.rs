@@ -69,7 +69,7 @@ impl Connection {
     /// A member's network coordinate.
     pub(super) fn get_coordinate(&mut self, seq: u64) -> Result<(), String> {
         let b = self.body()?;
-        let node = str_field(&b, "Node");
+        let node = b.string("Node")?;
         let c = ask(&self.commands, |tx| Command::Coordinate(node, tx))?;
 
         let body = match c {

@@ -20,7 +20,7 @@ impl Connection {
             "remove-key" => (KeyOp::Remove, Some(self.body()?)),
             _ => (KeyOp::List, None),
         };
-        let key = match key.map(|b| str_field(&b, "Key")) {
+        let key = match key.map(|b| b.string("Key")).transpose()? {
             None => None,
             Some(k) => match base64_decode_strict(&k) {
                 Ok(bytes) => Some(bytes),

@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 
 use serf_runtime_std::member::Command;
 
-use super::connection::{ask, Connection};
+use super::connection::{ask, ask_within, Connection};
 use super::records::*;
 
 impl Connection {
     /// Joins the given addresses; answers how many answered.
     pub(super) fn join(&mut self, seq: u64) -> Result<(), String> {
         let b = self.body()?;
-        let existing = string_list(&b, "Existing");
+        let existing = b.strings("Existing")?;
         let mut addrs = Vec::new();
         for e in &existing {
             match crate::cli::parse_join_addr(e) {
@@ -22,7 +22,7 @@ impl Connection {
                 }
             }
         }
-        let replay = bool_field(&b, "Replay");
+        let replay = b.boolean("Replay")?;
         let outcome = ask(&self.commands, |tx| Command::Join(addrs, replay, tx))?;
         // As Serf: an error only when no seed answered.
         let err = if outcome.joined == 0 {
@@ -51,9 +51,9 @@ impl Connection {
             None => list.iter().map(WireMember::from).collect(),
             Some(f) => {
                 let anchored = |re: &str| regex_lite::Regex::new(&format!("^(?:{re})$"));
-                let status = str_field(f, "Status");
-                let name = str_field(f, "Name");
-                let tags = string_map(f, "Tags");
+                let status = f.string("Status")?;
+                let name = f.string("Name")?;
+                let tags = f.string_map("Tags")?;
                 let (Ok(sre), Ok(nre)) = (
                     anchored(if status.is_empty() { ".*" } else { &status }),
                     anchored(if name.is_empty() { ".*" } else { &name }),
@@ -98,14 +98,16 @@ impl Connection {
     /// Forces a failed member out.
     pub(super) fn force_leave(&mut self, seq: u64) -> Result<(), String> {
         let b = self.body()?;
-        let (node, prune) = (str_field(&b, "Node"), bool_field(&b, "Prune"));
+        let (node, prune) = (b.string("Node")?, b.boolean("Prune")?);
         let ok = ask(&self.commands, |tx| Command::ForceLeave(node, prune, tx))?;
         self.reply(seq, if ok { "" } else { "node not found" })
     }
 
     /// Leaves the cluster gracefully, then shuts the agent down.
     pub(super) fn leave(&mut self, seq: u64) -> Result<(), String> {
-        ask(&self.commands, Command::Leave)?;
+        if let Err(e) = ask_within(&self.commands, self.config.leave_wait, Command::Leave) {
+            return self.reply(seq, &e);
+        }
         self.reply(seq, "")?;
         // The agent exits next: the answer must be on the socket first.
         self.writer.wait_written();
@@ -116,8 +118,8 @@ impl Connection {
     /// Sets and deletes tags (and rewrites the tags file).
     pub(super) fn tags(&mut self, seq: u64) -> Result<(), String> {
         let b = self.body()?;
-        let set = string_map(&b, "Tags");
-        let delete = string_list(&b, "DeleteTags");
+        let set = b.string_map("Tags")?;
+        let delete = b.strings("DeleteTags")?;
         let info = ask(&self.commands, Command::Info)?;
         let mut tags: BTreeMap<String, String> = info.tags.into_iter().collect();
         for d in &delete {

@@ -19,6 +19,7 @@ mod keys;
 mod membership;
 mod queries;
 mod records;
+mod request;
 mod session;
 
 pub use client::{get, get_bytes, get_str, get_u64, Client};
@@ -26,7 +27,7 @@ use connection::Connection;
 pub use records::{base64_decode, base64_decode_strict, KeysBody};
 
 /// RPC server settings.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RpcConfig {
     /// Shared secret required by `auth` (empty: none).
     pub auth_key: String,
@@ -34,6 +35,10 @@ pub struct RpcConfig {
     pub logs: Option<crate::log::Logs>,
     /// Rewrite tags here when they change.
     pub tags_file: Option<std::path::PathBuf>,
+    /// How long `leave` waits for the member's answer: the leave itself may
+    /// wait the broadcast timeout (twice: Serf's intent, then memberlist's),
+    /// as HashiCorp's does, so the ordinary answer timeout is too short.
+    pub leave_wait: std::time::Duration,
 }
 
 /// Serves RPC connections on `listener` until the process exits.

@@ -12,15 +12,15 @@ impl Connection {
     /// Sends a query; streams its acks, responses and the final done.
     pub(super) fn query(&mut self, seq: u64) -> Result<(), String> {
         let b = self.body()?;
-        let timeout = u64_field(&b, "Timeout");
+        let timeout = b.signed("Timeout")?;
         let spec = QuerySpec {
-            name: str_field(&b, "Name"),
-            payload: bytes_field(&b, "Payload"),
-            nodes: string_list(&b, "FilterNodes"),
-            tags: string_map(&b, "FilterTags"),
-            ack: bool_field(&b, "RequestAck"),
-            relay_factor: u64_field(&b, "RelayFactor").min(255) as u8,
-            timeout: (timeout > 0).then(|| Duration::from_nanos(timeout)),
+            name: b.string("Name")?,
+            payload: b.bytes("Payload")?,
+            nodes: b.strings("FilterNodes")?,
+            tags: b.string_map("FilterTags")?,
+            ack: b.boolean("RequestAck")?,
+            relay_factor: b.unsigned("RelayFactor", u8::MAX.into())? as u8,
+            timeout: (timeout > 0).then(|| Duration::from_nanos(timeout as u64)),
         };
         let (etx, erx) = mpsc::channel();
         match ask(&self.commands, |tx| Command::Query(spec, etx, tx))? {
@@ -70,7 +70,11 @@ impl Connection {
     /// Answers a query this agent received.
     pub(super) fn respond(&mut self, seq: u64) -> Result<(), String> {
         let b = self.body()?;
-        let (id, payload) = (u64_field(&b, "ID") as u32, bytes_field(&b, "Payload"));
+        let (id, payload) = (b.unsigned("ID", u64::MAX)?, b.bytes("Payload")?);
+        // Our query ids are 32-bit: a larger one names no pending query.
+        let Ok(id) = u32::try_from(id) else {
+            return self.reply(seq, "No pending queries matching ID");
+        };
         match ask(&self.commands, |tx| Command::Respond(id, payload, tx))? {
             Ok(()) => self.reply(seq, ""),
             Err(e) => self.reply(seq, &e),

@@ -1,7 +1,7 @@
 //! Every record of the RPC protocol, named as HashiCorp Serf names its
-//! fields (msgpack maps, PascalCase keys), and the readers of request
-//! fields. Requests are read leniently (a missing or mistyped field reads as
-//! empty, as Go's decoder leaves it zero); responses are written exactly.
+//! fields (msgpack maps, PascalCase keys), and the readers of response
+//! fields (the CLI's side: a missing or mistyped field reads as
+//! empty). Requests are read by `request.rs`, with go-msgpack's rules.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -10,12 +10,13 @@ use rmpv::Value;
 use serde::Serialize;
 use serf_runtime_std::member::MemberInfo;
 
-/// Every response starts with this header.
+/// Every response starts with this header (fields in the order HashiCorp's
+/// agent writes them).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct ResponseHeader<'a> {
-    pub(crate) seq: u64,
     pub(crate) error: &'a str,
+    pub(crate) seq: u64,
 }
 
 /// Every request starts with this header (written by the client).
@@ -200,40 +201,11 @@ pub(crate) fn bytes_field(v: &Value, key: &str) -> Vec<u8> {
     }
 }
 
-/// A boolean field (false when missing).
-pub(crate) fn bool_field(v: &Value, key: &str) -> bool {
-    field(v, key).and_then(|x| x.as_bool()).unwrap_or(false)
-}
-
 /// An integer field (0 when missing or negative).
 pub(crate) fn u64_field(v: &Value, key: &str) -> u64 {
     field(v, key)
         .and_then(|x| x.as_u64().or_else(|| x.as_i64().map(|i| i.max(0) as u64)))
         .unwrap_or(0)
-}
-
-/// A list of strings (non-strings skipped).
-pub(crate) fn string_list(v: &Value, key: &str) -> Vec<String> {
-    field(v, key)
-        .and_then(|x| x.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A string-to-string map (other entries skipped).
-pub(crate) fn string_map(v: &Value, key: &str) -> Vec<(String, String)> {
-    field(v, key)
-        .and_then(|x| x.as_map())
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Standard base64, as Serf writes keys.

@@ -1,7 +1,6 @@
 //! `handshake`, `auth` and `stop`: the connection's own state.
 
 use super::connection::Connection;
-use super::records::*;
 
 impl Connection {
     /// Checks the IPC version (once per connection).
@@ -10,7 +9,7 @@ impl Connection {
         if self.handshake {
             return self.reply(seq, "Handshake already performed");
         }
-        if u64_field(&b, "Version") != 1 {
+        if b.signed("Version")? != 1 {
             return self.reply(seq, "Unsupported IPC version");
         }
         self.handshake = true;
@@ -20,7 +19,7 @@ impl Connection {
     /// Checks the shared secret.
     pub(super) fn auth(&mut self, seq: u64) -> Result<(), String> {
         let b = self.body()?;
-        if str_field(&b, "AuthKey") == self.config.auth_key {
+        if b.string("AuthKey")? == self.config.auth_key {
             self.authed = true;
             self.reply(seq, "")
         } else {

@@ -17,6 +17,7 @@ pub(crate) mod slots;
 /// Layout facts for callers that size or lay out buffers themselves.
 pub use crate::node::members::table::{index_len, Slot};
 pub use crate::node::user_events::replay::slot_len as replay_slot_len;
+pub use crate::vivaldi::cache::CacheEntry;
 
 /// A family of slice-like buffers.
 ///

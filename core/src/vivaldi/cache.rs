@@ -11,8 +11,11 @@ use crate::vivaldi::{Coordinate, LatencyFilter};
 
 /// One cached peer.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+///
+/// Only plain numbers, so all-zero bytes are a valid entry: runtime-std's
+/// `Heap` relies on that to hand this table over as untouched zero pages.
 pub struct CacheEntry {
-    /// Member slot (`u32::MAX` when unused).
+    /// Member slot (meaningless past the cache's length).
     pub(crate) slot: u32,
     /// The peer's latest coordinate.
     pub(crate) coord: Coordinate,
@@ -30,11 +33,10 @@ pub struct CoordinateCache<S: Store> {
 }
 
 impl<S: Store> CoordinateCache<S> {
-    pub(crate) fn new(mut entries: S::Buf<CacheEntry>, mut map: S::Buf<u64>) -> Self {
+    /// Entries past `len` are never read, so they are left as provided (a
+    /// runtime may hand over untouched zero pages).
+    pub(crate) fn new(entries: S::Buf<CacheEntry>, mut map: S::Buf<u64>) -> Self {
         map::clear(&mut map);
-        for e in entries.iter_mut() {
-            e.slot = u32::MAX;
-        }
         CoordinateCache {
             entries,
             map,
@@ -88,7 +90,6 @@ impl<S: Store> CoordinateCache<S> {
             self.entries[i as usize] = moved;
             map::insert(&mut self.map, moved.slot, i);
         }
-        self.entries[last as usize].slot = u32::MAX;
         self.len -= 1;
     }
 

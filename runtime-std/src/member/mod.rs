@@ -33,14 +33,51 @@ pub use types::{
 };
 
 /// Boxed-slice buffers.
+///
+/// Tables whose fill is all zero bytes come from zeroed allocations, which the
+/// allocator takes straight from the kernel for large sizes: their pages stay
+/// untouched (no resident memory) until the core writes a record there. Integer
+/// tables get this from `vec!`; the member slots and the coordinate cache,
+/// sized for the cluster's capacity but filled from the front, get it through
+/// [`zero_fill`].
 pub struct Heap;
 impl Store for Heap {
     type Buf<T: 'static> = Box<[T]>;
 }
 impl Provide<Heap> for Heap {
     fn provide<T: Clone + 'static>(&mut self, len: usize, fill: T) -> Box<[T]> {
-        vec![fill; len].into_boxed_slice()
+        zero_fill(len, &fill).unwrap_or_else(|| vec![fill; len].into_boxed_slice())
     }
+}
+
+/// `len` zeroed records when `T` is one of the core's record types made only
+/// of plain numbers (any bit pattern valid) and `fill` reads as all zeros;
+/// `None` otherwise.
+fn zero_fill<T: Clone + 'static>(len: usize, fill: &T) -> Option<Box<[T]>> {
+    use serf_core::storage::{CacheEntry, Slot};
+    use std::any::{Any, TypeId};
+    let t = TypeId::of::<T>();
+    if len == 0 || (t != TypeId::of::<Slot<NodeId>>() && t != TypeId::of::<CacheEntry>()) {
+        return None;
+    }
+    // SAFETY: `Slot<NodeId>` (integers and a `NodeId` of byte arrays and
+    // integers) and `CacheEntry` (integers, floats and arrays of them) have
+    // no references, enums, bools or other types with invalid bit patterns,
+    // so all-zero bytes are a valid value of either; `new_zeroed_slice`
+    // returns exactly that.
+    let zeroed = unsafe { Box::<[T]>::new_zeroed_slice(len).assume_init() };
+    let same = |a: &dyn Any, b: &dyn Any| match (
+        a.downcast_ref::<Slot<NodeId>>(),
+        b.downcast_ref::<Slot<NodeId>>(),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        _ => matches!(
+            (a.downcast_ref::<CacheEntry>(), b.downcast_ref::<CacheEntry>()),
+            (Some(a), Some(b)) if a == b
+        ),
+    };
+    // Only when the zero value is the requested fill (the core's fills are).
+    same(&zeroed[0], fill).then_some(zeroed)
 }
 
 /// A small seeded generator (SplitMix64), seeded from the OS hasher keys.
@@ -414,5 +451,24 @@ impl MemberBuilder {
             outputs: rx,
             local_addr,
         })
+    }
+}
+
+#[cfg(test)]
+mod heap_tests {
+    use super::*;
+    use serf_core::storage::{CacheEntry, Slot};
+
+    #[test]
+    fn zero_filled_tables_hold_exactly_the_requested_fill() {
+        let slots = Heap.provide(1024, Slot::<NodeId>::default());
+        assert!(slots.iter().all(|s| *s == Slot::default()));
+        assert_eq!(slots[0].id().addr(), "0.0.0.0:0".parse().unwrap());
+        let cache = Heap.provide(300, CacheEntry::default());
+        assert!(cache.iter().all(|e| *e == CacheEntry::default()));
+        // A fill that is not the zero value is written out as given.
+        let id = NodeId::new("web-1", "10.0.0.1:7946".parse().unwrap()).unwrap();
+        let named = Heap.provide(3, id.clone());
+        assert!(named.iter().all(|n| *n == id));
     }
 }

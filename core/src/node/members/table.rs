@@ -43,7 +43,10 @@ impl State {
 }
 
 /// One record of the member table. Free slots have state bits 0 and keep the
-/// next free slot number in `incarnation`.
+/// next free slot number in `incarnation`. Past the table's high-water mark
+/// slots are never read or written, so a runtime may provide them as
+/// untouched zero pages (runtime-std's `Heap` does, for identities whose
+/// all-zero bytes are valid).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Slot<I> {
     id: I,

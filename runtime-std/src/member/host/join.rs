@@ -115,7 +115,7 @@ impl Host {
         let live = self
             .node
             .members()
-            .any(|(id, s, _)| id.addr == seed && s.is_live());
+            .any(|(id, s, _)| id.addr() == seed && s.is_live());
         if !live {
             return;
         }

@@ -455,7 +455,7 @@ impl Host {
             .unwrap_or_default();
         MemberInfo {
             name: id.name().to_string(),
-            addr: id.addr,
+            addr: id.addr(),
             status,
             tags,
             incarnation,
