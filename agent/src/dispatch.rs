@@ -12,6 +12,7 @@ use serf_core::EventKind;
 use crate::coalesce::Coalescer;
 use crate::event::AgentEvent;
 use crate::handlers::{self, Handler, SelfInfo, Work};
+use crate::lossy::LossySender;
 use serf_runtime_std::member::{Commands, Output, QueryRequest, UserEvent};
 
 /// A message for the dispatcher.
@@ -19,7 +20,10 @@ pub enum Dispatch {
     /// Something the protocol loop reported.
     Out(Output),
     /// A new RPC stream subscriber.
-    Subscribe(Sender<AgentEvent>),
+    Subscribe(LossySender<AgentEvent>),
+    /// The subscriber with this id has gone: free its buffer now rather
+    /// than at the next event.
+    Unsubscribe(u64),
     /// New handlers and own tags (SIGHUP).
     Reload(Vec<Handler>, Vec<(String, String)>),
     /// The handler specs as (filter, script), for `stats`.
@@ -39,7 +43,7 @@ pub type Tee = Box<dyn FnMut(&Output) + Send>;
 pub struct Dispatcher {
     me: SelfInfo,
     handlers: Vec<(Handler, Sender<Work>)>,
-    subscribers: Vec<Sender<AgentEvent>>,
+    subscribers: Vec<LossySender<AgentEvent>>,
     coalescer: Coalescer,
     commands: Commands,
     /// Sees every raw output (the snapshot records events uncoalesced).
@@ -98,6 +102,10 @@ impl Dispatcher {
                 }
             }
             Dispatch::Subscribe(tx) => self.subscribers.push(tx),
+            Dispatch::Unsubscribe(id) => {
+                self.subscribers.retain(|s| s.id != id);
+                crate::agent::process::trim_soon();
+            }
             Dispatch::Reload(handlers, tags) => {
                 self.me.tags = tags;
                 self.set_handlers(handlers);
@@ -141,7 +149,8 @@ impl Dispatcher {
     pub fn deliver(&mut self, now: Instant) {
         self.coalescer.poll(now, &mut self.ready);
         for ev in self.ready.drain(..) {
-            self.subscribers.retain(|tx| tx.send(ev.clone()).is_ok());
+            self.subscribers
+                .retain_mut(|s| s.offer_or_warn(ev.clone(), "events"));
             for (_, w) in &self.handlers {
                 let _ = w.send(Work::Event(ev.clone(), self.me.clone()));
             }
@@ -230,7 +239,7 @@ mod tests {
                 let _ = tee.send(o.clone());
             })),
         );
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = LossySender::new("test".into(), 16);
         let t = Instant::now();
         d.handle(t, Dispatch::Subscribe(tx));
         d.handle(t, joined("a"));
@@ -247,6 +256,46 @@ mod tests {
         d.handle(t + Duration::from_secs(5), joined("c"));
         d.deliver(t + Duration::from_secs(9));
         assert!(d.subscribers.is_empty(), "gone subscribers are dropped");
+    }
+
+    #[test]
+    fn a_stream_that_stops_reading_loses_events_past_its_buffer_and_stalls_no_one() {
+        let (cmd, _) = mpsc::channel();
+        let mut d = Dispatcher::new(
+            SelfInfo::default(),
+            vec![],
+            Coalescer::serf_agent(),
+            Commands::new(cmd, None),
+            None,
+        );
+        let (stuck, _stuck_rx) = LossySender::new("stuck".into(), crate::lossy::BUFFER);
+        let (live, live_rx) = LossySender::new("live".into(), 4 * crate::lossy::BUFFER);
+        let t = Instant::now();
+        d.handle(t, Dispatch::Subscribe(stuck));
+        d.handle(t, Dispatch::Subscribe(live));
+        let events = 3 * crate::lossy::BUFFER;
+        for i in 0..events {
+            d.handle(
+                t,
+                Dispatch::Out(Output::User(UserEvent {
+                    ltime: i as u64,
+                    name: "deploy".into(),
+                    payload: vec![],
+                    coalesce: false,
+                })),
+            );
+        }
+        d.deliver(t + Duration::from_secs(1));
+        assert_eq!(
+            live_rx.try_iter().count(),
+            events,
+            "the reading stream gets all"
+        );
+        assert_eq!(
+            d.subscribers[0].dropped,
+            (events - crate::lossy::BUFFER) as u64
+        );
+        assert_eq!(d.subscribers.len(), 2, "a slow stream stays subscribed");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::dispatch::Dispatch;
 use crate::event::AgentEvent;
 use crate::handlers::Handler;
+use crate::lossy::LossySender;
 
 /// What the agent's main thread waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +20,27 @@ pub enum Control {
     Exit(i32),
     /// An RPC client made the agent leave: record it, then exit.
     Left,
+}
+
+/// One stream subscriber's end: events arrive on [`Subscription::events`];
+/// dropping it unsubscribes at once.
+pub struct Subscription {
+    rx: Receiver<AgentEvent>,
+    id: u64,
+    dispatch: Sender<Dispatch>,
+}
+
+impl Subscription {
+    /// Where the events arrive.
+    pub fn events(&self) -> &Receiver<AgentEvent> {
+        &self.rx
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let _ = self.dispatch.send(Dispatch::Unsubscribe(self.id));
+    }
 }
 
 /// Handles for RPC connections and the agent (cheap to clone).
@@ -34,12 +56,18 @@ impl Hub {
     pub fn new(dispatch: Sender<Dispatch>, control: Sender<Control>) -> Hub {
         Hub { dispatch, control }
     }
-    /// A new subscriber: it receives every event from the next one on, until
-    /// its receiver is dropped.
-    pub fn subscribe(&self) -> Receiver<AgentEvent> {
-        let (tx, rx) = mpsc::channel();
+    /// A new subscriber for `client`: it receives every event from the next
+    /// one on, until its receiver is dropped. Events it does not read in time
+    /// (more than [`crate::lossy::BUFFER`] behind) are dropped and logged.
+    pub fn subscribe(&self, client: String) -> Subscription {
+        let (tx, rx) = LossySender::new(client, crate::lossy::BUFFER);
+        let id = tx.id;
         let _ = self.dispatch.send(Dispatch::Subscribe(tx));
-        rx
+        Subscription {
+            rx,
+            id,
+            dispatch: self.dispatch.clone(),
+        }
     }
     /// Handler specs as (filter, script), as they are now.
     pub fn handler_specs(&self) -> Vec<(String, String)> {

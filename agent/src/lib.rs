@@ -13,6 +13,7 @@ pub mod files;
 pub mod handlers;
 pub mod hub;
 pub mod log;
+pub mod lossy;
 pub mod netif;
 pub mod rpc;
 pub mod snapshot;

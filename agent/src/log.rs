@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::mpsc::{self, Receiver, Sender};
 
+use crate::lossy::{LossySender, Offer};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -26,7 +27,7 @@ pub struct Line {
 
 enum Msg {
     Line(Line),
-    Subscribe(Sender<Line>),
+    Subscribe(LossySender<Line>),
     SetLevel(Level),
 }
 
@@ -37,9 +38,10 @@ pub struct Logs {
 }
 
 impl Logs {
-    /// A monitor: the last lines first, then new ones, until dropped.
-    pub fn subscribe(&self) -> Receiver<Line> {
-        let (tx, rx) = mpsc::channel();
+    /// A monitor for `client`: the last lines first, then new ones, until
+    /// dropped. Lines it does not read in time are dropped and logged.
+    pub fn subscribe(&self, client: String) -> Receiver<Line> {
+        let (tx, rx) = LossySender::new(client, crate::lossy::BUFFER);
         let _ = self.tx.send(Msg::Subscribe(tx));
         rx
     }
@@ -154,7 +156,7 @@ pub fn init(mut stdout_max: Level, syslog: Option<crate::syslog::Syslog>) -> Log
     let (tx, rx) = mpsc::channel::<Msg>();
     std::thread::spawn(move || {
         let mut ring: VecDeque<Line> = VecDeque::with_capacity(RING);
-        let mut subs: Vec<Sender<Line>> = Vec::new();
+        let mut subs: Vec<LossySender<Line>> = Vec::new();
         let mut syslog_failures = 0u64;
         while let Ok(m) = rx.recv() {
             match m {
@@ -173,11 +175,14 @@ pub fn init(mut stdout_max: Level, syslog: Option<crate::syslog::Syslog>) -> Log
                     if ring.len() == RING {
                         ring.pop_front();
                     }
-                    subs.retain(|s| s.send(l.clone()).is_ok());
+                    // A drop warning goes through tracing (queued behind this
+                    // line), once per episode: no feedback loop.
+                    subs.retain_mut(|s| s.offer_or_warn(l.clone(), "logs"));
                     ring.push_back(l);
                 }
-                Msg::Subscribe(s) => {
-                    if ring.iter().all(|l| s.send(l.clone()).is_ok()) {
+                Msg::Subscribe(mut s) => {
+                    // The ring fits the buffer: a new monitor gets it whole.
+                    if ring.iter().all(|l| s.offer(l.clone()) != Offer::Gone) {
                         subs.push(s);
                     }
                 }

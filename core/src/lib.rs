@@ -48,7 +48,9 @@ pub use config::{Capacity, Config};
 pub use event::{Event, EventKind};
 pub use identity::{hash_bytes, mix64, Identity};
 pub use node::members::table::{Counts, State};
-pub use node::{BuildError, Clocks, Delivery, MemberState, Node, Transmission, Transmit};
+pub use node::{
+    BuildError, Clocks, Delivery, MemberState, Node, Transmission, Transmit, Violation,
+};
 pub use rand_core;
 pub use stats::Stats;
 pub use storage::{Borrowed, Provide, Store};

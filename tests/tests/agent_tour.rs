@@ -235,6 +235,90 @@ fn agent_restarted_with_its_snapshot_rejoins_without_join() {
     let _ = std::fs::remove_file(&snap);
 }
 
+/// `serf info`'s `event_time` on agent `i`.
+fn event_time(c: &Cluster, i: usize) -> u64 {
+    let o = c.cli(i, &["info"]);
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("event_time = "))
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn agent_killed_mid_snapshot_write_skips_the_torn_line_keeps_its_clocks_and_rejoins() {
+    let _serial = serial();
+    let dir = fresh_dir("torn");
+    let snap = dir.join("n2.snap");
+    let path = snap.display().to_string();
+    let mut c = Cluster::start(2, move |i| {
+        if i == 1 {
+            vec![format!("-snapshot={path}")]
+        } else {
+            vec![]
+        }
+    });
+    c.join(1, 0);
+    assert!(wait_until(Duration::from_secs(10), || c.alive_count(1) == 2));
+    for i in 0..12 {
+        assert!(c
+            .cli(0, &["event", "tick", &i.to_string()])
+            .status
+            .success());
+    }
+    assert!(wait_until(Duration::from_secs(10), || event_time(&c, 1) >= 12));
+    std::thread::sleep(Duration::from_millis(1500)); // the snapshot records it
+    let before = event_time(&c, 1);
+
+    // kill -9 while a line was half written: "event-clock: 1" is what is
+    // left of, say, "event-clock: 13" — it must not read as a clock of 1.
+    c.kill(1);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&snap)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"event-clock: 1").unwrap();
+    drop(f);
+    c.restart(1); // the same flags: no -join
+    assert!(
+        wait_until(Duration::from_secs(15), || c.alive_count(1) == 2),
+        "restarted agent sees: {}",
+        c.members(1, &[])
+    );
+    let log = std::fs::read_to_string(c.dir.join("n2-restart.log")).unwrap_or_default();
+    assert!(log.contains("skipped a torn last line"), "{log}");
+    assert!(
+        event_time(&c, 1) >= before,
+        "event clock went back from {before} to {}",
+        event_time(&c, 1)
+    );
+    // A new event is delivered (its time is above the restored clock)...
+    assert!(c.cli(0, &["event", "after", "1"]).status.success());
+    assert!(wait_until(Duration::from_secs(10), || event_time(&c, 1) > before));
+    // ...and what the restarted agent wrote did not run on from the torn line.
+    std::thread::sleep(Duration::from_millis(1500));
+    let text = std::fs::read_to_string(&snap).unwrap();
+    assert!(
+        !text.contains("event-clock: 1alive") && !text.contains("event-clock: 1clock"),
+        "{text}"
+    );
+    for line in text.lines() {
+        assert!(
+            [
+                "alive: ",
+                "not-alive: ",
+                "clock: ",
+                "event-clock: ",
+                "query-clock: ",
+                "leave"
+            ]
+            .iter()
+            .any(|p| line.starts_with(p)),
+            "unreadable snapshot line {line:?} in\n{text}"
+        );
+    }
+}
+
 #[test]
 fn tags_file_and_keyring_file_are_loaded_and_rewritten_on_change() {
     let _serial = serial();

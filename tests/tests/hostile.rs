@@ -193,3 +193,67 @@ fn floods_of_events_transmits_and_broadcasts_are_bounded_and_counted() {
         "a payload above the limit is refused"
     );
 }
+
+#[test]
+fn a_flood_of_forged_alive_members_never_evicts_a_live_member_and_ages_out() {
+    use serf_bench::sim::NetConfig;
+    use serf_tests::{cluster, run_until, secs};
+    let (n, cap) = (12u32, 24usize);
+    let mut sim = cluster(n, Config::lan().with_members(cap), NetConfig::default(), 21);
+    let real: Vec<u32> = (0..n).collect();
+    run_until(&mut sim, 30, |s| s.all_see_alive(&real)).expect("converges");
+    let everyone_live = |s: &serf_bench::sim::Sim| {
+        real.iter().all(|&i| {
+            let v = s.live_view(i);
+            real.iter().all(|r| v.contains(r))
+        })
+    };
+    // Every member is told, over and over, of strangers at made-up
+    // addresses: far more than the tables hold. Nobody answers for them.
+    let mut forged = 100_000u32;
+    for round in 0..30 {
+        for target in 0..n {
+            let msgs: Vec<Message<'_, u32>> = (0..20)
+                .map(|k| Message::Alive {
+                    incarnation: round,
+                    node: forged + k,
+                    meta: &[],
+                    protocol: 5,
+                })
+                .collect();
+            let p = packet(&msgs);
+            let now = sim.now();
+            let node = sim.node_mut(target).unwrap();
+            node.handle_datagram(now, forged, &p).unwrap();
+            assert!(node.counts().total() as usize <= cap, "over capacity");
+            assert_eq!(node.audit(), Ok(()));
+            sim.flush(target);
+            forged += 20;
+        }
+        sim.run_for(secs(1));
+        assert!(
+            everyone_live(&sim),
+            "a live member was evicted or lost in round {round}"
+        );
+    }
+    let rejected: u64 = real
+        .iter()
+        .map(|&i| sim.node(i).unwrap().stats().members_rejected)
+        .sum();
+    assert!(rejected > 0, "full tables refuse strangers and count them");
+    let crowded = sim.node(0).unwrap().counts();
+    assert_eq!(
+        crowded.total() as usize,
+        cap,
+        "strangers filled the free slots, and only those: {crowded:?}"
+    );
+    // The strangers never answer a probe: they are failed and reaped,
+    // leaving the real members.
+    let cleared = run_until(&mut sim, 600, |s| {
+        real.iter()
+            .all(|&i| s.node(i).unwrap().counts().live() == n)
+    });
+    println!("{rejected} forged members refused; strangers gone after {cleared:?} s");
+    assert!(cleared.is_some(), "forged members age out of every table");
+    assert!(sim.all_see_alive(&real));
+}

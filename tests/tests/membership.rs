@@ -126,6 +126,26 @@ fn member_that_leaves_is_marked_left_not_failed() {
 }
 
 #[test]
+fn member_that_left_and_joins_again_is_alive_everywhere() {
+    let n = 8u32;
+    let mut sim = cluster(n, Config::lan().with_members(16), NetConfig::default(), 5);
+    let all: Vec<u32> = (0..n).collect();
+    run_until(&mut sim, 30, |s| s.all_see_alive(&all)).expect("converges");
+    sim.leave(3);
+    sim.run_for(secs(5));
+    assert_eq!(sim.node(0).unwrap().member(&3).unwrap().state, State::Left);
+    sim.join(3, 0);
+    let me = sim.node(3).unwrap();
+    assert_eq!(
+        me.member(&3).unwrap().state,
+        State::Alive,
+        "its own record, at once"
+    );
+    assert_eq!(me.audit(), Ok(()));
+    run_until(&mut sim, 30, |s| s.all_see_alive(&all)).expect("everyone takes it back");
+}
+
+#[test]
 fn suspected_live_member_refutes_and_stays_alive() {
     let n = 16u32;
     let mut sim = cluster(n, Config::lan().with_members(32), NetConfig::default(), 5);

@@ -2,7 +2,7 @@
 //! handlers, joins, and signals (SIGINT leaves gracefully, SIGTERM exits).
 
 mod config;
-mod malloc;
+pub(crate) mod process;
 mod snapshot_writer;
 
 pub use config::AgentConfig;
@@ -25,7 +25,8 @@ use serf_runtime_std::member::{Command, Commands, Member, Output};
 
 /// Runs the agent until it leaves or is signalled; returns the exit code.
 pub fn run(argv: &[String]) -> i32 {
-    malloc::lean();
+    process::lean();
+    process::raise_file_limit();
     if crate::cli::wants_help(argv) {
         return crate::cli::report("agent", crate::cli::CliError::Help);
     }
@@ -132,6 +133,13 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
         Some(path) => {
             let (snap, replay) = Snapshot::open(path)
                 .map_err(|e| format!("cannot open snapshot {}: {e}", path.display()))?;
+            if replay.torn_bytes > 0 {
+                eprintln!(
+                    "==> Snapshot {}: skipped a torn last line ({} bytes; the previous run stopped mid-write)",
+                    path.display(),
+                    replay.torn_bytes
+                );
+            }
             if replay.bad_lines > 0 {
                 eprintln!(
                     "==> Snapshot {}: skipped {} unreadable lines",
@@ -198,6 +206,7 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
             tags_file: cfg.tags_file.clone(),
             auth_key: cfg.rpc_auth.clone(),
             leave_wait: cfg.broadcast_timeout * 2 + Duration::from_secs(5),
+            resolve: crate::cli::parse_join_addr,
         },
     );
     println!("==> Serf agent running!");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rmpv::Value;
 use serde::Serialize;
 
-use super::connection::read_value;
+use super::frame::{read_object, Limits};
 use super::records::{bytes_field, field, str_field, u64_field, Auth, Handshake, RequestHeader};
 
 /// How long connecting to an agent may take (Serf's timeout).
@@ -66,7 +66,7 @@ impl Client {
 
     /// Reads the next response header; `Err` carries the agent's error.
     pub fn header(&mut self) -> Result<(), String> {
-        let h = read_value(&mut self.reader)?;
+        let h = read_object(&mut self.reader, Limits::RESPONSE)?;
         let e = str_field(&h, "Error");
         if e.is_empty() {
             Ok(())
@@ -77,7 +77,7 @@ impl Client {
 
     /// Reads a body object.
     pub fn value(&mut self) -> Result<Value, String> {
-        read_value(&mut self.reader)
+        read_object(&mut self.reader, Limits::RESPONSE)
     }
 
     /// Request + header.

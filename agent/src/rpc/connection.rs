@@ -2,31 +2,35 @@
 //! socket's write half, and the command table that sends each request to its
 //! function (one per command, in the files beside this one).
 
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, Sender, SyncSender, TrySendError};
 use std::time::Duration;
 
 use rmpv::Value;
 use serde::Serialize;
 use serf_runtime_std::member::{Command, Commands};
 
+use super::frame::{read_object, Limits};
 use super::records::ResponseHeader;
 use super::request::{Body, Header};
 use super::RpcConfig;
 use crate::hub::Hub;
 
-/// Largest request object accepted (a query payload is at most a few KiB).
-const MAX_OBJECT: u64 = 1 << 20;
-
 /// How long a command waits for the protocol loop's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Responses queued per connection before whoever answers waits for the
+/// socket: a client that stops reading holds up its own connection (as with
+/// HashiCorp's agent, whose handlers write synchronously), not the agent's
+/// memory.
+const WRITE_QUEUE: usize = 64;
 
 /// Sends encoded responses to the connection's writer thread (which owns the
 /// socket's write half), so the reader thread and stream forwarders never
 /// share the socket.
 #[derive(Clone)]
-pub(crate) struct Writer(Sender<Out>);
+pub(crate) struct Writer(SyncSender<Out>);
 
 /// What the writer thread is handed.
 enum Out {
@@ -34,12 +38,41 @@ enum Out {
     Bytes(Vec<u8>),
     /// Answer once everything queued before is written.
     Written(Sender<()>),
+    /// The connection is over: stop.
+    Close,
 }
 
 impl Writer {
     /// Queues `bytes`; fails once the connection is gone.
     fn send(&self, bytes: Vec<u8>) -> Result<(), ()> {
         self.0.send(Out::Bytes(bytes)).map_err(drop)
+    }
+
+    /// Whether the writer thread still runs: a stream forwarder asks while
+    /// idle, to stop once its client has gone.
+    fn is_open(&self) -> bool {
+        !matches!(
+            self.0.try_send(Out::Bytes(Vec::new())),
+            Err(TrySendError::Disconnected(_))
+        )
+    }
+
+    /// The next entry a stream forwarder should write from `rx`; `None` once
+    /// `rx` ends or this connection's writer has stopped (checked every
+    /// second while idle, so a gone client's forwarder does not linger).
+    pub(crate) fn next_from<T>(&self, rx: &mpsc::Receiver<T>) -> Option<T> {
+        loop {
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(v) => return Some(v),
+                Err(mpsc::RecvTimeoutError::Timeout) if self.is_open() => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Stops the writer thread once it gets here (without waiting).
+    fn close(&self) {
+        let _ = self.0.try_send(Out::Close);
     }
 
     /// Waits (at most a second) until everything queued so far is on the
@@ -52,24 +85,36 @@ impl Writer {
     }
 }
 
-fn writer_thread(stream: TcpStream) -> Writer {
-    let (tx, rx) = mpsc::channel::<Out>();
-    std::thread::spawn(move || {
-        let mut w = BufWriter::new(stream);
+/// Starts a thread for this connection; without one (out of threads or
+/// memory) the request fails with an error that ends the connection.
+pub(crate) fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map(drop)
+        .map_err(|e| format!("cannot start a thread: {e}"))
+}
+
+fn writer_thread(stream: TcpStream) -> Result<Writer, String> {
+    let (tx, rx) = mpsc::sync_channel::<Out>(WRITE_QUEUE);
+    spawn("serf-rpc-writer", move || {
+        // Each message is encoded whole, so it is written straight out.
+        let mut w = stream;
         while let Ok(out) = rx.recv() {
             match out {
                 Out::Bytes(bytes) => {
-                    if w.write_all(&bytes).and_then(|_| w.flush()).is_err() {
+                    if w.write_all(&bytes).is_err() {
                         return;
                     }
                 }
                 Out::Written(done) => {
                     let _ = done.send(());
                 }
+                Out::Close => return,
             }
         }
-    });
-    Writer(tx)
+    })?;
+    Ok(Writer(tx))
 }
 
 /// A client connection's state.
@@ -81,14 +126,15 @@ pub(crate) struct Connection {
     pub(super) config: RpcConfig,
     pub(super) handshake: bool,
     pub(super) authed: bool,
+    /// The client's address, for the log.
+    pub(super) peer: String,
     /// The last request header, which the next one is decoded over.
     header: Header,
 }
 
-/// Reads one msgpack object, refusing oversized ones.
+/// Reads one request object, refusing oversized ones.
 pub(crate) fn read_value(r: &mut impl Read) -> Result<Value, String> {
-    let mut limited = r.take(MAX_OBJECT);
-    rmpv::decode::read_value(&mut limited).map_err(|e| format!("malformed request: {e}"))
+    read_object(r, Limits::REQUEST)
 }
 
 /// Sends `make`'s command to the protocol loop and waits for its answer.
@@ -139,10 +185,15 @@ impl Connection {
         commands: Commands,
         hub: Hub,
         config: RpcConfig,
-    ) -> std::io::Result<Self> {
-        let writer = writer_thread(stream.try_clone()?);
+    ) -> Result<Self, String> {
+        let peer = stream
+            .peer_addr()
+            .map_or_else(|_| "unknown client".to_string(), |a| a.to_string());
+        let writer = writer_thread(stream.try_clone().map_err(|e| e.to_string())?)?;
         Ok(Connection {
-            reader: BufReader::new(stream),
+            peer,
+            // Requests are small: a small buffer per connection.
+            reader: BufReader::with_capacity(1024, stream),
             writer,
             commands,
             hub,
@@ -173,8 +224,21 @@ impl Connection {
         Body::new(read_value(&mut self.reader)?)
     }
 
-    /// Serves requests until the client goes or sends something bad.
+    /// Serves requests until the client goes or sends something bad, then
+    /// ends the connection: answers already queued go out (within a
+    /// second), the socket is shut so a writer stuck on a client that does
+    /// not read fails at once, and the writer thread and the connection's
+    /// streams stop.
     pub(super) fn run(mut self) {
+        self.serve();
+        self.writer.wait_written();
+        let _ = self.reader.get_ref().shutdown(std::net::Shutdown::Both);
+        self.writer.close();
+        drop(self);
+        crate::agent::process::trim_soon();
+    }
+
+    fn serve(&mut self) {
         loop {
             let decoded = read_value(&mut self.reader).and_then(|v| self.header.update(&v));
             if let Err(e) = decoded {

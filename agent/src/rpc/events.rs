@@ -1,11 +1,11 @@
 //! Events out and in: `event` fires one; `stream` and `monitor` subscribe to
 //! events and logs.
 
-use std::sync::mpsc;
+use crate::hub::Subscription;
 
 use serf_runtime_std::member::Command;
 
-use super::connection::{ask, write_obj, Connection, Writer};
+use super::connection::{ask, spawn, write_obj, Connection, Writer};
 use super::records::*;
 use crate::event::AgentEvent;
 use serf_runtime_std::member::{QueryRequest, UserEvent};
@@ -35,10 +35,12 @@ impl Connection {
             return self.reply(seq, "Invalid event filter");
         };
         self.reply(seq, "")?;
-        let rx = self.hub.subscribe();
+        let sub = self.hub.subscribe(self.peer.clone());
         let writer = self.writer.clone();
-        std::thread::spawn(move || forward(rx, writer, seq, filter));
-        Ok(())
+        spawn("serf-rpc-stream", move || {
+            forward(sub, writer, seq, filter);
+            crate::agent::process::trim_soon(); // its buffered events are freed now
+        })
     }
 
     /// Streams log lines at or above a level.
@@ -53,31 +55,27 @@ impl Connection {
             return self.reply(seq, "Monitor is not available");
         };
         self.reply(seq, "")?;
-        let rx = logs.subscribe();
+        let rx = logs.subscribe(self.peer.clone());
         let writer = self.writer.clone();
-        std::thread::spawn(move || {
-            while let Ok(line) = rx.recv() {
+        spawn("serf-rpc-monitor", move || {
+            while let Some(line) = writer.next_from(&rx) {
                 if line.level <= max {
                     let h = ResponseHeader { seq, error: "" };
                     if write_obj(&writer, &h, Some(&LogRecord { log: &line.text })).is_err() {
-                        return;
+                        break;
                     }
                 }
             }
-        });
-        Ok(())
+            drop(rx);
+            crate::agent::process::trim_soon();
+        })
     }
 }
 
 /// Forwards hub outputs matching `filter` to a stream subscriber.
-fn forward(
-    rx: mpsc::Receiver<AgentEvent>,
-    writer: Writer,
-    seq: u64,
-    filter: Vec<crate::handlers::Filter>,
-) {
+fn forward(sub: Subscription, writer: Writer, seq: u64, filter: Vec<crate::handlers::Filter>) {
     let h = ResponseHeader { seq, error: "" };
-    while let Ok(out) = rx.recv() {
+    while let Some(out) = writer.next_from(sub.events()) {
         if !filter.iter().any(|f| f.matches(&out)) {
             continue;
         }

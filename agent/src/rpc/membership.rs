@@ -15,7 +15,7 @@ impl Connection {
         let existing = b.strings("Existing")?;
         let mut addrs = Vec::new();
         for e in &existing {
-            match crate::cli::parse_join_addr(e) {
+            match (self.config.resolve)(e) {
                 Ok(a) => addrs.push(a),
                 Err(err) => {
                     return self.reply_body(seq, &err, &JoinBody { num: 0 });

@@ -5,7 +5,7 @@
 //! Every connection runs in its own thread and talks to the protocol loop
 //! through its command channel. Bad input closes that connection only.
 
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 
 use serf_runtime_std::member::Commands;
 
@@ -14,6 +14,7 @@ use crate::hub::Hub;
 mod client;
 mod connection;
 mod events;
+mod frame;
 mod info;
 mod keys;
 mod membership;
@@ -39,26 +40,59 @@ pub struct RpcConfig {
     /// wait the broadcast timeout (twice: Serf's intent, then memberlist's),
     /// as HashiCorp's does, so the ordinary answer timeout is too short.
     pub leave_wait: std::time::Duration,
+    /// How `join` turns an address into a socket address: the agent
+    /// resolves names as Serf does ([`crate::cli::parse_join_addr`]); a
+    /// fuzzer takes literal addresses only, so no input reaches DNS.
+    pub resolve: fn(&str) -> Result<std::net::SocketAddr, String>,
+}
+
+/// Serves one connected client until it goes or sends something bad (on the
+/// calling thread; the accept loop gives each client its own).
+pub fn serve_client(stream: TcpStream, commands: Commands, hub: Hub, config: RpcConfig) {
+    match Connection::new(stream, commands, hub, config) {
+        Ok(c) => c.run(),
+        Err(e) => tracing::error!(target: "agent.ipc", "cannot serve client: {e}"),
+    }
 }
 
 /// Serves RPC connections on `listener` until the process exits.
 pub fn serve(listener: TcpListener, commands: Commands, hub: Hub, config: RpcConfig) {
-    std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name("serf-rpc".into())
         .spawn(move || {
-            for stream in listener.incoming().flatten() {
+            for stream in listener.incoming() {
+                let stream = match stream {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Out of descriptors or memory: back off rather than
+                        // spin; clients already connected keep being served.
+                        tracing::error!(target: "agent.ipc", "failed to accept client: {e}");
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        continue;
+                    }
+                };
                 if let Ok(peer) = stream.peer_addr() {
                     tracing::info!(target: "agent.ipc", "Accepted client: {peer}");
                 }
                 let commands = commands.clone();
                 let hub = hub.clone();
                 let config = config.clone();
-                let _ = std::thread::Builder::new()
+                let spawned = std::thread::Builder::new()
                     .name("serf-rpc-conn".into())
-                    .spawn(move || {
-                        let _ = Connection::new(stream, commands, hub, config).map(|c| c.run());
-                    });
+                    .spawn(
+                        move || match Connection::new(stream, commands, hub, config) {
+                            Ok(c) => c.run(),
+                            Err(e) => {
+                                tracing::error!(target: "agent.ipc", "cannot serve client: {e}")
+                            }
+                        },
+                    );
+                if let Err(e) = spawned {
+                    tracing::error!(target: "agent.ipc", "cannot serve client (no thread): {e}");
+                }
             }
-        })
-        .ok();
+        });
+    if let Err(e) = spawned {
+        tracing::error!(target: "agent.ipc", "RPC is not served (no thread): {e}");
+    }
 }

@@ -9,6 +9,7 @@
 //! payload in a fixed slot (`storage::slots`).
 
 use crate::identity::Identity;
+use crate::node::audit::Violation;
 use crate::node::members::table::State;
 use crate::node::members::table::EMPTY;
 use crate::node::output::Transmission;
@@ -211,6 +212,90 @@ impl<S: Store> Queue<S> {
         };
         c.seek(self, 0);
         c
+    }
+}
+
+impl<S: Store> Queue<S> {
+    /// Checks the bucket lists against the counters: every linked entry is
+    /// used and in the bucket of its transmit count, below `max_transmits`;
+    /// the lists and the free list together hold every entry once.
+    pub(crate) fn audit(&self, max_transmits: u32) -> Result<(), Violation> {
+        let mut linked = 0usize;
+        for bucket in 0..BUCKETS {
+            let mut e = self.heads[bucket];
+            if (e == EMPTY) == (self.nonempty & (1 << bucket) != 0) {
+                return Err(Violation::Queue("bucket mask disagrees with its list"));
+            }
+            let mut prev = EMPTY;
+            while e != EMPTY {
+                let en = self
+                    .entries
+                    .get(e as usize)
+                    .ok_or(Violation::Queue("link out of range"))?;
+                if !en.used || en.transmits as usize != bucket || en.prev != prev {
+                    return Err(Violation::Queue("entry linked in the wrong place"));
+                }
+                if u32::from(en.transmits) >= max_transmits {
+                    return Err(Violation::TransmitLimit);
+                }
+                linked += 1;
+                if linked > self.entries.len() {
+                    return Err(Violation::Queue("list loops"));
+                }
+                prev = e;
+                e = en.next;
+            }
+            if self.tails[bucket] != prev {
+                return Err(Violation::Queue("tail is not the last entry"));
+            }
+        }
+        let mut free = 0usize;
+        let mut e = self.free;
+        while e != EMPTY {
+            let en = self
+                .entries
+                .get(e as usize)
+                .ok_or(Violation::Queue("free link out of range"))?;
+            if en.used {
+                return Err(Violation::Queue("used entry on the free list"));
+            }
+            free += 1;
+            if free > self.entries.len() {
+                return Err(Violation::Queue("free list loops"));
+            }
+            e = en.next;
+        }
+        if linked != self.len as usize || linked + free != self.entries.len() {
+            return Err(Violation::Queue("length disagrees with the lists"));
+        }
+        Ok(())
+    }
+}
+
+impl<S: Store> MemberBroadcasts<S> {
+    /// The queue's own checks, and every member's handle names an entry
+    /// about that member (and each entry is named by its member).
+    pub(crate) fn audit(&self, max_transmits: u32) -> Result<(), Violation> {
+        self.queue.audit(max_transmits)?;
+        let mut handled = 0usize;
+        for (slot, &h) in self.handles.iter().enumerate() {
+            if h == NO_ENTRY {
+                continue;
+            }
+            let en = self
+                .queue
+                .entries
+                .get(h as usize)
+                .ok_or(Violation::BroadcastHandle)?;
+            if !en.used || en.subject as usize != slot {
+                return Err(Violation::BroadcastHandle);
+            }
+            handled += 1;
+        }
+        if handled != self.queue.len() {
+            return Err(Violation::BroadcastHandle);
+        }
+        Ok(())
     }
 }
 

@@ -144,7 +144,16 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         self.start_join(now, addr, push_pull_flags::REPLAY);
     }
 
-    pub(crate) fn start_join(&mut self, _now: Instant, addr: I::Addr, extra: u8) {
+    pub(crate) fn start_join(&mut self, now: Instant, addr: I::Addr, extra: u8) {
+        if self.members.slot(self.my_slot).state() == Some(State::Left) {
+            // Joining again after a leave: alive at an incarnation above the
+            // one the leave went out with, so members that saw it take us
+            // back (found by the state-machine fuzzer: the node stayed
+            // "left" while it thought it had rejoined).
+            let inc = self.incarnation().wrapping_add(1);
+            self.members.set(self.my_slot, State::Alive, inc, now);
+            self.broadcasts.enqueue(self.my_slot, EMPTY);
+        }
         self.leaving = false;
         // Announce the join with the member clock (Serf's join intent).
         let ltime = self.intents.clock.time();

@@ -5,6 +5,7 @@ use crate::node::output::USER_ENTRY;
 use crate::node::timers::TimerTable;
 use rand_core::RngCore;
 
+pub(crate) mod audit;
 mod awareness;
 mod coordinates;
 pub(crate) mod delivery;
@@ -20,6 +21,7 @@ pub(crate) mod suspicion;
 mod timers;
 pub(crate) mod user_events;
 
+pub use audit::Violation;
 pub use delivery::Delivery;
 pub use output::{Transmission, Transmit};
 
@@ -383,10 +385,14 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// suspicion to 2 of its 3 gossip targets — one of them the suspect
     /// itself — and a member could miss it altogether (seen with real agents).
     pub(crate) fn retransmit_limit(&self) -> u32 {
-        let n = self.cluster_size() as f64;
-        let limit = self.config.retransmit_mult * libm::ceil(libm::log10(n + 1.0)) as u32;
-        limit.max(self.config.gossip_nodes as u32)
+        retransmit_limit_for(&self.config, self.cluster_size())
     }
+}
+
+/// [`Node::retransmit_limit`] for a cluster of `n` live members.
+pub(crate) fn retransmit_limit_for(config: &Config, n: u32) -> u32 {
+    let limit = config.retransmit_mult * libm::ceil(libm::log10(n as f64 + 1.0)) as u32;
+    limit.max(config.gossip_nodes as u32)
 }
 
 fn check_sizes(want: &Sizes, got: &Sizes) -> Result<(), BuildError> {

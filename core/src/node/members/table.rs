@@ -7,6 +7,7 @@
 use rand_core::RngCore;
 
 use crate::identity::Identity;
+use crate::node::audit::Violation;
 use crate::node::members::walk::ProbeWalk;
 use crate::rng::below;
 use crate::storage::Store;
@@ -176,6 +177,27 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
 
     fn tag(h: u64) -> u32 {
         ((h as u32) >> 24) << SLOT_BITS
+    }
+
+    /// Checks the counters against the slots and the index against the
+    /// slots: every member is found by its name at its own slot.
+    pub(crate) fn audit(&self) -> Result<(), Violation> {
+        let mut counts = Counts::default();
+        for (s, slot) in self.iter() {
+            if let Some(state) = slot.state() {
+                *counts.slot(state) += 1;
+                if self.find(slot.id()) != Some(s) {
+                    return Err(Violation::Index);
+                }
+            }
+        }
+        if counts != self.counts {
+            return Err(Violation::Counts);
+        }
+        if counts.total() as usize > self.slots.len() {
+            return Err(Violation::OverCapacity);
+        }
+        Ok(())
     }
 
     /// Looks a member up by identity (name and address): O(1) expected.
