@@ -1,5 +1,6 @@
 //! Process settings for a long-running, mostly idle agent: the allocator's
-//! (glibc only) and the open-file limit.
+//! (glibc only), heap trimming after bursts of RPC clients, and the
+//! open-file limit.
 //!
 //! - One arena: the agent's threads (RPC, handlers, the protocol loop) allocate
 //!   little and rarely contend, while every extra arena keeps its own touched
