@@ -7,6 +7,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use serf_bench::heap::{buffers, Heap};
 use serf_bench::rng::SimRng;
+use serf_bench::sim::tell_alive;
 use serf_core::vivaldi::Coordinate;
 use serf_core::wire::{CoordBytes, Decoder, Encoder, Message, COORD_MAX};
 use serf_core::{Config, Instant, Node};
@@ -58,6 +59,8 @@ fn messages() -> Vec<Message<'static, u32>> {
             session: 99,
             flags: 1,
             event_ltime: 12_345,
+            first: 0,
+            end: 40,
         },
         Message::State {
             node: 40_000,
@@ -104,24 +107,8 @@ fn node_with(n: u32) -> BenchNode {
         Instant::ZERO,
     )
     .unwrap();
-    let mut buf = [0u8; 1400];
-    let mut id = 1;
-    while id <= n {
-        let mut enc = Encoder::new(&mut buf).unwrap();
-        while id <= n
-            && enc.push::<u32>(&Message::Alive {
-                incarnation: 1,
-                node: id,
-                meta: &[],
-                protocol: 5,
-            })
-        {
-            id += 1;
-        }
-        let len = enc.len();
-        node.handle_datagram(Instant::ZERO, 1, &buf[..len]).unwrap();
-        drain(&mut node);
-    }
+    tell_alive(&mut node, 1..n + 1, 1, |_| 5, 1);
+    drain(&mut node);
     assert_eq!(node.counts().alive, n + 1);
     node
 }

@@ -73,4 +73,11 @@ pub struct Stats {
     pub response_duplicates: u64,
     /// Replayed events skipped: one alone did not fit a datagram.
     pub replay_skipped: u64,
+    /// Join requests sent again: no chunk of the answer arrived.
+    pub catch_up_rejoins: u64,
+    /// Requests for the lost chunks of a join answer.
+    pub catch_up_rounds: u64,
+    /// Join answers given up on with chunks still missing (gossip and the
+    /// next push-pull bring the rest).
+    pub catch_up_abandoned: u64,
 }

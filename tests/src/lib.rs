@@ -15,6 +15,7 @@
 //! ```
 
 pub mod agents;
+pub mod relay;
 pub mod runtimes;
 
 use std::time::Duration;

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serf_tests::agents::{serf_bin, serial, wait_until};
+use serf_tests::relay::Relay;
 
 /// Namespaces `serf-<tag>-0` (the bridge) and `serf-<tag>-1..=n` (the
 /// hosts, 10.77.<net>.i), removed on drop with the agents in them.
@@ -70,8 +71,17 @@ impl Hosts {
         format!("10.77.{}.{i}", self.net)
     }
 
+    /// Hosts running agents with the default flags.
     fn new(n: usize, net: u8) -> Hosts {
-        let mut h = Hosts {
+        let mut h = Hosts::network(n, net);
+        h.start(|_| Vec::new());
+        h
+    }
+
+    /// The namespaces and their links, no agents yet. The bridge's own
+    /// namespace has address `10.77.<net>.100` (for a relay).
+    fn network(n: usize, net: u8) -> Hosts {
+        let h = Hosts {
             tag: format!("{}{net}", std::process::id()),
             net,
             n,
@@ -83,6 +93,8 @@ impl Hosts {
             run(&["ip", "netns", "add", &hub])?;
             run(&["ip", "-n", &hub, "link", "add", "br0", "type", "bridge"])?;
             run(&["ip", "-n", &hub, "link", "set", "br0", "up"])?;
+            let relay_cidr = format!("{}/24", h.ip(100));
+            run(&["ip", "-n", &hub, "addr", "add", &relay_cidr, "dev", "br0"])?;
             for i in 1..=n {
                 let ns = h.ns(i);
                 let port = format!("v{i}");
@@ -116,6 +128,13 @@ impl Hosts {
             drop(h);
             panic!("setting up namespaces: {e}");
         }
+        h
+    }
+
+    /// Starts an agent on every host, host `i` with `extra(i)` flags too.
+    fn start(&mut self, extra: impl Fn(usize) -> Vec<String>) {
+        let n = self.n;
+        let h = self;
         for i in 1..=n {
             let log = std::fs::File::create(h.dir.join(format!("n{i}.log"))).unwrap();
             let bind = format!("-bind={}:7946", h.ip(i));
@@ -123,6 +142,7 @@ impl Hosts {
                 .args(["netns", "exec", &h.ns(i), serf_bin(), "agent"])
                 .args([&format!("-node=n{i}"), &bind, "-rpc-addr=127.0.0.1:7373"])
                 .args(["-reconnect-interval=5s"])
+                .args(extra(i))
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
                 .spawn()
@@ -136,7 +156,6 @@ impl Hosts {
                 h.log(i)
             );
         }
-        h
     }
 
     /// A CLI command on host `i`; its stdout if it succeeded.
@@ -274,4 +293,69 @@ fn five_percent_loss_between_hosts_causes_no_false_failures() {
         );
     }
     println!("{seconds} s at 5% loss on every host: {samples} checks, no member failed");
+}
+
+#[test]
+fn latency_added_between_hosts_shows_in_serf_rtt_within_a_quarter() {
+    require_hosts!();
+    let _serial = serial();
+    const ONE_WAY: Duration = Duration::from_millis(25);
+    let mut h = Hosts::network(2, 3);
+    let targets: Vec<_> = (1..=2)
+        .map(|i| format!("{}:7946", h.ip(i)).parse().unwrap())
+        .collect();
+    let hub_ip = h.ip(100).parse().unwrap();
+    let relay = Relay::start(hub_ip, &targets, ONE_WAY, Some(&h.ns(0))).expect("relay starts");
+    let fronts = relay.fronts().to_vec();
+    // Each agent advertises its relay front, so every datagram between
+    // them waits ONE_WAY in the relay.
+    h.start(|i| vec![format!("-advertise={}", fronts[i - 1])]);
+    let seed = fronts[0].to_string();
+    assert!(
+        h.cli(2, &["join", &seed]).is_some(),
+        "join through the relay"
+    );
+    let joined = wait_until(Duration::from_secs(20), || {
+        h.count(1, "alive") == 2 && h.count(2, "alive") == 2
+    });
+    assert!(
+        joined,
+        "joined through the relay: {:?}",
+        h.cli(1, &["members"])
+    );
+    let added = 2.0 * ONE_WAY.as_secs_f64() * 1000.0;
+    let started = Instant::now();
+    let (mut within, mut readings) = (0, Vec::new());
+    while started.elapsed() < Duration::from_secs(120) && within < 3 {
+        std::thread::sleep(Duration::from_secs(2));
+        let Some(out) = h.cli(1, &["rtt", "n1", "n2"]) else {
+            continue;
+        };
+        // "Estimated n1 <-> n2 rtt: 50.123 ms"
+        let Some(ms) = out
+            .split("rtt:")
+            .nth(1)
+            .and_then(|r| r.trim().trim_end_matches("ms").trim().parse::<f64>().ok())
+        else {
+            continue;
+        };
+        readings.push(ms);
+        within = if (ms - added).abs() <= 0.25 * added {
+            within + 1
+        } else {
+            0
+        };
+    }
+    let from_2 = h.cli(2, &["rtt", "n2", "n1"]).unwrap_or_default();
+    println!(
+        "added RTT {added:.1} ms: serf rtt read {readings:.1?} over {:.0} s; from n2: {}; relayed {} datagrams, {} send errors",
+        started.elapsed().as_secs_f64(),
+        from_2.trim(),
+        relay.counts().relayed.load(std::sync::atomic::Ordering::Relaxed),
+        relay.counts().send_errors.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    assert!(
+        within >= 3,
+        "three readings in a row within 25% of {added} ms: {readings:?}"
+    );
 }

@@ -1,32 +1,21 @@
 //! Push-pull anti-entropy at scale: a node joining a 10,000-member cluster
-//! learns all of it through MTU-sized datagrams, with no unbounded buffer.
+//! learns all of it through MTU-sized datagrams, with no unbounded buffer,
+//! and a joiner whose answer loses chunks asks for them again.
 
-use serf_core::wire::{Encoder, Message};
+use std::time::Duration;
+
+use serf_bench::sim::{sim_config, tell_alive, NetConfig, Sim};
+use serf_core::wire::{starts_state_exchange, Encoder, Message};
 use serf_core::{Config, Instant, MemberState, State};
-use serf_tests::lone_node;
+use serf_tests::{drain, lone_node, secs, TestNode, MTU};
 
 #[test]
 fn joining_a_ten_thousand_member_cluster_learns_all_of_it() {
     const MEMBERS: u32 = 10_000;
     // The seed (id 0) knows 10,000 members (itself, 9,990 alive, 5 dead, 4 left).
     let mut seed = lone_node(0, &Config::lan().with_members(10_016));
+    tell_alive(&mut seed, 1..MEMBERS, 3, |_| 5, 1);
     let mut buf = [0u8; 1400];
-    let mut id = 1;
-    while id < MEMBERS {
-        let mut enc = Encoder::new(&mut buf).unwrap();
-        while id < MEMBERS
-            && enc.push::<u32>(&Message::Alive {
-                incarnation: 3,
-                node: id,
-                meta: &[],
-                protocol: 5,
-            })
-        {
-            id += 1;
-        }
-        let n = enc.len();
-        seed.handle_datagram(Instant::ZERO, 1, &buf[..n]).unwrap();
-    }
     for dead in 1..=5u32 {
         let mut enc = Encoder::new(&mut buf).unwrap();
         enc.push::<u32>(&Message::Dead {
@@ -134,4 +123,143 @@ fn joining_a_ten_thousand_member_cluster_learns_all_of_it() {
         })
     );
     assert_eq!(seed.member(&joiner_id).map(|m| m.state), Some(State::Alive));
+}
+
+/// A seed that knows `members` members (ids `1..members`, alive), and its
+/// join config: periodic push-pull an hour away, so only the join's own
+/// exchange (and its catch-up) can teach the joiner anything.
+fn seed_of(members: u32) -> (TestNode, Config) {
+    let mut config = Config::lan().with_members(members as usize + 16);
+    config.push_pull_interval = secs(3600);
+    let mut seed = lone_node(0, &config);
+    tell_alive(&mut seed, 1..members, 1, |_| 5, 1);
+    drain(&mut seed);
+    (seed, config)
+}
+
+#[test]
+fn a_joiner_recovers_every_tenth_lost_chunk_without_waiting_for_the_next_push_pull() {
+    const MEMBERS: u32 = 10_000;
+    let (mut seed, config) = seed_of(MEMBERS);
+    let joiner_id = 90_000;
+    let mut joiner = lone_node(joiner_id, &config);
+    joiner.join(Instant::ZERO, 0);
+    let mut buf = [0u8; MTU];
+    let (mut chunks, mut dropped) = (0u32, 0u32);
+    let mut incomplete_after_first_burst = None;
+    let mut now = Instant::ZERO;
+    // 100 ms steps; everything sent in a step arrives within it.
+    for step in 0..100 {
+        while let Some(t) = joiner.poll_transmit(&mut buf) {
+            if t.to == 0 {
+                let _ = seed.handle_datagram(now, joiner_id, &buf[..t.len]);
+            }
+        }
+        while let Some(t) = seed.poll_transmit(&mut buf) {
+            if t.to != joiner_id {
+                continue;
+            }
+            if starts_state_exchange(&buf[..t.len]) {
+                chunks += 1;
+                // One chunk in ten is lost, the first one among them.
+                if chunks % 10 == 1 {
+                    dropped += 1;
+                    continue;
+                }
+            }
+            let _ = joiner.handle_datagram(now, 0, &buf[..t.len]);
+        }
+        while joiner.poll_event().is_some() {}
+        while seed.poll_event().is_some() {}
+        if step == 1 {
+            incomplete_after_first_burst = Some(joiner.counts().alive);
+        }
+        if joiner.counts().alive == MEMBERS + 1 {
+            break;
+        }
+        now = now + Duration::from_millis(100);
+        joiner.handle_timeout(now);
+        seed.handle_timeout(now);
+    }
+    let waited = now.saturating_since(Instant::ZERO);
+    let stats = joiner.stats();
+    println!(
+        "{MEMBERS} members: {chunks} chunks sent, {dropped} dropped, full view after {waited:?}, \
+         {} catch-up rounds, {} rejoins",
+        stats.catch_up_rounds, stats.catch_up_rejoins
+    );
+    assert!(
+        incomplete_after_first_burst.is_some_and(|alive| alive < MEMBERS + 1),
+        "the drops left holes in the first answer"
+    );
+    assert_eq!(
+        joiner.counts().alive,
+        MEMBERS + 1,
+        "the whole cluster and the joiner"
+    );
+    assert!(dropped >= 3 && stats.catch_up_rounds >= 1);
+    assert!(waited < config.push_pull_interval);
+    assert_eq!(joiner.audit(), Ok(()));
+}
+
+#[test]
+fn a_lost_join_request_is_sent_again() {
+    let (mut seed, config) = seed_of(50);
+    let mut joiner = lone_node(90_000, &config);
+    joiner.join(Instant::ZERO, 0);
+    // The request is lost on the way.
+    drain(&mut joiner);
+    let mut buf = [0u8; MTU];
+    let mut now = Instant::ZERO;
+    for _ in 0..20 {
+        now = now + Duration::from_millis(100);
+        joiner.handle_timeout(now);
+        while let Some(t) = joiner.poll_transmit(&mut buf) {
+            if t.to == 0 {
+                let _ = seed.handle_datagram(now, 90_000, &buf[..t.len]);
+            }
+        }
+        while let Some(t) = seed.poll_transmit(&mut buf) {
+            if t.to == 90_000 {
+                let _ = joiner.handle_datagram(now, 0, &buf[..t.len]);
+            }
+        }
+    }
+    assert_eq!(joiner.stats().catch_up_rejoins, 1);
+    // Its probes of others go nowhere here, so some may be suspect by now.
+    assert_eq!(
+        joiner.counts().total(),
+        51,
+        "every member of the seed's view"
+    );
+    assert_eq!(seed.member(&90_000).map(|m| m.state), Some(State::Alive));
+}
+
+#[test]
+fn restarted_members_rejoin_a_warm_cluster_whole_while_one_state_datagram_in_ten_is_lost() {
+    const MEMBERS: u32 = 1_000;
+    let mut config = sim_config(Config::lan(), MEMBERS);
+    config.push_pull_interval = secs(3600);
+    let mut sim = Sim::warm(config, NetConfig::default(), MEMBERS, 11);
+    sim.set_state_loss(0.1);
+    sim.run_for(secs(2));
+    let lost_before = sim.totals().lost;
+    let (mut slowest, mut rounds) = (0u64, 0u64);
+    for id in (7..MEMBERS).step_by(100) {
+        sim.crash(id);
+        sim.run_for(secs(1));
+        sim.restart(id, 0);
+        let took = (1..=50u64).find(|_| {
+            sim.run_for(Duration::from_millis(100));
+            sim.live_view(id).len() == MEMBERS as usize
+        });
+        let Some(took) = took else {
+            panic!("member {id} lacks part of the view 5 s after rejoining (next push-pull: an hour away)");
+        };
+        slowest = slowest.max(took * 100);
+        rounds += sim.node(id).map_or(0, |n| n.stats().catch_up_rounds);
+    }
+    let lost = sim.totals().lost - lost_before;
+    println!("10 rejoins of {MEMBERS}: slowest full view after {slowest} ms; {lost} datagrams lost (those to crashed members too); {rounds} catch-up rounds");
+    assert!(lost >= 3 && rounds >= 1, "the loss hit some answers");
 }

@@ -10,13 +10,15 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use serf_core::wire::{starts_state_exchange, Encoder, Message};
+use serf_core::wire::starts_state_exchange;
 use serf_core::{Config, Delivery, EventKind, Instant, Node, Sizes, State};
 
 use crate::heap::buffers;
 use crate::rng::SimRng;
 
+mod tell;
 mod types;
+pub use tell::tell_alive;
 pub use types::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,6 +55,8 @@ pub struct Sim {
     responder: Option<Responder>,
     record: bool,
     latency_fn: Option<LatencyFn>,
+    /// Extra loss for datagrams of a state exchange (push-pull chunks).
+    state_loss: f64,
     totals: Totals,
 }
 
@@ -95,6 +99,7 @@ impl Sim {
             responder: None,
             record: true,
             latency_fn: None,
+            state_loss: 0.0,
             totals: Totals::default(),
         };
         for id in 0..n {
@@ -154,31 +159,10 @@ impl Sim {
     /// interval for the cluster's size, as after a long join.
     pub fn warm(config: Config, net: NetConfig, n: u32, seed: u64) -> Sim {
         let mut sim = Sim::new(config, net, n, seed);
-        let mut datagram = vec![0u8; sim.buf.len()];
+        let protocols: Vec<u8> = sim.configs.iter().map(|c| c.protocol).collect();
         for id in 0..n {
-            let mut next = 0u32;
-            while next < n {
-                let Some(mut enc) = Encoder::new(&mut datagram) else {
-                    return sim;
-                };
-                while next < n
-                    && enc.push::<u32>(&Message::Alive {
-                        incarnation: 0,
-                        node: next,
-                        meta: &[],
-                        protocol: sim.configs[next as usize].protocol,
-                    })
-                {
-                    next += 1;
-                }
-                let len = enc.len();
-                if let Some(node) = sim.nodes[id as usize].as_mut() {
-                    let _ = node.handle_datagram(Instant::ZERO, id, &datagram[..len]);
-                    // What a warm member already knows raises no events.
-                    while node.poll_event().is_some() {}
-                }
-            }
             if let Some(node) = sim.nodes[id as usize].as_mut() {
+                tell_alive(node, 0..n, 0, |m| protocols[m as usize], id);
                 node.settle(Instant::ZERO);
             }
             sim.flush(id);
@@ -221,6 +205,11 @@ impl Sim {
         let ms = now.saturating_since(Instant::ZERO).as_millis() as u64;
         let t = (ms + u64::from(self.slow_phase[id as usize])) % (2 * stall);
         (t < stall).then(|| now + Duration::from_millis(stall - t))
+    }
+    /// Loses this share of the plain datagrams that belong to a state
+    /// exchange (push-pull chunks), on top of the network's loss.
+    pub fn set_state_loss(&mut self, p: f64) {
+        self.state_loss = p;
     }
     /// Sets a per-link one-way delay function (replaces latency + jitter).
     pub fn set_latency_fn(&mut self, f: LatencyFn) {
@@ -505,12 +494,14 @@ impl Sim {
         let len = self.packets[packet as usize].len() as u64;
         self.totals.packets += 1;
         self.totals.bytes += len;
-        if starts_state_exchange(&self.packets[packet as usize]) {
+        let state = starts_state_exchange(&self.packets[packet as usize]);
+        if state {
             self.totals.pushpull_bytes += len;
         }
         let lost = to as usize >= self.groups.len()
             || self.groups[to as usize] != self.groups[from as usize]
-            || (self.net.loss > 0.0 && self.rng.unit() < self.net.loss);
+            || (self.net.loss > 0.0 && self.rng.unit() < self.net.loss)
+            || (state && self.state_loss > 0.0 && self.rng.unit() < self.state_loss);
         if lost {
             self.totals.lost += 1;
             self.free_packets.push(packet);

@@ -27,6 +27,8 @@ pub enum Violation {
     BroadcastHandle,
     /// More suspicions running than members.
     Suspicions,
+    /// The catch-up's received ranges are unsorted, overlapping or empty.
+    CatchUp,
 }
 
 impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
@@ -75,6 +77,6 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         if self.suspicions.len() > self.config.capacity.members {
             return Err(Violation::Suspicions);
         }
-        Ok(())
+        self.catch_up.audit()
     }
 }

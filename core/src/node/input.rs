@@ -2,7 +2,9 @@
 //! decryption), decoded message by message and dispatched by kind.
 
 use crate::identity::Identity;
+use crate::node::catch_up::Span;
 use crate::node::output::Transmission;
+use crate::node::push_pull::Header;
 use crate::node::Node;
 use crate::storage::Store;
 use crate::time::Instant;
@@ -150,7 +152,23 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 session,
                 flags,
                 event_ltime,
-            } => self.on_push_pull(from, session, flags, event_ltime),
+                first,
+                end,
+            } => {
+                let span = Span { first, end };
+                let header = Header {
+                    session,
+                    flags,
+                    event_ltime,
+                    span,
+                };
+                self.on_push_pull(now, from, header)
+            }
+            Message::Resend {
+                session,
+                first,
+                end,
+            } => self.on_resend(from, session, Span { first, end }),
             Message::State {
                 node,
                 incarnation,

@@ -160,11 +160,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         self.intents.apply(self.my_slot, ltime, false);
         self.broadcast_intent(ltime, self.me.clone(), false, false);
         let session = self.next_seq();
-        self.push_pull(
-            addr,
-            session,
-            push_pull_flags::WANT_REPLY | push_pull_flags::JOIN | extra,
-        );
+        let flags = push_pull_flags::WANT_REPLY | push_pull_flags::JOIN | extra;
+        let deadline = now + self.config.probe_timeout;
+        self.catch_up.start(addr.clone(), session, flags, deadline);
+        self.push_pull(addr, session, flags);
     }
 
     /// Leaves gracefully: broadcasts that this node left and stops probing.

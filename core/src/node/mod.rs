@@ -7,6 +7,7 @@ use rand_core::RngCore;
 
 pub(crate) mod audit;
 mod awareness;
+pub(crate) mod catch_up;
 mod coordinates;
 pub(crate) mod delivery;
 pub(crate) mod gossip;
@@ -15,7 +16,7 @@ pub(crate) mod intent;
 pub(crate) mod members;
 pub(crate) mod output;
 pub(crate) mod probe;
-mod push_pull;
+pub(crate) mod push_pull;
 pub(crate) mod query;
 pub(crate) mod suspicion;
 mod timers;
@@ -30,6 +31,7 @@ use crate::config::Config;
 use crate::event::{Event, EventKind};
 use crate::identity::Identity;
 use crate::node::awareness::Awareness;
+use crate::node::catch_up::CatchUp;
 use crate::node::delivery::Inbox;
 use crate::node::gossip::{MemberBroadcasts, UserBroadcasts, MAX_BROADCASTS};
 use crate::node::intent::Intents;
@@ -143,6 +145,8 @@ pub struct Node<I: Identity, S: Store, R: RngCore> {
     event_log: EventLog<S>,
     conflict_lost: bool,
     probe: Probe<I>,
+    /// The join answer being tracked for lost chunks.
+    catch_up: CatchUp<I::Addr>,
     awareness: Awareness,
     seq: u32,
     timers: TimerTable,
@@ -234,6 +238,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             event_log: EventLog::new(buffers.replay, buffers.replay_lens),
             conflict_lost: false,
             probe: Probe::Idle,
+            catch_up: CatchUp::new(),
             seq: 0,
             leaving: false,
             stats: Stats::default(),

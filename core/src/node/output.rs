@@ -6,7 +6,7 @@ use crate::node::members::table::{State, EMPTY};
 use crate::node::Node;
 use crate::storage::Store;
 use crate::wire::crypto::{self};
-use crate::wire::{message_len, CoordBytes, Encoder, Message, COORD_MAX};
+use crate::wire::{message_len, push_pull_flags, CoordBytes, Encoder, Message, COORD_MAX};
 use rand_core::RngCore;
 
 /// The shortest message a datagram carries (a kind byte and one field byte).
@@ -72,7 +72,8 @@ pub enum Transmission<I: Identity> {
         /// Outbox slot.
         slot: u16,
     },
-    /// Our member states, from `cursor` on, in as many datagrams as it takes.
+    /// Our member states in slots `cursor..end`, in as many datagrams as it
+    /// takes.
     PushPull {
         /// Destination.
         to: I::Addr,
@@ -80,8 +81,17 @@ pub enum Transmission<I: Identity> {
         session: u32,
         /// Next slot to send.
         cursor: u32,
+        /// Where to stop (`u32::MAX`: the whole table).
+        end: u32,
         /// Header flags.
         flags: u8,
+    },
+    /// A request for the ranges of a join answer that did not arrive.
+    Resend {
+        /// The member that answered.
+        to: I::Addr,
+        /// The exchange.
+        session: u32,
     },
     /// A refusal notice (unframed) to a peer whose datagram we refused.
     Refusal {
@@ -235,22 +245,60 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     to,
                     session,
                     cursor,
+                    end,
                     flags,
                 } => {
-                    let flags = if cursor == 0 { flags } else { 0 };
-                    enc.push::<I>(&Message::PushPull {
+                    // The header names the range the chunk covers, known
+                    // once its states are written; its room is sized for
+                    // the widest end it can name.
+                    let stop = end.min(self.members.high());
+                    let mut header = Message::PushPull {
                         session,
-                        flags,
+                        flags: flags | push_pull_flags::LAST,
                         event_ltime: self.user_events.clock.time(),
-                    });
-                    let next = self.write_states(&mut enc, cursor);
-                    if next < self.members.high() {
+                        first: cursor,
+                        end: stop,
+                    };
+                    let Some(hole) = enc.hole(message_len(&header)) else {
+                        continue;
+                    };
+                    let next = self.write_states(&mut enc, cursor, stop);
+                    if let Message::PushPull {
+                        flags: f, end: e, ..
+                    } = &mut header
+                    {
+                        *e = next;
+                        if next < self.members.high() {
+                            *f &= !push_pull_flags::LAST;
+                        }
+                    }
+                    enc.fill::<I>(hole, &header);
+                    if next < stop {
+                        // Later chunks carry the answer's flags, not the
+                        // request's (it is acted on once).
                         self.transmits.push_front(Transmission::PushPull {
                             to: to.clone(),
                             session,
                             cursor: next,
-                            flags: 0,
+                            end,
+                            flags: flags & !(push_pull_flags::WANT_REPLY | push_pull_flags::JOIN),
                         });
+                    }
+                    to
+                }
+                Transmission::Resend { to, session } => {
+                    for gap in self.catch_up.gaps() {
+                        let m: Message<'_, I> = Message::Resend {
+                            session,
+                            first: gap.first,
+                            end: gap.end,
+                        };
+                        if !enc.push(&m) {
+                            break;
+                        }
+                    }
+                    if enc.is_empty() {
+                        continue;
                     }
                     to
                 }

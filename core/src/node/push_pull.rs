@@ -2,6 +2,7 @@
 //! reconnect to failed members.
 
 use crate::identity::Identity;
+use crate::node::catch_up::Span;
 use crate::node::gossip::DRAW_ATTEMPTS;
 use crate::node::members::table::State;
 use crate::node::output::Transmission;
@@ -14,17 +15,30 @@ use crate::wire::{push_pull_flags, wire_state, Encoder, Message};
 use core::time::Duration;
 use rand_core::RngCore;
 
+/// A push-pull chunk's header, as received.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Header {
+    pub(crate) session: u32,
+    pub(crate) flags: u8,
+    pub(crate) event_ltime: u64,
+    /// The sender's slots this chunk covers.
+    pub(crate) span: Span,
+}
+
 impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// A push-pull header: catch up with the sender's event clock and, if
     /// it wants one, answer with our state.
     #[inline]
-    pub(crate) fn on_push_pull(
-        &mut self,
-        from: &I::Addr,
-        session: u32,
-        flags: u8,
-        event_ltime: u64,
-    ) {
+    pub(crate) fn on_push_pull(&mut self, now: Instant, from: &I::Addr, header: Header) {
+        let Header {
+            session,
+            flags,
+            event_ltime,
+            span,
+        } = header;
+        let last = flags & push_pull_flags::LAST != 0;
+        let quiet = now + self.config.probe_timeout;
+        self.catch_up.on_chunk(from, session, span, last, quiet);
         // The sender's clock is the stamp its next event gets, so ours only
         // needs to reach it (witnessing would add one per exchange and make
         // clocks creep apart).
@@ -42,6 +56,20 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 0
             };
             self.push_pull(from.clone(), session, reply_flags);
+        }
+    }
+
+    /// A member asks again for slots `span` of push-pull `session` (their
+    /// chunks were lost).
+    pub(crate) fn on_resend(&mut self, from: &I::Addr, session: u32, span: Span) {
+        if span.first < span.end {
+            self.queue(Transmission::PushPull {
+                to: from.clone(),
+                session,
+                cursor: span.first,
+                end: span.end,
+                flags: 0,
+            });
         }
     }
 
@@ -80,6 +108,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             to: to.clone(),
             session,
             cursor: 0,
+            end: u32::MAX,
             flags,
         });
         let skip = flags & push_pull_flags::JOIN_REPLY != 0 && flags & push_pull_flags::REPLAY == 0;
@@ -149,10 +178,13 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         }
     }
 
-    /// Writes `State` messages from slot `cursor` on; returns the next cursor.
-    pub(crate) fn write_states(&self, enc: &mut Encoder<'_>, cursor: u32) -> u32 {
+    /// Writes `State` messages for slots `cursor..end` while they fit;
+    /// returns the next cursor. A state too big for an empty datagram under
+    /// this framing is skipped (and counted), never retried forever.
+    pub(crate) fn write_states(&mut self, enc: &mut Encoder<'_>, cursor: u32, end: u32) -> u32 {
         let mut at = cursor;
-        while at < self.members.high() {
+        let mut written = false;
+        while at < end {
             let s = self.members.slot(at);
             if let Some(state) = s.state() {
                 let m = Message::State {
@@ -172,7 +204,12 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     protocol: s.protocol(),
                 };
                 if !enc.push(&m) {
-                    break;
+                    if written {
+                        break;
+                    }
+                    self.stats.transmits_dropped += 1;
+                } else {
+                    written = true;
                 }
             }
             at += 1;

@@ -31,17 +31,20 @@ pub(crate) enum Timer {
     Suspicion,
     /// The earliest relayed indirect probe's deadline (a nack follows).
     Relay,
+    /// The join answer fell quiet: ask for its lost chunks.
+    CatchUp,
 }
 
 impl Timer {
     /// Every timer, in the order `handle_timeout` runs them: failures first
     /// (so a probe never targets a member that just failed), then probe
     /// deadlines, then the periodic ticks.
-    pub(crate) const ALL: [Timer; 8] = [
+    pub(crate) const ALL: [Timer; 9] = [
         Timer::Suspicion,
         Timer::Relay,
         Timer::Query,
         Timer::IndirectProbe,
+        Timer::CatchUp,
         Timer::Probe,
         Timer::Gossip,
         Timer::PushPull,
@@ -61,7 +64,7 @@ impl Timer {
             Timer::PushPull => Some(2),
             Timer::Reconnect => Some(3),
             Timer::Query => Some(4),
-            Timer::IndirectProbe | Timer::Suspicion | Timer::Relay => None,
+            Timer::IndirectProbe | Timer::Suspicion | Timer::Relay | Timer::CatchUp => None,
         }
     }
 }
@@ -174,7 +177,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             .timers
             .earliest(self.leaving, self.pending_broadcasts() == 0);
         let owned = earlier(
-            self.probe.timeout_at(),
+            earlier(self.probe.timeout_at(), self.catch_up.deadline()),
             earlier(self.suspicions.next_deadline(), self.relays.next_deadline()),
         );
         earlier(kept, owned)
@@ -196,6 +199,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             Timer::Relay => self.expire_relays(now),
             Timer::Query if self.timers.due(t, now) => self.expire_queries(now),
             Timer::IndirectProbe => self.probe_timeout(now),
+            Timer::CatchUp => self.catch_up_timeout(now),
             Timer::Probe if self.timers.due(t, now) => self.probe_tick(now),
             Timer::Gossip if self.timers.due(t, now) => self.gossip_tick(now),
             Timer::PushPull if self.timers.due(t, now) => self.push_pull_tick(now),

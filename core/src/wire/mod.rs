@@ -42,6 +42,9 @@ pub mod push_pull_flags {
     /// The joiner wants the recent user events replayed (and, in the
     /// answer: they follow).
     pub const REPLAY: u8 = 8;
+    /// This chunk ends at the sender's last slot: the answer is complete
+    /// once every range before it arrived.
+    pub const LAST: u8 = 16;
 }
 
 /// One protocol message. Kinds and fields follow memberlist's message types.
@@ -107,7 +110,8 @@ pub enum Message<'a, I> {
         /// The declarer.
         from: I,
     },
-    /// Header of a push-pull datagram; `State` messages follow.
+    /// Header of a push-pull datagram; `State` messages follow: the
+    /// sender's member slots `first..end` (empty slots send nothing).
     PushPull {
         /// Exchange identifier.
         session: u32,
@@ -115,6 +119,10 @@ pub enum Message<'a, I> {
         flags: u8,
         /// The sender's user-event clock.
         event_ltime: u64,
+        /// First slot this chunk covers.
+        first: u32,
+        /// The slot after the last one it covers.
+        end: u32,
     },
     /// One member's state inside a push-pull exchange.
     State {
@@ -205,6 +213,16 @@ pub enum Message<'a, I> {
         /// The encoded message to forward.
         inner: &'a [u8],
     },
+    /// Please send your slots `first..end` of push-pull `session` again:
+    /// their chunks were lost.
+    Resend {
+        /// The exchange.
+        session: u32,
+        /// First missing slot.
+        first: u32,
+        /// The slot after the last missing one.
+        end: u32,
+    },
 }
 
 impl<I> Message<'_, I> {
@@ -226,6 +244,7 @@ impl<I> Message<'_, I> {
             Message::QueryResponse { .. } => "query_response",
             Message::Relay { .. } => "relay",
             Message::Intent { .. } => "intent",
+            Message::Resend { .. } => "resend",
         }
     }
 }
@@ -358,6 +377,28 @@ impl<'b> Encoder<'b> {
             Err(_) => false,
         }
     }
+    /// Leaves `len` bytes for a message that [`Encoder::fill`] writes once
+    /// what follows it is known; `None` if they do not fit.
+    pub fn hole(&mut self, len: usize) -> Option<Hole> {
+        if self.remaining() < len {
+            return None;
+        }
+        let hole = Hole { at: self.pos, len };
+        self.pos += len;
+        Some(hole)
+    }
+    /// Writes `m` into `hole` and closes the gap behind it. If `m` is longer
+    /// than the hole, the hole is removed and false returned.
+    pub fn fill<I: Serialize>(&mut self, hole: Hole, m: &Message<'_, I>) -> bool {
+        let Hole { at, len } = hole;
+        let used = postcard::to_slice(m, &mut self.buf[at..at + len])
+            .map(|b| b.len())
+            .ok();
+        let used_len = used.unwrap_or(0);
+        self.buf.copy_within(at + len..self.pos, at + used_len);
+        self.pos -= len - used_len;
+        used.is_some()
+    }
     /// Appends already-encoded message bytes if they fit.
     pub fn push_raw(&mut self, bytes: &[u8]) -> bool {
         match self.buf.get_mut(self.pos..self.pos + bytes.len()) {
@@ -382,6 +423,13 @@ impl<'b> Encoder<'b> {
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
+}
+
+/// Room an [`Encoder`] left for a message written later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hole {
+    at: usize,
+    len: usize,
 }
 
 /// Query flags on the wire.
@@ -482,162 +530,4 @@ pub fn starts_state_exchange(datagram: &[u8]) -> bool {
 pub type NodeList<'a, I> = seq::Seq<'a, I>;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_exchange_is_told_from_the_first_tag() {
-        let mut buf = [0u8; 128];
-        let mut enc = Encoder::new(&mut buf).unwrap();
-        enc.push::<u32>(&Message::PushPull {
-            session: 1,
-            flags: 0,
-            event_ltime: 9,
-        });
-        let n = enc.len();
-        assert!(starts_state_exchange(&buf[..n]));
-        let mut enc = Encoder::new(&mut buf).unwrap();
-        enc.push::<u32>(&Message::State {
-            node: 3,
-            incarnation: 1,
-            state: wire_state::ALIVE,
-            meta: &[],
-            protocol: 5,
-        });
-        let n = enc.len();
-        assert!(starts_state_exchange(&buf[..n]));
-        let mut enc = Encoder::new(&mut buf).unwrap();
-        enc.push::<u32>(&Message::Ack {
-            seq: 1,
-            coord: None,
-        });
-        let n = enc.len();
-        assert!(!starts_state_exchange(&buf[..n]));
-        assert!(!starts_state_exchange(&[]));
-    }
-
-    #[test]
-    fn every_message_kind_round_trips() {
-        let mut cbuf = [0u8; COORD_MAX];
-        let coord = CoordBytes::encode(&Coordinate::default(), &mut cbuf).unwrap();
-        assert_eq!(coord.decode(), Some(Coordinate::default()));
-        let msgs: [Message<'_, u32>; 15] = [
-            Message::Ping { seq: 1, target: 2 },
-            Message::IndirectPing {
-                seq: 3,
-                target: 4,
-                nack: true,
-            },
-            Message::Ack {
-                seq: u32::MAX,
-                coord: Some(coord),
-            },
-            Message::Nack { seq: 0 },
-            Message::Alive {
-                incarnation: 7,
-                node: 8,
-                meta: b"\x01\x04role\x03web",
-                protocol: 5,
-            },
-            Message::Suspect {
-                incarnation: 9,
-                node: 10,
-                from: 11,
-            },
-            Message::Dead {
-                incarnation: 12,
-                node: 13,
-                from: 13,
-            },
-            Message::PushPull {
-                session: 14,
-                flags: 3,
-                event_ltime: 1 << 33,
-            },
-            Message::State {
-                node: 15,
-                incarnation: 16,
-                state: 4,
-                meta: b"",
-                protocol: 3,
-            },
-            Message::User(b"hello"),
-            Message::Event {
-                ltime: 1 << 40,
-                name: "deploy",
-                payload: b"v2",
-                coalesce: true,
-            },
-            Message::Query {
-                ltime: 9,
-                id: 77,
-                from: 3,
-                flags: 1,
-                relay_factor: 2,
-                timeout_ms: 3200,
-                nodes: &[1, 5],
-                tags: &[],
-                name: "load",
-                payload: b"",
-            },
-            Message::QueryResponse {
-                ltime: 9,
-                id: 77,
-                from: 4,
-                flags: 0,
-                index: 2,
-                total: 3,
-                total_len: 3000,
-                offset: 2000,
-                payload: b"0.42",
-            },
-            Message::Relay {
-                dest: 3,
-                inner: &[9, 9],
-            },
-            Message::Intent {
-                ltime: 5,
-                node: 6,
-                leave: true,
-                prune: false,
-            },
-        ];
-        let mut buf = [0u8; 256];
-        let mut enc = Encoder::new(&mut buf).unwrap();
-        for m in &msgs {
-            assert!(enc.push(m));
-        }
-        let n = enc.len();
-        let got = Decoder::<u32>::new(&buf[..n], 1400).unwrap();
-        for (a, b) in got.zip(msgs.iter()) {
-            assert_eq!(&a.unwrap(), b);
-        }
-    }
-
-    #[test]
-    fn bad_envelopes_are_typed_errors() {
-        assert_eq!(
-            Decoder::<u32>::new(&[], 1400).err(),
-            Some(DecodeError::Empty)
-        );
-        assert_eq!(
-            Decoder::<u32>::new(&[9, 1], 1400).err(),
-            Some(DecodeError::Version(9))
-        );
-        assert_eq!(
-            Decoder::<u32>::new(&[1; 20], 10).err(),
-            Some(DecodeError::Oversized(20))
-        );
-        let mut d = Decoder::<u32>::new(&[1, 200], 1400).unwrap();
-        assert_eq!(d.next(), Some(Err(DecodeError::Malformed)));
-        assert_eq!(d.next(), None);
-    }
-
-    #[test]
-    fn encoder_refuses_what_does_not_fit() {
-        let mut buf = [0u8; 4];
-        let mut enc = Encoder::new(&mut buf).unwrap();
-        assert!(!enc.push(&Message::<u32>::User(b"too long for four bytes")));
-        assert!(enc.is_empty());
-    }
-}
+mod tests;
