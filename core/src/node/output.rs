@@ -260,6 +260,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                         end: stop,
                     };
                     let Some(hole) = enc.hole(message_len(&header)) else {
+                        self.stats.transmits_dropped += 1;
                         continue;
                     };
                     let next = self.write_states(&mut enc, cursor, stop);
