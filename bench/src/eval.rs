@@ -8,6 +8,7 @@ use std::time::Duration;
 use serf_core::vivaldi::VivaldiConfig;
 use serf_core::Config;
 
+use crate::gorand::GoRand;
 use crate::matrix::Matrix;
 use crate::phantom::{summarize, ErrorSummary, Phantom};
 use crate::rng::SimRng;
@@ -38,11 +39,31 @@ fn truth(m: &Matrix) -> Vec<Vec<Option<f64>>> {
     m.rtt.clone()
 }
 
+/// Which random stream drives a `Simulate` run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// The simulator's own generator.
+    Sim,
+    /// Go's `math/rand` seeded as Serf's `Simulate` seeds it (`rand.Seed`),
+    /// one stream for peer choices and random directions as in Serf: the
+    /// same decisions as a run of Serf's own code with that seed.
+    Go,
+}
+
 /// Serf's `Simulate` shape over `m` (seconds) for `cycles` cycles.
-pub fn simulate(m: &Matrix, cycles: usize, seed: u64, cfg: &VivaldiConfig) -> Report {
+pub fn simulate(
+    m: &Matrix,
+    cycles: usize,
+    seed: u64,
+    cfg: &VivaldiConfig,
+    stream: Stream,
+) -> Report {
     let t = truth(m);
     let mut p = Phantom::new(m.len(), cfg);
-    p.simulate(&t, cycles, &mut SimRng::new(seed));
+    match stream {
+        Stream::Sim => p.simulate(&t, cycles, &mut SimRng::new(seed)),
+        Stream::Go => p.simulate(&t, cycles, &mut GoRand::new(seed as i64)),
+    }
     let e = p.errors(&t);
     Report {
         nodes: m.len(),

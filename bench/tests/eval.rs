@@ -112,7 +112,7 @@ fn default_filter_beats_serfs_median_in_the_tail_under_jitter() {
     assert!(ours.errors.p90 < serf.errors.p90);
     assert!(ours.errors.median <= serf.errors.median);
     // Without jitter the two filters see identical samples.
-    let a = eval::simulate(&m, 500, 1, &VivaldiConfig::serf());
-    let b = eval::simulate(&m, 500, 1, &VivaldiConfig::default());
+    let a = eval::simulate(&m, 500, 1, &VivaldiConfig::serf(), eval::Stream::Sim);
+    let b = eval::simulate(&m, 500, 1, &VivaldiConfig::default(), eval::Stream::Sim);
     assert_eq!(a.errors, b.errors);
 }

@@ -1,7 +1,8 @@
 //! Evaluates Vivaldi coordinates on an RTT matrix.
 //!
 //! `cargo run --release -p serf-bench --bin vivaldi-eval -- --matrix FILE [--units ms|s]
-//!  [--cycles 1000] [--seed 1] [--dims 8] [--protocol] [--jitter-ms X]`
+//!  [--cycles 1000] [--seed 1] [--dims 8] [--protocol] [--jitter-ms X]
+//!  [--rng sim|go] [--config ours|serf]`
 //!
 //! The last stdout line is one JSON object:
 //! `{"nodes":N,"pairs":P,"median_rel_err":x,"mean_rel_err":x,"p90_rel_err":x}`.
@@ -41,6 +42,14 @@ struct Args {
     /// Jitter added to every RTT sample, in ms (with --protocol).
     #[arg(long = "jitter-ms", default_value_t = 0.0)]
     jitter: f64,
+    /// Random stream of the Simulate shape: `sim` (ours) or `go` (Go's
+    /// math/rand seeded with --seed, as Serf's Simulate draws it).
+    #[arg(long, default_value = "sim")]
+    rng: String,
+    /// Coordinate client settings: `ours` (moving-percentile latency
+    /// filter) or `serf` (Serf's DefaultConfig exactly).
+    #[arg(long, default_value = "ours")]
+    config: String,
 }
 
 fn main() -> ExitCode {
@@ -62,7 +71,19 @@ fn run(a: Args) -> Result<(), String> {
         dims,
         protocol,
         jitter,
+        rng,
+        config,
     } = a;
+    let stream = match rng.as_str() {
+        "sim" => eval::Stream::Sim,
+        "go" => eval::Stream::Go,
+        r => return Err(format!("--rng must be sim or go, not {r:?}")),
+    };
+    let base = match config.as_str() {
+        "ours" => VivaldiConfig::default(),
+        "serf" => VivaldiConfig::serf(),
+        c => return Err(format!("--config must be ours or serf, not {c:?}")),
+    };
     let scale = match units.as_str() {
         "ms" => 1e-3,
         "s" => 1.0,
@@ -84,10 +105,7 @@ fn run(a: Args) -> Result<(), String> {
     if m.len() < 2 {
         return Err(format!("{file}: need at least 2 hosts"));
     }
-    let cfg = VivaldiConfig {
-        dims,
-        ..VivaldiConfig::default()
-    };
+    let cfg = VivaldiConfig { dims, ..base };
     let report = if protocol {
         eval::protocol(
             &m,
@@ -97,7 +115,7 @@ fn run(a: Args) -> Result<(), String> {
             Duration::from_secs_f64(jitter / 1000.0),
         )
     } else {
-        eval::simulate(&m, cycles, seed, &cfg)
+        eval::simulate(&m, cycles, seed, &cfg, stream)
     };
     println!("{}", report.json());
     Ok(())
