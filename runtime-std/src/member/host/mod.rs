@@ -136,6 +136,11 @@ pub fn dropped_counters(a: &Stats, b: &Stats) -> Vec<(&'static str, u64, u64)> {
             a.meta_rejected,
             b.meta_rejected,
         ),
+        (
+            "join answers given up on with push-pull chunks still missing",
+            a.catch_up_abandoned,
+            b.catch_up_abandoned,
+        ),
     ]
     .into_iter()
     .filter(|(_, before, after)| after > before)
