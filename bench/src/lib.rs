@@ -16,6 +16,7 @@ pub mod gorand;
 pub mod heap;
 pub mod loopback;
 pub mod matrix;
+pub mod pages;
 pub mod phantom;
 pub mod plot;
 pub mod race;

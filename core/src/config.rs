@@ -30,6 +30,10 @@ pub struct Config {
     pub suspicion_max_timeout_mult: u32,
     /// Full state exchange period (scaled up for clusters above 32 members).
     pub push_pull_interval: Duration,
+    /// Periodic push-pull by difference: trade member-table digests first,
+    /// then only the states of the buckets that differ (joins always send
+    /// everything). Off = memberlist's full exchange every time.
+    pub push_pull_digest: bool,
     /// Gossip period.
     pub gossip_interval: Duration,
     /// Peers gossiped to each gossip period.
@@ -171,6 +175,7 @@ impl Config {
             suspicion_mult: 4,
             suspicion_max_timeout_mult: 6,
             push_pull_interval: Duration::from_secs(30),
+            push_pull_digest: true,
             gossip_interval: Duration::from_millis(200),
             gossip_nodes: 3,
             gossip_to_the_dead_time: Duration::from_secs(30),

@@ -354,3 +354,84 @@ fn own_failed_probe_of_a_suspect_member_is_gossiped_as_a_confirmation() {
     );
     assert!(node.stats().probe_failures >= 1);
 }
+
+/// Lifeguard counts k = suspicion_mult − 2 = 2 independent confirmations of a
+/// suspicion and re-gossips each. Repeats past that change nothing (the slot
+/// remembers it, so they cost no lookup of the accuser); once the member
+/// refutes, its next suspicion counts confirmations afresh.
+#[test]
+fn confirmations_stop_at_k_and_count_again_after_a_refutation() {
+    use serf_core::wire::{Decoder, Message};
+    use serf_tests::{lone_node, packet, TestNode};
+
+    let mut config = Config::lan().with_members(16);
+    config.probe_interval = secs(3600);
+    let mut node = lone_node(0, &config);
+    let mut now = serf_core::Instant::ZERO;
+    let alive = |node, incarnation| Message::Alive {
+        incarnation,
+        node,
+        meta: &[],
+        protocol: 5,
+    };
+    let members: Vec<_> = (1..9).map(|i| alive(i, 1)).collect();
+    node.handle_datagram(now, 1, &packet(&members)).unwrap();
+    // Half a second of gossip ticks; the accusers of member 2 it re-gossiped.
+    let gossip = |node: &mut TestNode, now: &mut serf_core::Instant| {
+        let end = *now + Duration::from_millis(500);
+        let mut buf = [0u8; 1400];
+        let mut from_seen = Vec::new();
+        while let Some(t) = node.poll_timeout().filter(|t| *t <= end) {
+            *now = t;
+            node.handle_timeout(t);
+            while let Some(tx) = node.poll_transmit(&mut buf) {
+                for m in Decoder::<u32>::new(&buf[..tx.len], 1400).unwrap().flatten() {
+                    if let Message::Suspect { node: 2, from, .. } = m {
+                        from_seen.push(from);
+                    }
+                }
+            }
+        }
+        *now = end;
+        while node.poll_event().is_some() {}
+        from_seen.sort();
+        from_seen.dedup();
+        from_seen
+    };
+    gossip(&mut node, &mut now);
+    let accuse = |node: &mut TestNode, now, incarnation, from| {
+        let m = Message::Suspect {
+            incarnation,
+            node: 2,
+            from,
+        };
+        node.handle_datagram(now, from, &packet(&[m])).unwrap();
+    };
+
+    accuse(&mut node, now, 1, 1);
+    assert_eq!(node.member(&2).unwrap().state, State::Suspect);
+    assert_eq!(gossip(&mut node, &mut now), [1], "the suspicion spreads");
+    accuse(&mut node, now, 1, 3);
+    assert_eq!(gossip(&mut node, &mut now), [3], "first confirmation");
+    accuse(&mut node, now, 1, 4);
+    assert_eq!(gossip(&mut node, &mut now), [4], "second confirmation");
+    for late in [5, 6, 3] {
+        accuse(&mut node, now, 1, late);
+        assert_eq!(gossip(&mut node, &mut now), [0u32; 0], "past k: {late}");
+    }
+    node.audit().expect("consistent");
+
+    node.handle_datagram(now, 2, &packet(&[alive(2, 2)]))
+        .unwrap();
+    assert_eq!(node.member(&2).unwrap().state, State::Alive);
+    gossip(&mut node, &mut now);
+    accuse(&mut node, now, 2, 1);
+    assert_eq!(gossip(&mut node, &mut now), [1]);
+    accuse(&mut node, now, 2, 3);
+    assert_eq!(
+        gossip(&mut node, &mut now),
+        [3],
+        "counted again after the refutation"
+    );
+    node.audit().expect("consistent");
+}

@@ -64,6 +64,7 @@ fn main() -> ExitCode {
         eprintln!("--members must be between 4 and 100000 and --seconds at least 2");
         return ExitCode::from(2);
     }
+    serf_bench::pages::ask_for_huge_pages("race-foca");
     let result = match a.engine.as_deref() {
         Some("ours") => Ok(vec![run_ours(&a)]),
         Some("foca") => Ok(vec![run_foca(&a)]),

@@ -176,6 +176,7 @@ struct Detection {
 
 fn main() -> ExitCode {
     let a: Args = serf_bench::args::parse("serf-sim");
+    serf_bench::pages::ask_for_huge_pages("serf-sim");
     match run(&a) {
         Ok(r) => {
             if a.json {

@@ -17,6 +17,8 @@ pub enum Violation {
     Counts,
     /// A member is not found by its own identity at its own slot.
     Index,
+    /// The member table's digest disagrees with its slots.
+    Digest,
     /// This node's own record is not alive (nor left, once leaving).
     SelfState,
     /// A broadcast queue's lists are inconsistent.
@@ -25,7 +27,8 @@ pub enum Violation {
     TransmitLimit,
     /// A member's broadcast handle does not name that member's entry.
     BroadcastHandle,
-    /// More suspicions running than members.
+    /// More suspicions running than members, or a member marked settled
+    /// whose suspicion still takes confirmations.
     Suspicions,
     /// The catch-up's received ranges are unsorted, overlapping or empty.
     CatchUp,
@@ -74,7 +77,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let most = retransmit_limit_for(&self.config, capacity).clamp(1, BUCKETS as u32 - 1);
         self.broadcasts.audit(most)?;
         self.user.queue.audit(most)?;
-        if self.suspicions.len() > self.config.capacity.members {
+        let settled_but_open = self.members.iter().any(|(s, slot)| {
+            slot.settled()
+                && (slot.state() != Some(State::Suspect) || self.suspicions.open_to_confirmation(s))
+        });
+        if settled_but_open || self.suspicions.len() > self.config.capacity.members {
             return Err(Violation::Suspicions);
         }
         self.catch_up.audit()

@@ -15,6 +15,7 @@
 
 use crate::identity::Identity;
 use crate::node::audit::Violation;
+use crate::node::members::digest::Mask;
 use crate::node::output::Transmission;
 use crate::node::Node;
 use crate::storage::Store;
@@ -264,7 +265,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 flags,
             } => {
                 self.stats.catch_up_rejoins += 1;
-                self.push_pull(peer, session, flags);
+                self.push_pull(peer, session, flags, Mask::ALL);
             }
             Due::Resend { peer, session } => {
                 self.stats.catch_up_rounds += 1;

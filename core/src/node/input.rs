@@ -3,6 +3,7 @@
 
 use crate::identity::Identity;
 use crate::node::catch_up::Span;
+use crate::node::members::digest::Mask;
 use crate::node::output::Transmission;
 use crate::node::push_pull::Header;
 use crate::node::Node;
@@ -169,6 +170,8 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 first,
                 end,
             } => self.on_resend(from, session, Span { first, end }),
+            Message::Digest { session, sums } => self.on_digest(from, session, sums),
+            Message::Differ { session, buckets } => self.on_differ(from, session, Mask(buckets)),
             Message::State {
                 node,
                 incarnation,

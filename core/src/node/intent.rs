@@ -5,6 +5,7 @@
 use crate::clock::LamportClock;
 use crate::event::EventKind;
 use crate::identity::Identity;
+use crate::node::members::digest::Mask;
 use crate::node::members::table::{State, EMPTY};
 use crate::node::probe::Probe;
 use crate::node::timers::Timer;
@@ -163,7 +164,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let flags = push_pull_flags::WANT_REPLY | push_pull_flags::JOIN | extra;
         let deadline = now + self.config.probe_timeout;
         self.catch_up.start(addr.clone(), session, flags, deadline);
-        self.push_pull(addr, session, flags);
+        self.push_pull(addr, session, flags, Mask::ALL);
     }
 
     /// Leaves gracefully: broadcasts that this node left and stops probing.

@@ -2,10 +2,12 @@
 //! piggybacked broadcasts filling the rest, then framing and encryption).
 
 use crate::identity::Identity;
+use crate::node::members::digest::Mask;
 use crate::node::members::table::{State, EMPTY};
 use crate::node::Node;
 use crate::storage::Store;
 use crate::wire::crypto::{self};
+use crate::wire::digest::{sums_to_bytes, SUMS_LEN};
 use crate::wire::{message_len, push_pull_flags, CoordBytes, Encoder, Message, COORD_MAX};
 use rand_core::RngCore;
 
@@ -85,6 +87,24 @@ pub enum Transmission<I: Identity> {
         end: u32,
         /// Header flags.
         flags: u8,
+        /// Only members in these digest buckets ([`Mask::ALL`]: everyone).
+        mask: Mask,
+    },
+    /// Our member-table digest: a periodic push-pull by difference.
+    Digest {
+        /// Destination.
+        to: I::Addr,
+        /// Exchange identifier.
+        session: u32,
+    },
+    /// The digest buckets where the sender's digest differs from ours.
+    Differ {
+        /// Destination.
+        to: I::Addr,
+        /// The exchange.
+        session: u32,
+        /// The differing buckets.
+        mask: Mask,
     },
     /// A request for the ranges of a join answer that did not arrive.
     Resend {
@@ -247,6 +267,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     cursor,
                     end,
                     flags,
+                    mask,
                 } => {
                     // The header names the range the chunk covers, known
                     // once its states are written; its room is sized for
@@ -263,7 +284,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                         self.stats.transmits_dropped += 1;
                         continue;
                     };
-                    let next = self.write_states(&mut enc, cursor, stop);
+                    let next = self.write_states(&mut enc, cursor, stop, mask);
                     if let Message::PushPull {
                         flags: f, end: e, ..
                     } = &mut header
@@ -283,7 +304,32 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                             cursor: next,
                             end,
                             flags: flags & !(push_pull_flags::WANT_REPLY | push_pull_flags::JOIN),
+                            mask,
                         });
+                    }
+                    to
+                }
+                Transmission::Digest { to, session } => {
+                    let mut sums = [0u8; SUMS_LEN];
+                    sums_to_bytes(self.members.digest().sums(), &mut sums);
+                    if !enc.push::<I>(&Message::Digest {
+                        session,
+                        sums: &sums,
+                    }) {
+                        // A framing too tight for the digest: exchange
+                        // everything instead.
+                        self.push_pull(to, session, push_pull_flags::WANT_REPLY, Mask::ALL);
+                        continue;
+                    }
+                    to
+                }
+                Transmission::Differ { to, session, mask } => {
+                    if !enc.push::<I>(&Message::Differ {
+                        session,
+                        buckets: mask.0,
+                    }) {
+                        self.stats.transmits_dropped += 1;
+                        continue;
                     }
                     to
                 }

@@ -4,6 +4,7 @@
 use crate::identity::Identity;
 use crate::node::catch_up::Span;
 use crate::node::gossip::DRAW_ATTEMPTS;
+use crate::node::members::digest::Mask;
 use crate::node::members::table::State;
 use crate::node::output::Transmission;
 use crate::node::timers::Timer;
@@ -11,6 +12,7 @@ use crate::node::Node;
 use crate::rng::below;
 use crate::storage::Store;
 use crate::time::Instant;
+use crate::wire::digest::sums_from_bytes;
 use crate::wire::{push_pull_flags, wire_state, Encoder, Message};
 use core::time::Duration;
 use rand_core::RngCore;
@@ -55,8 +57,28 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             } else {
                 0
             };
-            self.push_pull(from.clone(), session, reply_flags);
+            self.push_pull(from.clone(), session, reply_flags, Mask::ALL);
         }
+    }
+
+    /// A member's digest: tell it where we differ, and send our states there.
+    pub(crate) fn on_digest(&mut self, from: &I::Addr, session: u32, sums: &[u8]) {
+        let Some(theirs) = sums_from_bytes(sums) else {
+            self.stats.decode_errors += 1;
+            return;
+        };
+        let mask = self.members.digest().differ(&theirs);
+        self.queue(Transmission::Differ {
+            to: from.clone(),
+            session,
+            mask,
+        });
+        self.push_pull(from.clone(), session, 0, mask);
+    }
+
+    /// The answer to our digest: send our states in the buckets that differ.
+    pub(crate) fn on_differ(&mut self, from: &I::Addr, session: u32, mask: Mask) {
+        self.push_pull(from.clone(), session, 0, mask);
     }
 
     /// A member asks again for slots `span` of push-pull `session` (their
@@ -69,6 +91,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 cursor: span.first,
                 end: span.end,
                 flags: 0,
+                mask: Mask::ALL,
             });
         }
     }
@@ -103,13 +126,14 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// Serf's push-pull carries its event buffer, so an event that gossip
     /// missed somewhere still arrives — except in the answer to a join
     /// without replay (the joiner would ignore them).
-    pub(crate) fn push_pull(&mut self, to: I::Addr, session: u32, flags: u8) {
+    pub(crate) fn push_pull(&mut self, to: I::Addr, session: u32, flags: u8, mask: Mask) {
         self.queue(Transmission::PushPull {
             to: to.clone(),
             session,
             cursor: 0,
             end: u32::MAX,
             flags,
+            mask,
         });
         let skip = flags & push_pull_flags::JOIN_REPLY != 0 && flags & push_pull_flags::REPLAY == 0;
         if !skip && self.event_log.next() > self.event_log.oldest() {
@@ -145,7 +169,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             if s != self.my_slot && self.members.slot(s).state() == Some(State::Alive) {
                 let to = self.members.slot(s).id().addr();
                 let session = self.next_seq();
-                self.push_pull(to, session, push_pull_flags::WANT_REPLY);
+                if self.config.push_pull_digest {
+                    self.queue(Transmission::Digest { to, session });
+                } else {
+                    self.push_pull(to, session, push_pull_flags::WANT_REPLY, Mask::ALL);
+                }
                 return;
             }
         }
@@ -172,21 +200,28 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 let to = self.members.slot(s).id().addr();
                 let session = self.next_seq();
                 self.stats.reconnects += 1;
-                self.push_pull(to, session, push_pull_flags::WANT_REPLY);
+                self.push_pull(to, session, push_pull_flags::WANT_REPLY, Mask::ALL);
                 return;
             }
         }
     }
 
-    /// Writes `State` messages for slots `cursor..end` while they fit;
-    /// returns the next cursor. A state too big for an empty datagram under
-    /// this framing is skipped (and counted), never retried forever.
-    pub(crate) fn write_states(&mut self, enc: &mut Encoder<'_>, cursor: u32, end: u32) -> u32 {
+    /// Writes `State` messages for the members of `mask` in slots
+    /// `cursor..end` while they fit; returns the next cursor. A state too big
+    /// for an empty datagram under this framing is skipped (and counted),
+    /// never retried forever.
+    pub(crate) fn write_states(
+        &mut self,
+        enc: &mut Encoder<'_>,
+        cursor: u32,
+        end: u32,
+        mask: Mask,
+    ) -> u32 {
         let mut at = cursor;
         let mut written = false;
         while at < end {
             let s = self.members.slot(at);
-            if let Some(state) = s.state() {
+            if let Some(state) = s.state().filter(|_| mask.covers(s.id())) {
                 let m = Message::State {
                     node: s.id().clone(),
                     incarnation: s.incarnation(),

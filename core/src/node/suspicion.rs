@@ -207,6 +207,15 @@ impl<S: Store> Suspicions<S> {
         true
     }
 
+    /// Whether the suspicion of `slot` can still count a confirmation (lets the
+    /// caller skip looking the accuser up for the many repeats that cannot).
+    pub(crate) fn open_to_confirmation(&self, slot: u32) -> bool {
+        map::get(&self.map, slot).is_some_and(|item| {
+            let s = &self.pool[item as usize];
+            s.n < s.k
+        })
+    }
+
     /// Counts an independent confirmation from `from`; returns true if it was new
     /// (the caller re-gossips it). The deadline shrinks accordingly.
     pub(crate) fn confirm(&mut self, slot: u32, from: u32) -> bool {
@@ -266,9 +275,25 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let Some(slot) = self.accused(now, &id, inc) else {
             return;
         };
-        let state = self.members.slot(slot).state();
-        if !matches!(state, Some(State::Alive | State::Suspect)) {
-            return; // old news about a dead or left member: no second lookup
+        let s = self.members.slot(slot);
+        let state = s.state();
+        let news = match state {
+            Some(State::Alive) => true,
+            // Most repeats of a rumour reach a suspicion that already has all
+            // its confirmations. The slot remembers that, so they cost neither
+            // the suspicion's lookup nor the accuser's.
+            Some(State::Suspect) if self.config.lifeguard && !s.settled() => {
+                let open = self.suspicions.open_to_confirmation(slot);
+                if !open {
+                    self.members.settle(slot);
+                }
+                open
+            }
+            // Old news about a dead or left member.
+            _ => false,
+        };
+        if !news {
+            return;
         }
         let from_slot = if *from == self.me {
             self.my_slot
@@ -277,9 +302,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         };
         match state {
             // Independent confirmations shorten the timeout and are re-gossiped.
-            Some(State::Suspect)
-                if self.config.lifeguard && self.suspicions.confirm(slot, from_slot) =>
-            {
+            Some(State::Suspect) if self.suspicions.confirm(slot, from_slot) => {
                 self.broadcasts.enqueue(slot, from_slot);
             }
             Some(State::Alive) => self.start_suspicion(now, slot, inc, from_slot),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::vivaldi::Coordinate;
 
 pub mod crypto;
+pub mod digest;
 pub(crate) mod seq;
 pub mod tags;
 
@@ -223,6 +224,22 @@ pub enum Message<'a, I> {
         /// The slot after the last missing one.
         end: u32,
     },
+    /// A periodic push-pull by difference: the sender's member-table digest
+    /// ([`digest::SUMS_LEN`] bytes). The receiver answers with a
+    /// [`Message::Differ`] and its own states in the buckets that differ.
+    Digest {
+        /// Exchange identifier.
+        session: u32,
+        /// Per-bucket sums ([`digest::sums_to_bytes`]).
+        sums: &'a [u8],
+    },
+    /// The buckets where two digests differ: send me your states in them.
+    Differ {
+        /// The exchange.
+        session: u32,
+        /// Bit `b` set: bucket `b` differs.
+        buckets: u128,
+    },
 }
 
 impl<I> Message<'_, I> {
@@ -245,6 +262,8 @@ impl<I> Message<'_, I> {
             Message::Relay { .. } => "relay",
             Message::Intent { .. } => "intent",
             Message::Resend { .. } => "resend",
+            Message::Digest { .. } => "digest",
+            Message::Differ { .. } => "differ",
         }
     }
 }
@@ -518,12 +537,21 @@ pub fn encode_nodes<I: Serialize>(nodes: &[I], buf: &mut [u8]) -> Option<usize> 
 /// the messages a state exchange starts with.
 const PUSH_PULL_TAG: u8 = 7;
 const STATE_TAG: u8 = 8;
+const DIGEST_TAG: u8 = 16;
+const DIFFER_TAG: u8 = 17;
 
 /// True if a plain datagram's first message belongs to a state exchange (a
-/// push-pull header or a member state), read from its tag alone: traffic
+/// push-pull header, a member state, a digest or its answer), read from its tag alone: traffic
 /// accounting that must not cost a decode per datagram.
 pub fn starts_state_exchange(datagram: &[u8]) -> bool {
-    matches!(datagram, [VERSION, PUSH_PULL_TAG | STATE_TAG, ..])
+    matches!(
+        datagram,
+        [
+            VERSION,
+            PUSH_PULL_TAG | STATE_TAG | DIGEST_TAG | DIFFER_TAG,
+            ..
+        ]
+    )
 }
 
 /// Iterates over an encoded node filter list (malformed input ends it).

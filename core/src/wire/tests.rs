@@ -26,6 +26,22 @@ fn state_exchange_is_told_from_the_first_tag() {
     let n = enc.len();
     assert!(starts_state_exchange(&buf[..n]));
     let mut enc = Encoder::new(&mut buf).unwrap();
+    enc.push::<u32>(&Message::Differ {
+        session: 1,
+        buckets: 1 << 100,
+    });
+    let n = enc.len();
+    assert!(starts_state_exchange(&buf[..n]));
+    let mut big = [0u8; 1100];
+    let mut enc = Encoder::new(&mut big).unwrap();
+    let sums = [7u8; digest::SUMS_LEN];
+    assert!(enc.push::<u32>(&Message::Digest {
+        session: 1,
+        sums: &sums
+    }));
+    let n = enc.len();
+    assert!(starts_state_exchange(&big[..n]));
+    let mut enc = Encoder::new(&mut buf).unwrap();
     enc.push::<u32>(&Message::Ack {
         seq: 1,
         coord: None,
@@ -40,7 +56,8 @@ fn every_message_kind_round_trips() {
     let mut cbuf = [0u8; COORD_MAX];
     let coord = CoordBytes::encode(&Coordinate::default(), &mut cbuf).unwrap();
     assert_eq!(coord.decode(), Some(Coordinate::default()));
-    let msgs: [Message<'_, u32>; 16] = [
+    let sums = [3u8; digest::SUMS_LEN];
+    let msgs: [Message<'_, u32>; 18] = [
         Message::Ping { seq: 1, target: 2 },
         Message::IndirectPing {
             seq: 3,
@@ -127,8 +144,16 @@ fn every_message_kind_round_trips() {
             first: 7,
             end: 90,
         },
+        Message::Digest {
+            session: 15,
+            sums: &sums,
+        },
+        Message::Differ {
+            session: 15,
+            buckets: u128::MAX - 6,
+        },
     ];
-    let mut buf = [0u8; 256];
+    let mut buf = [0u8; 1400];
     let mut enc = Encoder::new(&mut buf).unwrap();
     for m in &msgs {
         assert!(enc.push(m));

@@ -1,6 +1,7 @@
 //! Member state rules: alive, dead and left acceptance by incarnation,
 //! refutation, name conflicts, reaping; the member table and its metadata.
 
+pub(crate) mod digest;
 pub(crate) mod meta;
 pub(crate) mod table;
 pub(crate) mod walk;

@@ -8,6 +8,7 @@ use rand_core::RngCore;
 
 use crate::identity::Identity;
 use crate::node::audit::Violation;
+use crate::node::members::digest::Digest;
 use crate::node::members::walk::ProbeWalk;
 use crate::rng::below;
 use crate::storage::Store;
@@ -52,13 +53,16 @@ impl State {
 pub struct Slot<I> {
     id: I,
     incarnation: u32,
-    /// bits 0..3 state, bits 3..6 Serf protocol version, bits 8..32 coarse
-    /// time of the last state change.
+    /// bits 0..3 state, bits 3..6 Serf protocol version, bit 6 settled,
+    /// bits 8..32 coarse time of the last state change.
     packed: u32,
 }
 
 const PROTOCOL_SHIFT: u32 = 3;
 const PROTOCOL_MASK: u32 = 0x7 << PROTOCOL_SHIFT;
+/// A suspect whose suspicion takes no more confirmations (cleared by any
+/// state change): repeats of its rumour stop at the slot.
+const SETTLED: u32 = 1 << 6;
 
 impl<I> Slot<I> {
     /// The member's state (`None` for a free slot).
@@ -79,6 +83,10 @@ impl<I> Slot<I> {
     /// The Serf protocol version the member speaks (0: not told yet).
     pub fn protocol(&self) -> u8 {
         ((self.packed & PROTOCOL_MASK) >> PROTOCOL_SHIFT) as u8
+    }
+    /// Suspect, and its suspicion takes no more confirmations.
+    pub(crate) fn settled(&self) -> bool {
+        self.packed & SETTLED != 0
     }
 }
 
@@ -136,6 +144,7 @@ pub struct MemberTable<I: Identity, S: Store> {
     free: u32,
     seed: u64,
     counts: Counts,
+    digest: Digest,
 }
 
 /// Why an insert failed.
@@ -152,6 +161,7 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
             free: EMPTY,
             seed,
             counts: Counts::default(),
+            digest: Digest::default(),
         };
         t.index.fill(EMPTY);
         t
@@ -160,6 +170,10 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
     /// Counts by state.
     pub fn counts(&self) -> Counts {
         self.counts
+    }
+    /// The digest of every member's identity, incarnation and state.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
     }
     /// Slot numbers ever used (`0..high`); some may be free.
     pub fn high(&self) -> u32 {
@@ -183,9 +197,11 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
     /// slots: every member is found by its name at its own slot.
     pub(crate) fn audit(&self) -> Result<(), Violation> {
         let mut counts = Counts::default();
+        let mut digest = Digest::default();
         for (s, slot) in self.iter() {
             if let Some(state) = slot.state() {
                 *counts.slot(state) += 1;
+                digest.toggle(slot.id(), slot.incarnation(), state);
                 if self.find(slot.id()) != Some(s) {
                     return Err(Violation::Index);
                 }
@@ -193,6 +209,9 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
         }
         if counts != self.counts {
             return Err(Violation::Counts);
+        }
+        if digest != self.digest {
+            return Err(Violation::Digest);
         }
         if counts.total() as usize > self.slots.len() {
             return Err(Violation::OverCapacity);
@@ -263,6 +282,7 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
             }
         }
         self.index[b] = Self::tag(h) | s;
+        self.digest.toggle(&id, incarnation, state);
         self.slots[s as usize] = Slot {
             id,
             incarnation,
@@ -275,12 +295,24 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
     /// Changes a member's state and incarnation, stamping the change time.
     pub fn set(&mut self, s: u32, state: State, incarnation: u32, now: Instant) {
         let slot = &mut self.slots[s as usize];
-        if let Some(old) = State::from_bits(slot.packed) {
+        let old = State::from_bits(slot.packed);
+        if let Some(old) = old {
             *self.counts.slot(old) -= 1;
         }
+        self.digest.replace(
+            &slot.id,
+            old.map(|o| (slot.incarnation, o)),
+            (incarnation, state),
+        );
         slot.incarnation = incarnation;
         slot.packed = (now.coarse() << 8) | (slot.packed & PROTOCOL_MASK) | state as u32;
         *self.counts.slot(state) += 1;
+    }
+
+    /// Marks a suspect whose suspicion takes no more confirmations, until its
+    /// state next changes.
+    pub(crate) fn settle(&mut self, s: u32) {
+        self.slots[s as usize].packed |= SETTLED;
     }
 
     /// Records the protocol version a member announced (values above 7 are
@@ -330,6 +362,7 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
         self.index[i] = EMPTY;
         *self.counts.slot(state) -= 1;
         let slot = &mut self.slots[s as usize];
+        self.digest.toggle(&slot.id, slot.incarnation, state);
         slot.packed = 0;
         slot.id = I::default();
         slot.incarnation = self.free;
