@@ -96,6 +96,75 @@ fn codec(c: &mut Criterion) {
     }
 }
 
+/// memberlist messages as HashiCorp's agents sent them (the codec's test
+/// capture): one of each kind, decoded and encoded; and a whole compressed
+/// packet read (CRC, LZW, compound).
+fn hashicorp_codec(c: &mut Criterion) {
+    use serf_core::wire::hashicorp::{decode_message, encode_message, kind, read_packet};
+    const CAPTURE: &[u8] = include_bytes!("../../core/testdata/hashicorp/plain.bin");
+    let mut packets = Vec::new();
+    let mut rest = CAPTURE;
+    while let [a, b, tail @ ..] = rest {
+        let n = usize::from(u16::from_be_bytes([*a, *b]));
+        packets.push(&tail[..n]);
+        rest = &tail[n..];
+    }
+    let mut scratch = vec![0u8; 65536];
+    let mut by_kind: Vec<(u8, Vec<u8>)> = Vec::new();
+    let mut compressed = None;
+    for p in &packets {
+        let frame = read_packet(p, &mut scratch, |bytes, m| {
+            if m.is_ok() && !by_kind.iter().any(|(k, _)| *k == bytes[0]) {
+                by_kind.push((bytes[0], bytes.to_vec()));
+            }
+        })
+        .unwrap();
+        if frame.compressed && compressed.is_none() {
+            compressed = Some(p.to_vec());
+        }
+    }
+    // No member failed in the capture: a suspicion has a death's body.
+    if let Some((_, dead)) = by_kind.iter().find(|(k, _)| *k == kind::DEAD) {
+        let mut suspect = dead.clone();
+        suspect[0] = kind::SUSPECT;
+        by_kind.push((kind::SUSPECT, suspect));
+    }
+    let name = |k: u8| match k {
+        kind::PING => "ping",
+        kind::INDIRECT_PING => "indirect_ping",
+        kind::ACK => "ack",
+        kind::SUSPECT => "suspect",
+        kind::ALIVE => "alive",
+        kind::DEAD => "dead",
+        kind::USER => "user",
+        kind::NACK => "nack",
+        _ => "other",
+    };
+    let mut buf = [0u8; 1400];
+    for (k, bytes) in &by_kind {
+        c.bench_function(&format!("hashicorp_decode/{}", name(*k)), |b| {
+            b.iter(|| decode_message(black_box(bytes)).unwrap())
+        });
+        let m = decode_message(bytes).unwrap();
+        c.bench_function(&format!("hashicorp_encode/{}", name(*k)), |b| {
+            b.iter(|| encode_message(black_box(&m), &mut buf).unwrap())
+        });
+    }
+    if let Some(p) = compressed {
+        println!("hashicorp_decode/compressed_packet: {} bytes", p.len());
+        c.bench_function("hashicorp_decode/compressed_packet", |b| {
+            b.iter(|| {
+                let mut n = 0;
+                read_packet(black_box(&p), &mut scratch, |_, m| {
+                    n += usize::from(m.is_ok())
+                })
+                .unwrap();
+                n
+            })
+        });
+    }
+}
+
 /// A node that knows `n` members (ids 1..=n, itself 0).
 fn node_with(n: u32) -> BenchNode {
     let config = Config::lan().with_members(n as usize + 16);
@@ -297,6 +366,7 @@ fn vivaldi_update(c: &mut Criterion) {
 criterion_group!(
     benches,
     codec,
+    hashicorp_codec,
     handle_packet,
     race_packet,
     probe_tick,

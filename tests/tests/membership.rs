@@ -435,3 +435,34 @@ fn confirmations_stop_at_k_and_count_again_after_a_refutation() {
     );
     node.audit().expect("consistent");
 }
+
+/// Told it is alive at the last incarnation there is (a forged or corrupt
+/// record: memberlist would wrap to 0 and lose to it for good), a member
+/// takes that incarnation and stays there: its own record never goes back.
+/// Found by the state-machine fuzzer.
+#[test]
+fn a_refutation_at_the_last_incarnation_saturates_instead_of_wrapping() {
+    use serf_core::wire::Message;
+    use serf_tests::{lone_node, packet};
+
+    let mut node = lone_node(1, &Config::lan().with_members(8));
+    let t = serf_core::Instant::ZERO;
+    let me = Message::Alive {
+        incarnation: u32::MAX,
+        node: 1,
+        meta: &[],
+        protocol: 5,
+    };
+    node.handle_datagram(t, 2, &packet(&[me])).unwrap();
+    assert_eq!(node.incarnation(), u32::MAX);
+    let accused = Message::Suspect {
+        incarnation: u32::MAX,
+        node: 1,
+        from: 2,
+    };
+    node.handle_datagram(t, 2, &packet(&[accused])).unwrap();
+    assert_eq!(node.incarnation(), u32::MAX);
+    node.set_meta(t, b"x").unwrap();
+    assert_eq!(node.incarnation(), u32::MAX);
+    assert_eq!(node.member(&1).map(|m| m.state), Some(State::Alive));
+}

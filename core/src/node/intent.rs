@@ -151,7 +151,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             // one the leave went out with, so members that saw it take us
             // back (found by the state-machine fuzzer: the node stayed
             // "left" while it thought it had rejoined).
-            let inc = self.incarnation().wrapping_add(1);
+            let inc = self.incarnation().saturating_add(1);
             self.members.set(self.my_slot, State::Alive, inc, now);
             self.broadcasts.enqueue(self.my_slot, EMPTY);
         }

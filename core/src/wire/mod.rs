@@ -12,6 +12,7 @@ use crate::vivaldi::Coordinate;
 
 pub mod crypto;
 pub mod digest;
+pub mod hashicorp;
 pub(crate) mod seq;
 pub mod tags;
 

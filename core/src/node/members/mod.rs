@@ -27,7 +27,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             return Err(crate::wire::tags::TagsTooLarge);
         }
         self.meta.set_own(self.my_slot, meta);
-        let inc = self.incarnation().wrapping_add(1);
+        let inc = self.incarnation().saturating_add(1);
         let state = if self.leaving {
             State::Left
         } else {
@@ -159,7 +159,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     }
 
     pub(crate) fn refute(&mut self, now: Instant, accused: u32) {
-        let inc = self.incarnation().max(accused).wrapping_add(1);
+        // Saturating: a wrapped incarnation would lose to every record of us
+        // (memberlist wraps). At the last one a refutation can no longer win,
+        // but our own record never goes back.
+        let inc = self.incarnation().max(accused).saturating_add(1);
         self.members.set(self.my_slot, State::Alive, inc, now);
         self.broadcasts.enqueue(self.my_slot, EMPTY);
         self.stats.refutations += 1;

@@ -1,0 +1,177 @@
+//! The codec against gossip captured from three HashiCorp Serf agents
+//! (`scripts/capture-hashicorp.py`: join, an event, a query, a graceful
+//! leave): every packet reads, every message decodes, and every message we
+//! re-encode is byte for byte what HashiCorp's agent sent.
+
+extern crate std;
+use super::*;
+use std::vec;
+use std::vec::Vec;
+
+const PLAIN: &[u8] = include_bytes!("../../../testdata/hashicorp/plain.bin");
+
+fn packets(capture: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = capture;
+    while let [a, b, tail @ ..] = rest {
+        let n = usize::from(u16::from_be_bytes([*a, *b]));
+        out.push(&tail[..n]);
+        rest = &tail[n..];
+    }
+    out
+}
+
+#[derive(Debug)]
+struct AliveSeen {
+    node: Vec<u8>,
+    addr: Vec<u8>,
+    port: u16,
+    meta: Vec<u8>,
+    vsn: Vec<u8>,
+}
+
+#[derive(Default, Debug)]
+struct Seen {
+    pings: usize,
+    acks: usize,
+    alive: Vec<AliveSeen>,
+    leaves: Vec<Vec<u8>>,
+    user: usize,
+    compressed: usize,
+    crc: usize,
+    messages: usize,
+}
+
+#[test]
+fn every_captured_packet_reads_and_every_message_re_encodes_to_the_same_bytes() {
+    let mut seen = Seen::default();
+    let mut scratch = vec![0u8; 65536];
+    let all = packets(PLAIN);
+    assert!(all.len() > 100, "{} packets", all.len());
+    for p in &all {
+        let frame = read_packet(p, &mut scratch, |bytes, m| {
+            let m = m.unwrap_or_else(|e| panic!("{e:?} in {bytes:02x?}"));
+            seen.messages += 1;
+            let mut buf = [0u8; 1500];
+            let n = encode_message(&m, &mut buf).unwrap();
+            assert_eq!(&buf[..n], bytes, "{m:?}");
+            match m {
+                HcMessage::Ping(_) => seen.pings += 1,
+                HcMessage::Ack { .. } => seen.acks += 1,
+                HcMessage::Alive(a) => seen.alive.push(AliveSeen {
+                    node: a.node.to_vec(),
+                    addr: a.addr.to_vec(),
+                    port: a.port,
+                    meta: a.meta.to_vec(),
+                    vsn: a.vsn.to_vec(),
+                }),
+                HcMessage::Dead(d) if d.node == d.from => seen.leaves.push(d.node.to_vec()),
+                HcMessage::User(_) => seen.user += 1,
+                _ => {}
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e:?} in {p:02x?}"));
+        assert!(frame.label.is_empty());
+        seen.compressed += usize::from(frame.compressed);
+        seen.crc += usize::from(frame.crc);
+    }
+    assert!(seen.pings > 10 && seen.acks > 10, "{seen:?}");
+    assert!(seen.compressed > 0 && seen.crc > 0, "{seen:?}");
+    assert!(seen.user > 0, "Serf's own messages ride in user messages");
+    for (i, host) in [[127, 0, 0, 61], [127, 0, 0, 62], [127, 0, 0, 63]]
+        .iter()
+        .enumerate()
+    {
+        let name = std::format!("hc{i}").into_bytes();
+        let AliveSeen {
+            addr,
+            port,
+            meta,
+            vsn,
+            ..
+        } = seen
+            .alive
+            .iter()
+            .find(|a| a.node == name)
+            .unwrap_or_else(|| panic!("an alive message for hc{i}: {:?}", seen.alive));
+        assert_eq!((&addr[..], *port), (&host[..], 7946));
+        // Serf's tags: 0xff, then a msgpack map holding role=r<i>.
+        assert_eq!(meta[0], 0xff);
+        let role = std::format!("r{i}").into_bytes();
+        assert!(meta.windows(role.len()).any(|w| w == role), "{meta:02x?}");
+        // memberlist protocol 1..5 (current 2), Serf delegate 2..5 (current 5).
+        assert_eq!(&vsn[..], &[1, 5, 2, 2, 5, 5]);
+    }
+    assert!(
+        seen.leaves.iter().any(|n| n == b"hc2"),
+        "hc2 left: {:?}",
+        seen.leaves
+    );
+}
+
+#[test]
+fn a_crc_header_is_checked_and_written_as_memberlist_does() {
+    let all = packets(PLAIN);
+    let p = all
+        .iter()
+        .find(|p| p[0] == kind::HAS_CRC)
+        .expect("a packet with a CRC");
+    let mut buf = [0u8; 1600];
+    let inner = &p[5..];
+    buf[..inner.len()].copy_from_slice(inner);
+    let n = add_crc(&mut buf, inner.len()).unwrap();
+    assert_eq!(&buf[..n], *p);
+    let mut bad = p.to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let mut scratch = [0u8; 4096];
+    assert_eq!(
+        read_packet(&bad, &mut scratch, |_, _| {}),
+        Err(HcError::Crc)
+    );
+}
+
+#[test]
+fn compounds_labels_and_bad_packets() {
+    let mut a = [0u8; 64];
+    let na = encode_message(&HcMessage::Nack { seq: 9 }, &mut a).unwrap();
+    let mut b = [0u8; 64];
+    let nb = encode_message(&HcMessage::User(b"\x03x"), &mut b).unwrap();
+    let mut pkt = [0u8; 256];
+    pkt[..4].copy_from_slice(&[kind::HAS_LABEL, 3, b'l', b'b']);
+    pkt[4] = b'l';
+    let n = encode_compound(&[&a[..na], &b[..nb]], &mut pkt[5..]).unwrap();
+    let mut got = Vec::new();
+    let mut scratch = [0u8; 64];
+    let frame = read_packet(&pkt[..5 + n], &mut scratch, |_, m| {
+        got.push(std::format!("{m:?}"))
+    })
+    .unwrap();
+    assert_eq!(frame.label, b"lbl");
+    assert_eq!(got, ["Ok(Nack { seq: 9 })", "Ok(User([3, 120]))"]);
+
+    // A truncated tail part is reported and the parts before it kept.
+    let mut got = 0;
+    let short = &pkt[5..5 + n - 1];
+    read_packet(short, &mut scratch, |_, m| got += usize::from(m.is_ok())).unwrap();
+    assert_eq!(got, 1);
+    let framing = [
+        (&[kind::HAS_LABEL, 9, 1][..], HcError::Truncated),
+        (&[kind::HAS_CRC, 1][..], HcError::Truncated),
+        (&[kind::COMPRESS, 0x80][..], HcError::Compress),
+    ];
+    for (bad, why) in framing {
+        assert_eq!(read_packet(bad, &mut scratch, |_, _| {}), Err(why));
+    }
+    let mut empty = None;
+    read_packet(&[], &mut scratch, |_, m| empty = Some(m.err())).unwrap();
+    assert_eq!(empty, Some(Some(HcError::Truncated)));
+    assert_eq!(
+        decode_message(&[kind::PUSH_PULL]),
+        Err(HcError::Kind(kind::PUSH_PULL))
+    );
+    assert_eq!(
+        decode_message(&[kind::PING, 0x81, 0xa5]),
+        Err(HcError::Truncated)
+    );
+}
