@@ -5,6 +5,9 @@ AF_PACKET socket on lo) and /usr/bin/serf.
 
     sudo python3 scripts/capture-hashicorp.py OUT.bin [--encrypt KEY]
 
+core/testdata/hashicorp/plain.bin was taken without a key, keyed.bin with
+--encrypt AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= (the bytes 0..32).
+
 Starts three agents on 127.0.0.61-63, joins them, fires an event, runs a
 query, lets one leave, and writes every UDP payload between their gossip
 ports as records: u16 big-endian length, then the payload.

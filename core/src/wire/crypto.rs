@@ -77,7 +77,7 @@ impl Key {
         &self.bytes[..self.len as usize]
     }
 
-    fn seal(&self, nonce: &[u8; NONCE], aad: &[u8], buf: &mut [u8]) -> Option<Tag> {
+    pub(crate) fn seal(&self, nonce: &[u8; NONCE], aad: &[u8], buf: &mut [u8]) -> Option<Tag> {
         let n = Nonce::from_slice(nonce);
         match self.len {
             16 => Aes128Gcm::new_from_slice(self.as_bytes())
@@ -95,7 +95,7 @@ impl Key {
         }
     }
 
-    fn open(&self, nonce: &[u8], aad: &[u8], buf: &mut [u8], tag: &[u8]) -> bool {
+    pub(crate) fn open(&self, nonce: &[u8], aad: &[u8], buf: &mut [u8], tag: &[u8]) -> bool {
         let n = Nonce::from_slice(nonce);
         let t = Tag::from_slice(tag);
         match self.len {

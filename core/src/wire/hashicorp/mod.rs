@@ -10,6 +10,7 @@
 
 pub mod lzw;
 pub mod msgpack;
+pub mod security;
 
 use msgpack::{Reader, Writer};
 
@@ -58,12 +59,57 @@ pub enum HcError {
     Kind(u8),
     /// The CRC does not match.
     Crc,
+    /// No installed key opens it (or not an encrypted packet).
+    Decrypt,
     /// A bad LZW code or compression algorithm.
     Compress,
     /// A compress or compound message nested where memberlist never puts one.
     Nesting,
     /// Does not fit the buffer.
     TooLarge,
+}
+
+/// Who sent a probe (memberlist 0.5+; every field `omitempty`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Source<'a> {
+    /// IP bytes (empty if not given).
+    pub addr: &'a [u8],
+    /// Port (0 if not given).
+    pub port: u16,
+    /// Name (empty if not given).
+    pub node: &'a [u8],
+}
+
+impl<'a> Source<'a> {
+    /// Reads the field `key` if it is one of ours.
+    fn read(&mut self, key: &[u8], r: &mut Reader<'a>) -> Result<bool, HcError> {
+        match key {
+            b"SourceAddr" => self.addr = r.bytes()?,
+            b"SourcePort" => self.port = r.u16()?,
+            b"SourceNode" => self.node = r.bytes()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+    /// Fields written (the empty ones are left out).
+    fn count(&self) -> usize {
+        usize::from(!self.addr.is_empty())
+            + usize::from(!self.node.is_empty())
+            + usize::from(self.port != 0)
+    }
+    /// Writes the fields that are set, in name order.
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), HcError> {
+        if !self.addr.is_empty() {
+            w.field_str("SourceAddr", self.addr)?;
+        }
+        if !self.node.is_empty() {
+            w.field_str("SourceNode", self.node)?;
+        }
+        if self.port != 0 {
+            w.field_uint("SourcePort", u64::from(self.port))?;
+        }
+        Ok(())
+    }
 }
 
 /// `ping`.
@@ -73,12 +119,8 @@ pub struct Ping<'a> {
     pub seq: u32,
     /// The node the sender means to probe.
     pub node: &'a [u8],
-    /// The sender's address (IP bytes; empty if not given).
-    pub source_addr: &'a [u8],
-    /// The sender's port (0 if not given).
-    pub source_port: u16,
-    /// The sender's name (empty if not given).
-    pub source_node: &'a [u8],
+    /// The sender.
+    pub source: Source<'a>,
 }
 
 /// `indirectPingReq`.
@@ -94,12 +136,8 @@ pub struct IndirectPing<'a> {
     pub node: &'a [u8],
     /// Send a nack if the target does not answer.
     pub nack: bool,
-    /// The requester's address.
-    pub source_addr: &'a [u8],
-    /// The requester's port.
-    pub source_port: u16,
-    /// The requester's name.
-    pub source_node: &'a [u8],
+    /// The requester.
+    pub source: Source<'a>,
 }
 
 /// `suspect` and `dead`: who is accused, by whom, at which incarnation.
@@ -285,9 +323,7 @@ pub fn decode_message(bytes: &[u8]) -> Result<HcMessage<'_>, HcError> {
                 match r.bytes()? {
                     b"SeqNo" => p.seq = r.u32()?,
                     b"Node" => p.node = r.bytes()?,
-                    b"SourceAddr" => p.source_addr = r.bytes()?,
-                    b"SourcePort" => p.source_port = r.u16()?,
-                    b"SourceNode" => p.source_node = r.bytes()?,
+                    k if p.source.read(k, &mut r)? => {}
                     _ => r.skip()?,
                 }
             }
@@ -302,9 +338,7 @@ pub fn decode_message(bytes: &[u8]) -> Result<HcMessage<'_>, HcError> {
                     b"Port" => p.port = r.u16()?,
                     b"Node" => p.node = r.bytes()?,
                     b"Nack" => p.nack = r.bool()?,
-                    b"SourceAddr" => p.source_addr = r.bytes()?,
-                    b"SourcePort" => p.source_port = r.u16()?,
-                    b"SourceNode" => p.source_node = r.bytes()?,
+                    k if p.source.read(k, &mut r)? => {}
                     _ => r.skip()?,
                 }
             }
@@ -385,45 +419,20 @@ pub fn encode_message(m: &HcMessage<'_>, buf: &mut [u8]) -> Result<usize, HcErro
     match m {
         HcMessage::Ping(p) => {
             w.raw(&[kind::PING])?;
-            // The source fields are `omitempty`.
-            let n = 2
-                + usize::from(!p.source_addr.is_empty())
-                + usize::from(!p.source_node.is_empty())
-                + usize::from(p.source_port != 0);
-            w.map(n)?;
+            w.map(2 + p.source.count())?;
             w.field_str("Node", p.node)?;
             w.field_uint("SeqNo", u64::from(p.seq))?;
-            if !p.source_addr.is_empty() {
-                w.field_str("SourceAddr", p.source_addr)?;
-            }
-            if !p.source_node.is_empty() {
-                w.field_str("SourceNode", p.source_node)?;
-            }
-            if p.source_port != 0 {
-                w.field_uint("SourcePort", u64::from(p.source_port))?;
-            }
+            p.source.write(&mut w)?;
         }
         HcMessage::IndirectPing(p) => {
             w.raw(&[kind::INDIRECT_PING])?;
-            let n = 5
-                + usize::from(!p.source_addr.is_empty())
-                + usize::from(!p.source_node.is_empty())
-                + usize::from(p.source_port != 0);
-            w.map(n)?;
+            w.map(5 + p.source.count())?;
             w.str(b"Nack")?;
             w.bool(p.nack)?;
             w.field_str("Node", p.node)?;
             w.field_uint("Port", u64::from(p.port))?;
             w.field_uint("SeqNo", u64::from(p.seq))?;
-            if !p.source_addr.is_empty() {
-                w.field_str("SourceAddr", p.source_addr)?;
-            }
-            if !p.source_node.is_empty() {
-                w.field_str("SourceNode", p.source_node)?;
-            }
-            if p.source_port != 0 {
-                w.field_uint("SourcePort", u64::from(p.source_port))?;
-            }
+            p.source.write(&mut w)?;
             w.field_str("Target", p.target)?;
         }
         HcMessage::Ack { seq, payload } => {

@@ -9,8 +9,11 @@ use std::vec;
 use std::vec::Vec;
 
 const PLAIN: &[u8] = include_bytes!("../../../testdata/hashicorp/plain.bin");
+/// The same session with `-encrypt` set to the key of bytes 0..32
+/// (`AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=`).
+const KEYED: &[u8] = include_bytes!("../../../testdata/hashicorp/keyed.bin");
 
-fn packets(capture: &[u8]) -> Vec<&[u8]> {
+fn packets_of(capture: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut rest = capture;
     while let [a, b, tail @ ..] = rest {
@@ -46,7 +49,7 @@ struct Seen {
 fn every_captured_packet_reads_and_every_message_re_encodes_to_the_same_bytes() {
     let mut seen = Seen::default();
     let mut scratch = vec![0u8; 65536];
-    let all = packets(PLAIN);
+    let all = packets_of(PLAIN);
     assert!(all.len() > 100, "{} packets", all.len());
     for p in &all {
         let frame = read_packet(p, &mut scratch, |bytes, m| {
@@ -111,7 +114,7 @@ fn every_captured_packet_reads_and_every_message_re_encodes_to_the_same_bytes() 
 
 #[test]
 fn a_crc_header_is_checked_and_written_as_memberlist_does() {
-    let all = packets(PLAIN);
+    let all = packets_of(PLAIN);
     let p = all
         .iter()
         .find(|p| p[0] == kind::HAS_CRC)
@@ -173,5 +176,54 @@ fn compounds_labels_and_bad_packets() {
     assert_eq!(
         decode_message(&[kind::PING, 0x81, 0xa5]),
         Err(HcError::Truncated)
+    );
+}
+
+#[test]
+fn every_encrypted_packet_hashicorp_sent_opens_with_the_cluster_key_and_reads() {
+    use crate::wire::crypto::{Key, Keyring};
+    let key: [u8; 32] = core::array::from_fn(|i| i as u8);
+    let mut ring = Keyring::default();
+    ring.install(Key::new(&[7u8; 32]).unwrap()).unwrap();
+    ring.install(Key::new(&key).unwrap()).unwrap();
+    let (mut plain, mut scratch) = (vec![0u8; 65536], vec![0u8; 65536]);
+    let (mut packets, mut messages, mut alive) = (0, 0, 0);
+    for p in packets_of(KEYED) {
+        let n = security::open_packet(p, &mut plain, b"", &ring).unwrap();
+        read_packet(&plain[..n], &mut scratch, |bytes, m| {
+            let m = m.unwrap_or_else(|e| panic!("{e:?} in {bytes:02x?}"));
+            let mut buf = [0u8; 1500];
+            let len = encode_message(&m, &mut buf).unwrap();
+            assert_eq!(&buf[..len], bytes);
+            messages += 1;
+            alive += usize::from(matches!(m, HcMessage::Alive(_)));
+        })
+        .unwrap();
+        packets += 1;
+        // And we seal what we read so that it opens the same way.
+        let mut sealed = vec![0u8; n + 64];
+        sealed[security::HEADER..security::HEADER + n].copy_from_slice(&plain[..n]);
+        let len =
+            security::seal_packet(&mut sealed, n, b"", &Key::new(&key).unwrap(), [3; 12]).unwrap();
+        let mut again = vec![0u8; n];
+        assert_eq!(
+            security::open_packet(&sealed[..len], &mut again, b"", &ring),
+            Ok(n)
+        );
+        assert_eq!(again, plain[..n]);
+    }
+    assert!(
+        packets > 100 && messages > packets && alive >= 3,
+        "{packets} {messages} {alive}"
+    );
+    let wrong = {
+        let mut r = Keyring::default();
+        r.install(Key::new(&[7u8; 32]).unwrap()).unwrap();
+        r
+    };
+    let first = packets_of(KEYED)[0];
+    assert_eq!(
+        security::open_packet(first, &mut plain, b"", &wrong),
+        Err(HcError::Decrypt)
     );
 }
