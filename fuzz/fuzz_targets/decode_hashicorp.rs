@@ -1,18 +1,34 @@
-//! Any byte string read as a HashiCorp memberlist packet: a typed error or
-//! messages, never a panic; and every message that decodes encodes again to
-//! bytes that decode to the same message.
+//! Any byte string read as a HashiCorp memberlist packet (and, inside its
+//! user messages and alive metas, as Serf's messages and tags): a typed
+//! error or messages, never a panic; and every message that decodes encodes
+//! again to bytes that decode to the same message.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serf_core::wire::hashicorp::{decode_message, encode_message, read_packet};
+use serf_core::wire::hashicorp::serf::{decode_serf, encode_serf, tags};
+use serf_core::wire::hashicorp::{decode_message, encode_message, read_packet, HcMessage};
 
 fuzz_target!(|data: &[u8]| {
     let mut scratch = vec![0u8; 65536];
+    let mut buf = vec![0u8; 70000];
     let _ = read_packet(data, &mut scratch, |_, m| {
-        if let Ok(m) = m {
-            let mut buf = vec![0u8; 70000];
-            let n = encode_message(&m, &mut buf).expect("a decoded message fits 70 kB");
-            assert_eq!(decode_message(&buf[..n]), Ok(m));
+        let Ok(m) = m else { return };
+        let n = encode_message(&m, &mut buf).expect("a decoded message fits 70 kB");
+        assert_eq!(decode_message(&buf[..n]), Ok(m));
+        match m {
+            HcMessage::User(bytes) => {
+                if let Ok(s) = decode_serf(bytes) {
+                    let mut out = vec![0u8; 70000];
+                    let n = encode_serf(&s, &mut out).expect("a decoded message fits 70 kB");
+                    assert_eq!(decode_serf(&out[..n]), Ok(s));
+                }
+            }
+            HcMessage::Alive(a) => {
+                if let Ok(t) = tags(a.meta) {
+                    t.for_each(drop);
+                }
+            }
+            _ => {}
         }
     });
 });

@@ -11,6 +11,7 @@
 pub mod lzw;
 pub mod msgpack;
 pub mod security;
+pub mod serf;
 
 use msgpack::{Reader, Writer};
 

@@ -83,6 +83,23 @@ impl<'a> Reader<'a> {
         self.take(n)
     }
 
+    /// A string or byte slice that may be nil (Go's nil slice), kept apart
+    /// from an empty one so it is written back the same way.
+    pub fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, HcError> {
+        if self.rest.first() == Some(&0xc0) {
+            self.rest = &self.rest[1..];
+            return Ok(None);
+        }
+        self.bytes().map(Some)
+    }
+
+    /// One whole value of any kind, as its encoded bytes.
+    pub fn raw_value(&mut self) -> Result<&'a [u8], HcError> {
+        let start = self.rest;
+        self.skip()?;
+        Ok(&start[..start.len() - self.rest.len()])
+    }
+
     /// A non-negative integer in any form, at most `max`.
     pub fn uint(&mut self, max: u64) -> Result<u64, HcError> {
         let v = match self.byte()? {
@@ -244,6 +261,15 @@ impl<'a> Writer<'a> {
             0x100..=0xffff => self.head(0xcd, v, 2),
             0x1_0000..=0xffff_ffff => self.head(0xce, v, 4),
             _ => self.head(0xcf, v, 8),
+        }
+    }
+
+    /// Bytes that may be nil (written as msgpack nil, as Go writes a nil
+    /// slice).
+    pub fn opt_str(&mut self, v: Option<&[u8]>) -> Result<(), HcError> {
+        match v {
+            Some(v) => self.str(v),
+            None => self.raw(&[0xc0]),
         }
     }
 

@@ -99,9 +99,12 @@ fn every_captured_packet_reads_and_every_message_re_encodes_to_the_same_bytes() 
             .unwrap_or_else(|| panic!("an alive message for hc{i}: {:?}", seen.alive));
         assert_eq!((&addr[..], *port), (&host[..], 7946));
         // Serf's tags: 0xff, then a msgpack map holding role=r<i>.
-        assert_eq!(meta[0], 0xff);
         let role = std::format!("r{i}").into_bytes();
-        assert!(meta.windows(role.len()).any(|w| w == role), "{meta:02x?}");
+        let pairs: Vec<_> = serf::tags(meta).unwrap().map(Result::unwrap).collect();
+        assert_eq!(pairs, [(&b"role"[..], &role[..])]);
+        let mut buf = [0u8; 64];
+        let n = serf::encode_tags(&pairs, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &meta[..], "one tag: no map order to differ in");
         // memberlist protocol 1..5 (current 2), Serf delegate 2..5 (current 5).
         assert_eq!(&vsn[..], &[1, 5, 2, 2, 5, 5]);
     }
@@ -226,4 +229,90 @@ fn every_encrypted_packet_hashicorp_sent_opens_with_the_cluster_key_and_reads() 
         security::open_packet(first, &mut plain, b"", &wrong),
         Err(HcError::Decrypt)
     );
+}
+
+/// Every user message of both captures.
+fn serf_messages() -> Vec<Vec<u8>> {
+    use crate::wire::crypto::{Key, Keyring};
+    let key: [u8; 32] = core::array::from_fn(|i| i as u8);
+    let mut ring = Keyring::default();
+    ring.install(Key::new(&key).unwrap()).unwrap();
+    let (mut plain, mut scratch) = (vec![0u8; 65536], vec![0u8; 65536]);
+    let mut out = Vec::new();
+    let mut collect = |packet: &[u8], scratch: &mut [u8]| {
+        read_packet(packet, scratch, |_, m| {
+            if let Ok(HcMessage::User(bytes)) = m {
+                out.push(bytes.to_vec());
+            }
+        })
+        .unwrap();
+    };
+    for p in packets_of(PLAIN) {
+        collect(p, &mut scratch);
+    }
+    for p in packets_of(KEYED) {
+        let n = security::open_packet(p, &mut plain, b"", &ring).unwrap();
+        collect(&plain[..n], &mut scratch);
+    }
+    out
+}
+
+#[test]
+fn serfs_own_messages_decode_and_re_encode_to_the_bytes_hashicorp_sent() {
+    use serf::{decode_serf, encode_serf, SerfMessage};
+    let all = serf_messages();
+    let (mut events, mut queries, mut responses, mut joins) = (0, 0, 0, 0);
+    let mut leaves = Vec::new();
+    for bytes in &all {
+        let m = decode_serf(bytes).unwrap_or_else(|e| panic!("{e:?} in {bytes:02x?}"));
+        let mut buf = [0u8; 1500];
+        let n = encode_serf(&m, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &bytes[..], "{m:?}");
+        match m {
+            SerfMessage::UserEvent(e) => {
+                assert_eq!(
+                    (e.name, e.payload, e.cc),
+                    (&b"deploy"[..], Some(&b"v1"[..]), true)
+                );
+                events += 1;
+            }
+            SerfMessage::Query(q) => {
+                assert_eq!((q.name, q.payload), (&b"load"[..], Some(&b"x"[..])));
+                assert_eq!(
+                    (q.port, q.timeout_ns, q.filters),
+                    (7946, 2_000_000_000, &[0xc0][..])
+                );
+                queries += 1;
+            }
+            SerfMessage::QueryResponse(_) => responses += 1,
+            SerfMessage::Join(_) => joins += 1,
+            SerfMessage::Leave(l) => {
+                assert!(!l.prune);
+                leaves.push(l.node.to_vec());
+            }
+        }
+    }
+    assert!(
+        events > 0 && queries > 0 && responses > 0 && joins > 0,
+        "{events} {queries} {responses} {joins}"
+    );
+    // hc2 left first; the others as the capture ended.
+    assert!(leaves.iter().any(|n| n == b"hc2"), "{leaves:?}");
+}
+
+#[test]
+fn tags_without_the_magic_byte_are_a_bare_role_and_bad_maps_end_the_pairs() {
+    let pairs: Vec<_> = serf::tags(b"web").unwrap().collect();
+    assert_eq!(pairs, [Ok((&b"role"[..], &b"web"[..]))]);
+    let mut buf = [0u8; 64];
+    let n = serf::encode_tags(&[(b"dc", b"east"), (b"role", b"db")], &mut buf).unwrap();
+    let pairs: Vec<_> = serf::tags(&buf[..n]).unwrap().map(Result::unwrap).collect();
+    assert_eq!(
+        pairs,
+        [(&b"dc"[..], &b"east"[..]), (&b"role"[..], &b"db"[..])]
+    );
+    let cut: Vec<_> = serf::tags(&buf[..n - 2]).unwrap().collect();
+    assert_eq!(cut.len(), 2);
+    assert_eq!(cut[1], Err(HcError::Truncated));
+    assert!(serf::tags(&[0xff, 0x91]).is_err());
 }

@@ -1,0 +1,320 @@
+//! Serf's own messages, as HashiCorp's agents carry them inside memberlist
+//! user messages: one type byte, then the msgpack body (the same go-msgpack
+//! settings as memberlist's, fields in name order).
+
+use super::msgpack::{Reader, Writer};
+use super::HcError;
+
+/// Serf's message type bytes (`serf/messages.go`).
+pub mod serf_kind {
+    /// `messageLeave`.
+    pub const LEAVE: u8 = 0;
+    /// `messageJoin`.
+    pub const JOIN: u8 = 1;
+    /// `messagePushPull` (streams only).
+    pub const PUSH_PULL: u8 = 2;
+    /// `messageUserEvent`.
+    pub const USER_EVENT: u8 = 3;
+    /// `messageQuery`.
+    pub const QUERY: u8 = 4;
+    /// `messageQueryResponse`.
+    pub const QUERY_RESPONSE: u8 = 5;
+    /// `messageConflictResponse`.
+    pub const CONFLICT_RESPONSE: u8 = 6;
+    /// `messageKeyRequest`.
+    pub const KEY_REQUEST: u8 = 7;
+    /// `messageKeyResponse`.
+    pub const KEY_RESPONSE: u8 = 8;
+    /// `messageRelay`.
+    pub const RELAY: u8 = 9;
+}
+
+/// A join or leave intent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Intent<'a> {
+    /// Member clock.
+    pub ltime: u64,
+    /// The member.
+    pub node: &'a [u8],
+    /// (Leave only) erase it everywhere: `force-leave -prune`.
+    pub prune: bool,
+}
+
+/// A user event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct UserEvent<'a> {
+    /// Event clock.
+    pub ltime: u64,
+    /// Name.
+    pub name: &'a [u8],
+    /// Payload (`None`: Go's nil).
+    pub payload: Option<&'a [u8]>,
+    /// May be coalesced.
+    pub cc: bool,
+}
+
+/// A query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Query<'a> {
+    /// Query clock.
+    pub ltime: u64,
+    /// Query id.
+    pub id: u32,
+    /// Where responses go: IP bytes.
+    pub addr: &'a [u8],
+    /// And port.
+    pub port: u16,
+    /// The asking member's name.
+    pub source_node: &'a [u8],
+    /// The filters, as their encoded msgpack value (an array of
+    /// type-prefixed filters, or nil).
+    pub filters: &'a [u8],
+    /// Flags (ack requested, no broadcast).
+    pub flags: u32,
+    /// Members relaying each response.
+    pub relay_factor: u8,
+    /// Timeout in nanoseconds.
+    pub timeout_ns: u64,
+    /// Name.
+    pub name: &'a [u8],
+    /// Payload (`None`: Go's nil).
+    pub payload: Option<&'a [u8]>,
+}
+
+/// A query response (or ack).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct QueryResponse<'a> {
+    /// The query's clock.
+    pub ltime: u64,
+    /// The query's id.
+    pub id: u32,
+    /// The responding member.
+    pub from: &'a [u8],
+    /// Flags (ack).
+    pub flags: u32,
+    /// Payload (`None`: Go's nil).
+    pub payload: Option<&'a [u8]>,
+}
+
+/// One Serf message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SerfMessage<'a> {
+    /// `messageLeave`.
+    Leave(Intent<'a>),
+    /// `messageJoin`.
+    Join(Intent<'a>),
+    /// `messageUserEvent`.
+    UserEvent(UserEvent<'a>),
+    /// `messageQuery`.
+    Query(Query<'a>),
+    /// `messageQueryResponse`.
+    QueryResponse(QueryResponse<'a>),
+}
+
+/// The msgpack value `nil`, for a filter list that is absent.
+const NIL: &[u8] = &[0xc0];
+
+/// Decodes a Serf message (a memberlist user message's bytes).
+pub fn decode_serf(bytes: &[u8]) -> Result<SerfMessage<'_>, HcError> {
+    let (&k, body) = bytes.split_first().ok_or(HcError::Truncated)?;
+    let mut r = Reader::new(body);
+    let n = r.map_len()?;
+    let m = match k {
+        serf_kind::LEAVE | serf_kind::JOIN => {
+            let mut i = Intent::default();
+            for _ in 0..n {
+                match r.bytes()? {
+                    b"LTime" => i.ltime = r.uint(u64::MAX)?,
+                    b"Node" => i.node = r.bytes()?,
+                    b"Prune" => i.prune = r.bool()?,
+                    _ => r.skip()?,
+                }
+            }
+            if k == serf_kind::LEAVE {
+                SerfMessage::Leave(i)
+            } else {
+                SerfMessage::Join(i)
+            }
+        }
+        serf_kind::USER_EVENT => {
+            let mut e = UserEvent::default();
+            for _ in 0..n {
+                match r.bytes()? {
+                    b"LTime" => e.ltime = r.uint(u64::MAX)?,
+                    b"Name" => e.name = r.bytes()?,
+                    b"Payload" => e.payload = r.opt_bytes()?,
+                    b"CC" => e.cc = r.bool()?,
+                    _ => r.skip()?,
+                }
+            }
+            SerfMessage::UserEvent(e)
+        }
+        serf_kind::QUERY => {
+            let mut q = Query {
+                filters: NIL,
+                ..Query::default()
+            };
+            for _ in 0..n {
+                match r.bytes()? {
+                    b"LTime" => q.ltime = r.uint(u64::MAX)?,
+                    b"ID" => q.id = r.u32()?,
+                    b"Addr" => q.addr = r.bytes()?,
+                    b"Port" => q.port = r.u16()?,
+                    b"SourceNode" => q.source_node = r.bytes()?,
+                    b"Filters" => q.filters = r.raw_value()?,
+                    b"Flags" => q.flags = r.u32()?,
+                    b"RelayFactor" => q.relay_factor = r.uint(u64::from(u8::MAX))? as u8,
+                    b"Timeout" => q.timeout_ns = r.uint(i64::MAX as u64)?,
+                    b"Name" => q.name = r.bytes()?,
+                    b"Payload" => q.payload = r.opt_bytes()?,
+                    _ => r.skip()?,
+                }
+            }
+            SerfMessage::Query(q)
+        }
+        serf_kind::QUERY_RESPONSE => {
+            let mut q = QueryResponse::default();
+            for _ in 0..n {
+                match r.bytes()? {
+                    b"LTime" => q.ltime = r.uint(u64::MAX)?,
+                    b"ID" => q.id = r.u32()?,
+                    b"From" => q.from = r.bytes()?,
+                    b"Flags" => q.flags = r.u32()?,
+                    b"Payload" => q.payload = r.opt_bytes()?,
+                    _ => r.skip()?,
+                }
+            }
+            SerfMessage::QueryResponse(q)
+        }
+        k => return Err(HcError::Kind(k)),
+    };
+    Ok(m)
+}
+
+/// Writes a Serf message (type byte, body in field-name order) into `buf`;
+/// returns the length.
+pub fn encode_serf(m: &SerfMessage<'_>, buf: &mut [u8]) -> Result<usize, HcError> {
+    let mut w = Writer::new(buf);
+    match m {
+        SerfMessage::Leave(i) => {
+            w.raw(&[serf_kind::LEAVE])?;
+            w.map(3)?;
+            w.field_uint("LTime", i.ltime)?;
+            w.field_str("Node", i.node)?;
+            w.str(b"Prune")?;
+            w.bool(i.prune)?;
+        }
+        SerfMessage::Join(i) => {
+            w.raw(&[serf_kind::JOIN])?;
+            w.map(2)?;
+            w.field_uint("LTime", i.ltime)?;
+            w.field_str("Node", i.node)?;
+        }
+        SerfMessage::UserEvent(e) => {
+            w.raw(&[serf_kind::USER_EVENT])?;
+            w.map(4)?;
+            w.str(b"CC")?;
+            w.bool(e.cc)?;
+            w.field_uint("LTime", e.ltime)?;
+            w.field_str("Name", e.name)?;
+            w.str(b"Payload")?;
+            w.opt_str(e.payload)?;
+        }
+        SerfMessage::Query(q) => {
+            w.raw(&[serf_kind::QUERY])?;
+            w.map(11)?;
+            w.field_str("Addr", q.addr)?;
+            w.str(b"Filters")?;
+            // Checked to be one value, so the body stays well-formed.
+            let mut f = Reader::new(q.filters);
+            if f.raw_value()? != q.filters {
+                return Err(HcError::Msgpack);
+            }
+            w.raw(q.filters)?;
+            w.field_uint("Flags", u64::from(q.flags))?;
+            w.field_uint("ID", u64::from(q.id))?;
+            w.field_uint("LTime", q.ltime)?;
+            w.field_str("Name", q.name)?;
+            w.str(b"Payload")?;
+            w.opt_str(q.payload)?;
+            w.field_uint("Port", u64::from(q.port))?;
+            w.field_uint("RelayFactor", u64::from(q.relay_factor))?;
+            w.field_str("SourceNode", q.source_node)?;
+            w.field_uint("Timeout", q.timeout_ns)?;
+        }
+        SerfMessage::QueryResponse(q) => {
+            w.raw(&[serf_kind::QUERY_RESPONSE])?;
+            w.map(5)?;
+            w.field_uint("Flags", u64::from(q.flags))?;
+            w.field_str("From", q.from)?;
+            w.field_uint("ID", u64::from(q.id))?;
+            w.field_uint("LTime", q.ltime)?;
+            w.str(b"Payload")?;
+            w.opt_str(q.payload)?;
+        }
+    }
+    Ok(w.len())
+}
+
+/// First byte of Serf's tags in memberlist node meta (Serf protocol 3+);
+/// older members carry only a role, as the raw meta.
+pub const TAG_MAGIC: u8 = 0xff;
+
+/// A member's tags from its node meta, pair by pair.
+pub struct Tags<'a> {
+    r: Reader<'a>,
+    left: usize,
+    /// Meta without the magic byte: a bare role.
+    role: Option<&'a [u8]>,
+}
+
+/// Reads Serf's tags out of a member's meta: `0xff` and a msgpack map of
+/// strings, or (from members older than Serf protocol 3) the role alone.
+pub fn tags(meta: &[u8]) -> Result<Tags<'_>, HcError> {
+    match meta.split_first() {
+        Some((&TAG_MAGIC, body)) => {
+            let mut r = Reader::new(body);
+            let left = r.map_len()?;
+            Ok(Tags {
+                r,
+                left,
+                role: None,
+            })
+        }
+        _ => Ok(Tags {
+            r: Reader::new(&[]),
+            left: 0,
+            role: Some(meta),
+        }),
+    }
+}
+
+impl<'a> Iterator for Tags<'a> {
+    type Item = Result<(&'a [u8], &'a [u8]), HcError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(role) = self.role.take() {
+            return Some(Ok((b"role", role)));
+        }
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let pair = (|| Ok((self.r.bytes()?, self.r.bytes()?)))();
+        if pair.is_err() {
+            self.left = 0;
+        }
+        Some(pair)
+    }
+}
+
+/// Writes tags as Serf puts them in node meta; returns the length.
+pub fn encode_tags(pairs: &[(&[u8], &[u8])], buf: &mut [u8]) -> Result<usize, HcError> {
+    let mut w = Writer::new(buf);
+    w.raw(&[TAG_MAGIC])?;
+    w.map(pairs.len())?;
+    for (k, v) in pairs {
+        w.str(k)?;
+        w.str(v)?;
+    }
+    Ok(w.len())
+}
