@@ -1,11 +1,13 @@
 //! Any byte string read as a HashiCorp memberlist packet (and, inside its
-//! user messages and alive metas, as Serf's messages and tags): a typed
-//! error or messages, never a panic; and every message that decodes encodes
-//! again to bytes that decode to the same message.
+//! user messages, acks and alive metas, as Serf's messages, coordinates and
+//! tags): a typed error or messages, never a panic; and every message that
+//! decodes encodes again to bytes that decode to the same message.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serf_core::wire::hashicorp::serf::{decode_serf, encode_serf, tags};
+use serf_core::wire::hashicorp::serf::{
+    decode_coordinate, decode_serf, encode_coordinate, encode_serf, tags,
+};
 use serf_core::wire::hashicorp::{decode_message, encode_message, read_packet, HcMessage};
 
 fuzz_target!(|data: &[u8]| {
@@ -21,6 +23,16 @@ fuzz_target!(|data: &[u8]| {
                     let mut out = vec![0u8; 70000];
                     let n = encode_serf(&s, &mut out).expect("a decoded message fits 70 kB");
                     assert_eq!(decode_serf(&out[..n]), Ok(s));
+                }
+            }
+            HcMessage::Ack { payload, .. } => {
+                // Floats may be NaN: compare the bytes of two encodings.
+                if let Ok(c) = decode_coordinate(payload) {
+                    let (mut a, mut b) = ([0u8; 200], [0u8; 200]);
+                    let n = encode_coordinate(&c, &mut a).expect("8 dimensions fit");
+                    let again = decode_coordinate(&a[..n]).expect("our own encoding");
+                    let m = encode_coordinate(&again, &mut b).expect("8 dimensions fit");
+                    assert_eq!(a[..n], b[..m]);
                 }
             }
             HcMessage::Alive(a) => {

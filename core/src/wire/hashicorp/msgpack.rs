@@ -135,6 +135,15 @@ impl<'a> Reader<'a> {
         Ok(self.uint(u64::from(u16::MAX))? as u16)
     }
 
+    /// A float (float64, or float32 widened).
+    pub fn f64(&mut self) -> Result<f64, HcError> {
+        match self.byte()? {
+            0xcb => Ok(f64::from_bits(self.be(8)?)),
+            0xca => Ok(f64::from(f32::from_bits(self.be(4)? as u32))),
+            _ => Err(HcError::Msgpack),
+        }
+    }
+
     /// A boolean.
     pub fn bool(&mut self) -> Result<bool, HcError> {
         match self.byte()? {
@@ -240,6 +249,20 @@ impl<'a> Writer<'a> {
             16..=0xffff => self.head(0xde, n as u64, 2),
             _ => self.head(0xdf, n as u64, 4),
         }
+    }
+
+    /// An array header of `n` items.
+    pub fn array(&mut self, n: usize) -> Result<(), HcError> {
+        match n {
+            0..=15 => self.raw(&[0x90 | n as u8]),
+            16..=0xffff => self.head(0xdc, n as u64, 2),
+            _ => self.head(0xdd, n as u64, 4),
+        }
+    }
+
+    /// A float64.
+    pub fn f64(&mut self, v: f64) -> Result<(), HcError> {
+        self.head(0xcb, v.to_bits(), 8)
     }
 
     /// A string or byte slice, old-spec raw (as go-msgpack writes gossip).

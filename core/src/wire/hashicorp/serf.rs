@@ -4,6 +4,7 @@
 
 use super::msgpack::{Reader, Writer};
 use super::HcError;
+use crate::vivaldi::{Coordinate, MAX_DIMS};
 
 /// Serf's message type bytes (`serf/messages.go`).
 pub mod serf_kind {
@@ -315,6 +316,65 @@ pub fn encode_tags(pairs: &[(&[u8], &[u8])], buf: &mut [u8]) -> Result<usize, Hc
     for (k, v) in pairs {
         w.str(k)?;
         w.str(v)?;
+    }
+    Ok(w.len())
+}
+
+/// Version byte in front of the coordinate in an ack's payload (Serf's ping
+/// delegate).
+pub const PING_VERSION: u8 = 1;
+
+/// The coordinate an ack's payload carries: [`PING_VERSION`], then
+/// `{Adjustment, Error, Height, Vec}`.
+pub fn decode_coordinate(payload: &[u8]) -> Result<Coordinate, HcError> {
+    let Some((&PING_VERSION, body)) = payload.split_first() else {
+        return Err(HcError::Msgpack);
+    };
+    let mut r = Reader::new(body);
+    let mut c = Coordinate {
+        dims: 0,
+        vec: [0.0; MAX_DIMS],
+        error: 0.0,
+        adjustment: 0.0,
+        height: 0.0,
+    };
+    for _ in 0..r.map_len()? {
+        match r.bytes()? {
+            b"Adjustment" => c.adjustment = r.f64()?,
+            b"Error" => c.error = r.f64()?,
+            b"Height" => c.height = r.f64()?,
+            b"Vec" => {
+                let n = r.array_len()?;
+                if n > MAX_DIMS {
+                    return Err(HcError::TooLarge);
+                }
+                for v in &mut c.vec[..n] {
+                    *v = r.f64()?;
+                }
+                c.dims = n as u8;
+            }
+            _ => r.skip()?,
+        }
+    }
+    Ok(c)
+}
+
+/// Writes `c` as Serf's ack payload; returns the length.
+pub fn encode_coordinate(c: &Coordinate, buf: &mut [u8]) -> Result<usize, HcError> {
+    let dims = usize::from(c.dims).min(MAX_DIMS);
+    let mut w = Writer::new(buf);
+    w.raw(&[PING_VERSION])?;
+    w.map(4)?;
+    w.str(b"Adjustment")?;
+    w.f64(c.adjustment)?;
+    w.str(b"Error")?;
+    w.f64(c.error)?;
+    w.str(b"Height")?;
+    w.f64(c.height)?;
+    w.str(b"Vec")?;
+    w.array(dims)?;
+    for v in &c.vec[..dims] {
+        w.f64(*v)?;
     }
     Ok(w.len())
 }

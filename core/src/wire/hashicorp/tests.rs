@@ -316,3 +316,26 @@ fn tags_without_the_magic_byte_are_a_bare_role_and_bad_maps_end_the_pairs() {
     assert_eq!(cut[1], Err(HcError::Truncated));
     assert!(serf::tags(&[0xff, 0x91]).is_err());
 }
+
+#[test]
+fn acks_carry_serfs_coordinate_and_it_re_encodes_to_the_same_bytes() {
+    let mut scratch = vec![0u8; 65536];
+    let mut coords = 0;
+    for p in packets_of(PLAIN) {
+        read_packet(p, &mut scratch, |_, m| {
+            if let Ok(HcMessage::Ack { payload, .. }) = m {
+                let c = serf::decode_coordinate(payload).unwrap();
+                assert_eq!(c.dims, 8);
+                assert!(c.error > 0.0 && c.error <= 1.5 && c.height >= 1e-5, "{c:?}");
+                let mut buf = [0u8; 200];
+                let n = serf::encode_coordinate(&c, &mut buf).unwrap();
+                assert_eq!(&buf[..n], payload);
+                coords += 1;
+            }
+        })
+        .unwrap();
+    }
+    assert!(coords > 10, "{coords}");
+    assert!(serf::decode_coordinate(&[2, 0x80]).is_err());
+    assert!(serf::decode_coordinate(&[1, 0x81, 0xa3, b'V', b'e', b'c', 0x99]).is_err());
+}
