@@ -10,7 +10,9 @@ core/testdata/hashicorp/plain.bin was taken without a key, keyed.bin with
 
 Starts three agents on 127.0.0.61-63, joins them, fires an event, runs a
 query, lets one leave, and writes every UDP payload between their gossip
-ports as records: u16 big-endian length, then the payload.
+ports as records (u16 big-endian length, then the payload) to OUT.bin, and
+each direction of every TCP connection between them (push-pull) as records
+(u32 big-endian length, then the bytes) to OUT-streams.bin.
 """
 import os, signal, socket, struct, subprocess, sys, tempfile, threading, time
 
@@ -19,6 +21,9 @@ key = sys.argv[sys.argv.index("--encrypt") + 1] if "--encrypt" in sys.argv else 
 hosts = ["127.0.0.61", "127.0.0.62", "127.0.0.63"]
 port = 7946
 payloads, stop = [], threading.Event()
+# TCP: each direction of each connection, its payload bytes in arrival order
+# (loopback delivers in order; retransmissions are not expected there).
+streams, stream_order = {}, []
 
 def sniff():
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(3))
@@ -30,10 +35,24 @@ def sniff():
         except socket.timeout:
             continue
         ip = frame[14:]
-        if len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] != 17:
+        if len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] not in (6, 17):
             continue
         ihl = (ip[0] & 15) * 4
         src, dst = socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20])
+        if ip[9] == 6:
+            sport, dport = struct.unpack("!HH", ip[ihl:ihl + 4])
+            total = struct.unpack("!H", ip[2:4])[0]
+            data = ip[ihl + ((ip[ihl + 12] >> 4) * 4):total]
+            key = (src, sport, dst, dport)
+            # memberlist dials without binding, so a stream's client side
+            # may be 127.0.0.1: one end on a gossip port is enough.
+            ours = (src in hosts and sport == port) or (dst in hosts and dport == port)
+            if ours and data:
+                if key not in streams:
+                    streams[key] = bytearray()
+                    stream_order.append(key)
+                streams[key] += data
+            continue
         sport, dport, ulen = struct.unpack("!HHH", ip[ihl:ihl + 6])
         if src in hosts and dst in hosts and port in (sport, dport):
             payloads.append(ip[ihl + 8:ihl + ulen])
@@ -74,3 +93,8 @@ with open(out, "wb") as f:
     for p in payloads:
         f.write(struct.pack("!H", len(p)) + p)
 print(f"{len(payloads)} datagrams, {sum(map(len, payloads))} bytes -> {out}")
+# Streams: u32 big-endian length, then the bytes one direction carried.
+with open(out.replace(".bin", "-streams.bin"), "wb") as f:
+    for k in stream_order:
+        f.write(struct.pack("!I", len(streams[k])) + bytes(streams[k]))
+print(f"{len(stream_order)} stream directions -> {out.replace('.bin', '-streams.bin')}")

@@ -1,16 +1,26 @@
-//! Any byte string read as a HashiCorp memberlist packet (and, inside its
-//! user messages, acks and alive metas, as Serf's messages, coordinates and
-//! tags): a typed error or messages, never a panic; and every message that
-//! decodes encodes again to bytes that decode to the same message.
+//! Any byte string read as a HashiCorp memberlist packet and as a push-pull
+//! stream (and, inside its user messages, acks and alive metas, as Serf's
+//! messages, coordinates and tags): a typed error or messages, never a
+//! panic; and every message that decodes encodes again to bytes that decode
+//! to the same message.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serf_core::wire::hashicorp::serf::{
     decode_coordinate, decode_serf, encode_coordinate, encode_serf, tags,
 };
+use serf_core::wire::hashicorp::stream::{read_push_pull, unwrap};
 use serf_core::wire::hashicorp::{decode_message, encode_message, read_packet, HcMessage};
 
 fuzz_target!(|data: &[u8]| {
+    // The same bytes as a TCP push-pull stream: node states one by one.
+    let mut stream_scratch = vec![0u8; 65536];
+    if let Ok(m) = unwrap(data, &mut stream_scratch) {
+        if let Ok(mut pp) = read_push_pull(m) {
+            pp.by_ref().for_each(drop);
+            let _ = pp.user_state();
+        }
+    }
     let mut scratch = vec![0u8; 65536];
     let mut buf = vec![0u8; 70000];
     let _ = read_packet(data, &mut scratch, |_, m| {

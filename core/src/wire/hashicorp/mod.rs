@@ -12,6 +12,7 @@ pub mod lzw;
 pub mod msgpack;
 pub mod security;
 pub mod serf;
+pub mod stream;
 
 use msgpack::{Reader, Writer};
 
@@ -256,7 +257,7 @@ where
 }
 
 /// A `compress` message's body, decompressed into `out`.
-fn decompress_message(body: &[u8], out: &mut [u8]) -> Result<usize, HcError> {
+pub(crate) fn decompress_message(body: &[u8], out: &mut [u8]) -> Result<usize, HcError> {
     let mut r = Reader::new(body);
     let (mut algo, mut buf) = (None, None);
     for _ in 0..r.map_len()? {

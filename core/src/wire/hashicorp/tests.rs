@@ -11,6 +11,8 @@ use std::vec::Vec;
 const PLAIN: &[u8] = include_bytes!("../../../testdata/hashicorp/plain.bin");
 /// The same session with `-encrypt` set to the key of bytes 0..32
 /// (`AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=`).
+/// Each direction of the TCP push-pulls of a similar session (the joins).
+const STREAMS: &[u8] = include_bytes!("../../../testdata/hashicorp/plain-streams.bin");
 const KEYED: &[u8] = include_bytes!("../../../testdata/hashicorp/keyed.bin");
 
 fn packets_of(capture: &[u8]) -> Vec<&[u8]> {
@@ -338,4 +340,47 @@ fn acks_carry_serfs_coordinate_and_it_re_encodes_to_the_same_bytes() {
     assert!(coords > 10, "{coords}");
     assert!(serf::decode_coordinate(&[2, 0x80]).is_err());
     assert!(serf::decode_coordinate(&[1, 0x81, 0xa3, b'V', b'e', b'c', 0x99]).is_err());
+}
+
+#[test]
+fn tcp_push_pulls_read_node_by_node_and_re_encode_to_the_same_bytes() {
+    use stream::{encode_header, encode_node, node_state, read_push_pull, unwrap};
+    let mut rest = STREAMS;
+    let (mut streams, mut joins) = (0, 0);
+    let mut everyone = Vec::new();
+    while let [a, b, c, d, tail @ ..] = rest {
+        let n = u32::from_be_bytes([*a, *b, *c, *d]) as usize;
+        let (s, after) = tail.split_at(n);
+        rest = after;
+        let mut scratch = vec![0u8; 1 << 20];
+        let message = unwrap(s, &mut scratch).unwrap();
+        let mut pp = read_push_pull(message).unwrap();
+        let header = pp.header;
+        let mut again = vec![0u8; message.len() + 64];
+        let mut at = encode_header(&header, &mut again).unwrap();
+        let mut names = Vec::new();
+        for node in pp.by_ref() {
+            let node = node.unwrap();
+            assert_eq!(node.state, node_state::ALIVE);
+            assert_eq!((node.port, node.vsn.len()), (7946, 6));
+            names.push(node.name.to_vec());
+            at += encode_node(&node, &mut again[at..]).unwrap();
+        }
+        assert_eq!(names.len(), header.nodes as usize);
+        everyone.extend(names);
+        let user = pp.user_state().unwrap().unwrap();
+        assert_eq!(user.len(), header.user_state_len as usize);
+        // Serf's push-pull message.
+        assert_eq!(user[0], serf::serf_kind::PUSH_PULL);
+        again[at..at + user.len()].copy_from_slice(user);
+        at += user.len();
+        assert_eq!(&again[..at], message, "the whole push-pull, byte for byte");
+        streams += 1;
+        joins += usize::from(header.join);
+    }
+    assert_eq!(streams, 4, "two joins, each a request and an answer");
+    assert_eq!(joins, 4, "a join's answer carries the join flag too");
+    for name in [b"hc0", b"hc1", b"hc2"] {
+        assert!(everyone.iter().any(|n| n == name), "{everyone:?}");
+    }
 }

@@ -1,0 +1,166 @@
+//! memberlist's push-pull over TCP, as HashiCorp's agents send it on a join
+//! and every push-pull interval: the stream's bytes, decompressed, are a
+//! `pushPull` type byte, a header `{Join, Nodes, UserStateLen}`, that many
+//! node states, then Serf's own state (its push-pull message). Node states
+//! are read one by one from the stream, never gathered.
+
+use super::msgpack::{Reader, Writer};
+use super::{decompress_message, kind, HcError};
+
+/// memberlist's node states on the wire.
+pub mod node_state {
+    /// Alive.
+    pub const ALIVE: u8 = 0;
+    /// Suspect.
+    pub const SUSPECT: u8 = 1;
+    /// Dead.
+    pub const DEAD: u8 = 2;
+    /// Left.
+    pub const LEFT: u8 = 3;
+}
+
+/// memberlist's own cap on the node states of one push-pull.
+pub const MAX_NODES: u32 = 1 << 20;
+
+/// The push-pull header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Header {
+    /// Node states that follow.
+    pub nodes: u32,
+    /// Bytes of Serf's state after them.
+    pub user_state_len: u32,
+    /// Sent by a joining member.
+    pub join: bool,
+}
+
+/// One member's state in a push-pull.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct NodeState<'a> {
+    /// Name.
+    pub name: &'a [u8],
+    /// IP bytes.
+    pub addr: &'a [u8],
+    /// Port.
+    pub port: u16,
+    /// Node meta (Serf's tags).
+    pub meta: &'a [u8],
+    /// Incarnation.
+    pub incarnation: u32,
+    /// [`node_state`].
+    pub state: u8,
+    /// Protocol versions (six bytes).
+    pub vsn: &'a [u8],
+}
+
+/// The stream's message, decompressed into `scratch` if it came compressed;
+/// encrypted streams are opened by the caller first.
+pub fn unwrap<'a>(stream: &'a [u8], scratch: &'a mut [u8]) -> Result<&'a [u8], HcError> {
+    match stream.split_first() {
+        Some((&kind::COMPRESS, body)) => {
+            let n = decompress_message(body, scratch)?;
+            Ok(&scratch[..n])
+        }
+        Some(_) => Ok(stream),
+        None => Err(HcError::Truncated),
+    }
+}
+
+/// A push-pull being read: its header, then its node states as an iterator,
+/// then [`PushPull::user_state`].
+pub struct PushPull<'a> {
+    /// The header.
+    pub header: Header,
+    r: Reader<'a>,
+    left: u32,
+}
+
+/// Starts reading a push-pull message (type byte included).
+pub fn read_push_pull(message: &[u8]) -> Result<PushPull<'_>, HcError> {
+    let Some((&kind::PUSH_PULL, body)) = message.split_first() else {
+        return Err(HcError::Kind(message.first().copied().unwrap_or(0)));
+    };
+    let mut r = Reader::new(body);
+    let mut h = Header::default();
+    for _ in 0..r.map_len()? {
+        match r.bytes()? {
+            b"Nodes" => h.nodes = r.uint(u64::from(MAX_NODES))? as u32,
+            b"UserStateLen" => h.user_state_len = r.u32()?,
+            b"Join" => h.join = r.bool()?,
+            _ => r.skip()?,
+        }
+    }
+    Ok(PushPull {
+        header: h,
+        left: h.nodes,
+        r,
+    })
+}
+
+impl<'a> PushPull<'a> {
+    /// Serf's state, once every node state has been read (`None` before).
+    pub fn user_state(&self) -> Option<Result<&'a [u8], HcError>> {
+        if self.left > 0 {
+            return None;
+        }
+        let rest = self.r.rest();
+        let n = self.header.user_state_len as usize;
+        Some(rest.get(..n).ok_or(HcError::Truncated))
+    }
+
+    fn node(&mut self) -> Result<NodeState<'a>, HcError> {
+        let r = &mut self.r;
+        let mut s = NodeState::default();
+        for _ in 0..r.map_len()? {
+            match r.bytes()? {
+                b"Name" => s.name = r.bytes()?,
+                b"Addr" => s.addr = r.bytes()?,
+                b"Port" => s.port = r.u16()?,
+                b"Meta" => s.meta = r.bytes()?,
+                b"Incarnation" => s.incarnation = r.u32()?,
+                b"State" => s.state = r.uint(u64::from(node_state::LEFT))? as u8,
+                b"Vsn" => s.vsn = r.bytes()?,
+                _ => r.skip()?,
+            }
+        }
+        Ok(s)
+    }
+}
+
+impl<'a> Iterator for PushPull<'a> {
+    type Item = Result<NodeState<'a>, HcError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        let s = self.node();
+        // A bad state ends the stream: what follows cannot be found.
+        self.left = if s.is_ok() { self.left - 1 } else { 0 };
+        Some(s)
+    }
+}
+
+/// Writes the type byte and header of a push-pull; returns the length.
+pub fn encode_header(h: &Header, buf: &mut [u8]) -> Result<usize, HcError> {
+    let mut w = Writer::new(buf);
+    w.raw(&[kind::PUSH_PULL])?;
+    w.map(3)?;
+    w.str(b"Join")?;
+    w.bool(h.join)?;
+    w.field_uint("Nodes", u64::from(h.nodes))?;
+    w.field_uint("UserStateLen", u64::from(h.user_state_len))?;
+    Ok(w.len())
+}
+
+/// Writes one node state; returns the length.
+pub fn encode_node(s: &NodeState<'_>, buf: &mut [u8]) -> Result<usize, HcError> {
+    let mut w = Writer::new(buf);
+    w.map(7)?;
+    w.field_str("Addr", s.addr)?;
+    w.field_uint("Incarnation", u64::from(s.incarnation))?;
+    w.field_str("Meta", s.meta)?;
+    w.field_str("Name", s.name)?;
+    w.field_uint("Port", u64::from(s.port))?;
+    w.field_uint("State", u64::from(s.state))?;
+    w.field_str("Vsn", s.vsn)?;
+    Ok(w.len())
+}
