@@ -7,7 +7,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use serf_core::wire::hashicorp::serf::{
-    decode_coordinate, decode_serf, encode_coordinate, encode_serf, tags,
+    decode_coordinate, decode_push_pull, decode_serf, encode_coordinate, encode_push_pull,
+    encode_serf, tags,
 };
 use serf_core::wire::hashicorp::stream::{read_push_pull, unwrap};
 use serf_core::wire::hashicorp::{decode_message, encode_message, read_packet, HcMessage};
@@ -18,7 +19,15 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(m) = unwrap(data, &mut stream_scratch) {
         if let Ok(mut pp) = read_push_pull(m) {
             pp.by_ref().for_each(drop);
-            let _ = pp.user_state();
+            if let Some(Ok(user)) = pp.user_state() {
+                if let Ok(state) = decode_push_pull(user) {
+                    state.status_times().for_each(drop);
+                    state.left().for_each(drop);
+                    let mut out = vec![0u8; user.len() + 64];
+                    let n = encode_push_pull(&state, &mut out).expect("what was read fits");
+                    assert_eq!(decode_push_pull(&out[..n]), Ok(state));
+                }
+            }
         }
     }
     let mut scratch = vec![0u8; 65536];

@@ -226,12 +226,7 @@ pub fn encode_serf(m: &SerfMessage<'_>, buf: &mut [u8]) -> Result<usize, HcError
             w.map(11)?;
             w.field_str("Addr", q.addr)?;
             w.str(b"Filters")?;
-            // Checked to be one value, so the body stays well-formed.
-            let mut f = Reader::new(q.filters);
-            if f.raw_value()? != q.filters {
-                return Err(HcError::Msgpack);
-            }
-            w.raw(q.filters)?;
+            raw_one(&mut w, q.filters)?;
             w.field_uint("Flags", u64::from(q.flags))?;
             w.field_uint("ID", u64::from(q.id))?;
             w.field_uint("LTime", q.ltime)?;
@@ -377,4 +372,114 @@ pub fn encode_coordinate(c: &Coordinate, buf: &mut [u8]) -> Result<usize, HcErro
         w.f64(*v)?;
     }
     Ok(w.len())
+}
+
+/// Serf's state in a push-pull (the user state after memberlist's node
+/// states): its clocks, and, as their encoded msgpack values, the members'
+/// status times (a map of name to clock), the members that left (an array of
+/// names) and the event buffer (an array of event batches or nils).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PushPullState<'a> {
+    /// Member clock.
+    pub ltime: u64,
+    /// Event clock.
+    pub event_ltime: u64,
+    /// Query clock.
+    pub query_ltime: u64,
+    /// `StatusLTimes`, encoded.
+    pub status_ltimes: &'a [u8],
+    /// `LeftMembers`, encoded.
+    pub left_members: &'a [u8],
+    /// `Events`, encoded.
+    pub events: &'a [u8],
+}
+
+/// Reads Serf's push-pull state (type byte included).
+pub fn decode_push_pull(bytes: &[u8]) -> Result<PushPullState<'_>, HcError> {
+    let Some((&serf_kind::PUSH_PULL, body)) = bytes.split_first() else {
+        return Err(HcError::Kind(bytes.first().copied().unwrap_or(0)));
+    };
+    let mut r = Reader::new(body);
+    let mut s = PushPullState {
+        ltime: 0,
+        event_ltime: 0,
+        query_ltime: 0,
+        status_ltimes: NIL,
+        left_members: NIL,
+        events: NIL,
+    };
+    for _ in 0..r.map_len()? {
+        match r.bytes()? {
+            b"LTime" => s.ltime = r.uint(u64::MAX)?,
+            b"EventLTime" => s.event_ltime = r.uint(u64::MAX)?,
+            b"QueryLTime" => s.query_ltime = r.uint(u64::MAX)?,
+            b"StatusLTimes" => s.status_ltimes = r.raw_value()?,
+            b"LeftMembers" => s.left_members = r.raw_value()?,
+            b"Events" => s.events = r.raw_value()?,
+            _ => r.skip()?,
+        }
+    }
+    Ok(s)
+}
+
+impl<'a> PushPullState<'a> {
+    /// Each member's status time: (name, member clock).
+    pub fn status_times(&self) -> impl Iterator<Item = Result<(&'a [u8], u64), HcError>> {
+        let mut r = Reader::new(self.status_ltimes);
+        let mut left = r.map_len().unwrap_or(0);
+        core::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            let pair = (|| Ok((r.bytes()?, r.uint(u64::MAX)?)))();
+            if pair.is_err() {
+                left = 0;
+            }
+            Some(pair)
+        })
+    }
+
+    /// The names of the members that left.
+    pub fn left(&self) -> impl Iterator<Item = Result<&'a [u8], HcError>> {
+        let mut r = Reader::new(self.left_members);
+        let mut left = r.array_len().unwrap_or(0);
+        core::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            let name = r.bytes();
+            if name.is_err() {
+                left = 0;
+            }
+            Some(name)
+        })
+    }
+}
+
+/// Writes Serf's push-pull state; returns the length. The three encoded
+/// values must each be one msgpack value.
+pub fn encode_push_pull(s: &PushPullState<'_>, buf: &mut [u8]) -> Result<usize, HcError> {
+    let mut w = Writer::new(buf);
+    w.raw(&[serf_kind::PUSH_PULL])?;
+    w.map(6)?;
+    w.field_uint("EventLTime", s.event_ltime)?;
+    w.str(b"Events")?;
+    raw_one(&mut w, s.events)?;
+    w.field_uint("LTime", s.ltime)?;
+    w.str(b"LeftMembers")?;
+    raw_one(&mut w, s.left_members)?;
+    w.field_uint("QueryLTime", s.query_ltime)?;
+    w.str(b"StatusLTimes")?;
+    raw_one(&mut w, s.status_ltimes)?;
+    Ok(w.len())
+}
+
+/// Copies `value` after checking that it is exactly one msgpack value.
+fn raw_one(w: &mut Writer<'_>, value: &[u8]) -> Result<(), HcError> {
+    if Reader::new(value).raw_value()? != value {
+        return Err(HcError::Msgpack);
+    }
+    w.raw(value)
 }

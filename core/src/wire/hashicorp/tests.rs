@@ -370,8 +370,18 @@ fn tcp_push_pulls_read_node_by_node_and_re_encode_to_the_same_bytes() {
         everyone.extend(names);
         let user = pp.user_state().unwrap().unwrap();
         assert_eq!(user.len(), header.user_state_len as usize);
-        // Serf's push-pull message.
-        assert_eq!(user[0], serf::serf_kind::PUSH_PULL);
+        // Serf's push-pull message: clocks, status times, left members.
+        let state = serf::decode_push_pull(user).unwrap();
+        assert_eq!(
+            (state.ltime, state.event_ltime, state.query_ltime),
+            (1, 1, 1)
+        );
+        let times: Vec<_> = state.status_times().map(Result::unwrap).collect();
+        assert!(!times.is_empty() && times.iter().all(|(n, _)| n.starts_with(b"hc")));
+        assert_eq!(state.left().count(), 0);
+        let mut buf = vec![0u8; user.len()];
+        let n = serf::encode_push_pull(&state, &mut buf).unwrap();
+        assert_eq!(&buf[..n], user);
         again[at..at + user.len()].copy_from_slice(user);
         at += user.len();
         assert_eq!(&again[..at], message, "the whole push-pull, byte for byte");
