@@ -5,7 +5,8 @@ AF_PACKET socket on lo) and /usr/bin/serf.
 
     sudo python3 scripts/capture-hashicorp.py OUT.bin [--encrypt KEY]
 
-core/testdata/hashicorp/plain.bin was taken without a key, keyed.bin with
+core/testdata/hashicorp/plain.bin (and plain-streams.bin) was taken without
+a key, keyed.bin (and keyed-streams.bin) with
 --encrypt AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= (the bytes 0..32).
 
 Starts three agents on 127.0.0.61-63, joins them, fires an event, runs a
@@ -31,8 +32,11 @@ def sniff():
     s.settimeout(0.2)
     while not stop.is_set():
         try:
-            frame = s.recv(70000)
+            frame, where = s.recvfrom(70000)
         except socket.timeout:
+            continue
+        # lo shows every frame twice: as sent (PACKET_OUTGOING) and as received.
+        if where[2] == socket.PACKET_OUTGOING:
             continue
         ip = frame[14:]
         if len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] not in (6, 17):

@@ -10,11 +10,19 @@ use serf_core::wire::hashicorp::serf::{
     decode_coordinate, decode_push_pull, decode_serf, encode_coordinate, encode_push_pull,
     encode_serf, tags,
 };
-use serf_core::wire::hashicorp::stream::{read_push_pull, unwrap};
+use serf_core::wire::hashicorp::stream::{open_encrypted, read_push_pull, unwrap};
+use serf_core::wire::{Key, Keyring};
 use serf_core::wire::hashicorp::{decode_message, encode_message, read_packet, HcMessage};
 
 fuzz_target!(|data: &[u8]| {
-    // The same bytes as a TCP push-pull stream: node states one by one.
+    // The same bytes as an encrypted stream (no key opens forged bytes, but
+    // the framing must be refused cleanly).
+    let mut ring = Keyring::default();
+    ring.install(Key::new(&[7u8; 32]).expect("a 32-byte key"))
+        .expect("an empty keyring takes a key");
+    let mut opened = vec![0u8; 65536];
+    let _ = open_encrypted(data, &mut opened, b"", &ring);
+    // And as a TCP push-pull stream: node states one by one.
     let mut stream_scratch = vec![0u8; 65536];
     if let Ok(m) = unwrap(data, &mut stream_scratch) {
         if let Ok(mut pp) = read_push_pull(m) {

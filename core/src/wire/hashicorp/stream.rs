@@ -5,7 +5,39 @@
 //! are read one by one from the stream, never gathered.
 
 use super::msgpack::{Reader, Writer};
-use super::{decompress_message, kind, HcError};
+use super::{decompress_message, kind, security, HcError};
+use crate::wire::crypto::{Keyring, MAX_LABEL};
+
+/// Bytes in front of an encrypted stream's ciphertext: the `encrypt` type
+/// byte and a big-endian u32 length.
+pub const ENCRYPTED_HEADER: usize = 5;
+
+/// Opens an encrypted stream (`encrypt`, length, then a packet-style
+/// ciphertext whose associated data is those five bytes and the label) into
+/// `out`; returns the plaintext length. What follows the ciphertext is not
+/// read.
+pub fn open_encrypted(
+    stream: &[u8],
+    out: &mut [u8],
+    label: &[u8],
+    ring: &Keyring,
+) -> Result<usize, HcError> {
+    let Some((header, rest)) = stream.split_first_chunk::<ENCRYPTED_HEADER>() else {
+        return Err(HcError::Truncated);
+    };
+    if header[0] != kind::ENCRYPT {
+        return Err(HcError::Kind(header[0]));
+    }
+    if label.len() > MAX_LABEL {
+        return Err(HcError::TooLarge);
+    }
+    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    let body = rest.get(..len).ok_or(HcError::Truncated)?;
+    let mut aad = [0u8; ENCRYPTED_HEADER + MAX_LABEL];
+    aad[..ENCRYPTED_HEADER].copy_from_slice(header);
+    aad[ENCRYPTED_HEADER..ENCRYPTED_HEADER + label.len()].copy_from_slice(label);
+    security::open_packet(body, out, &aad[..ENCRYPTED_HEADER + label.len()], ring)
+}
 
 /// memberlist's node states on the wire.
 pub mod node_state {
@@ -53,7 +85,7 @@ pub struct NodeState<'a> {
 }
 
 /// The stream's message, decompressed into `scratch` if it came compressed;
-/// encrypted streams are opened by the caller first.
+/// encrypted streams are opened first ([`open_encrypted`]).
 pub fn unwrap<'a>(stream: &'a [u8], scratch: &'a mut [u8]) -> Result<&'a [u8], HcError> {
     match stream.split_first() {
         Some((&kind::COMPRESS, body)) => {

@@ -11,8 +11,10 @@ use std::vec::Vec;
 const PLAIN: &[u8] = include_bytes!("../../../testdata/hashicorp/plain.bin");
 /// The same session with `-encrypt` set to the key of bytes 0..32
 /// (`AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=`).
-/// Each direction of the TCP push-pulls of a similar session (the joins).
+/// Each direction of the session's TCP push-pulls (the joins), plain and
+/// encrypted.
 const STREAMS: &[u8] = include_bytes!("../../../testdata/hashicorp/plain-streams.bin");
+const KEYED_STREAMS: &[u8] = include_bytes!("../../../testdata/hashicorp/keyed-streams.bin");
 const KEYED: &[u8] = include_bytes!("../../../testdata/hashicorp/keyed.bin");
 
 fn packets_of(capture: &[u8]) -> Vec<&[u8]> {
@@ -342,55 +344,86 @@ fn acks_carry_serfs_coordinate_and_it_re_encodes_to_the_same_bytes() {
     assert!(serf::decode_coordinate(&[1, 0x81, 0xa3, b'V', b'e', b'c', 0x99]).is_err());
 }
 
-#[test]
-fn tcp_push_pulls_read_node_by_node_and_re_encode_to_the_same_bytes() {
-    use stream::{encode_header, encode_node, node_state, read_push_pull, unwrap};
-    let mut rest = STREAMS;
-    let (mut streams, mut joins) = (0, 0);
-    let mut everyone = Vec::new();
+/// Each record of a streams capture.
+fn streams_of(capture: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = capture;
     while let [a, b, c, d, tail @ ..] = rest {
         let n = u32::from_be_bytes([*a, *b, *c, *d]) as usize;
         let (s, after) = tail.split_at(n);
+        out.push(s);
         rest = after;
-        let mut scratch = vec![0u8; 1 << 20];
-        let message = unwrap(s, &mut scratch).unwrap();
-        let mut pp = read_push_pull(message).unwrap();
-        let header = pp.header;
-        let mut again = vec![0u8; message.len() + 64];
-        let mut at = encode_header(&header, &mut again).unwrap();
-        let mut names = Vec::new();
-        for node in pp.by_ref() {
-            let node = node.unwrap();
-            assert_eq!(node.state, node_state::ALIVE);
-            assert_eq!((node.port, node.vsn.len()), (7946, 6));
-            names.push(node.name.to_vec());
-            at += encode_node(&node, &mut again[at..]).unwrap();
-        }
-        assert_eq!(names.len(), header.nodes as usize);
-        everyone.extend(names);
-        let user = pp.user_state().unwrap().unwrap();
-        assert_eq!(user.len(), header.user_state_len as usize);
-        // Serf's push-pull message: clocks, status times, left members.
-        let state = serf::decode_push_pull(user).unwrap();
-        assert_eq!(
-            (state.ltime, state.event_ltime, state.query_ltime),
-            (1, 1, 1)
-        );
-        let times: Vec<_> = state.status_times().map(Result::unwrap).collect();
-        assert!(!times.is_empty() && times.iter().all(|(n, _)| n.starts_with(b"hc")));
-        assert_eq!(state.left().count(), 0);
-        let mut buf = vec![0u8; user.len()];
-        let n = serf::encode_push_pull(&state, &mut buf).unwrap();
-        assert_eq!(&buf[..n], user);
-        again[at..at + user.len()].copy_from_slice(user);
-        at += user.len();
-        assert_eq!(&again[..at], message, "the whole push-pull, byte for byte");
-        streams += 1;
-        joins += usize::from(header.join);
     }
-    assert_eq!(streams, 4, "two joins, each a request and an answer");
-    assert_eq!(joins, 4, "a join's answer carries the join flag too");
-    for name in [b"hc0", b"hc1", b"hc2"] {
-        assert!(everyone.iter().any(|n| n == name), "{everyone:?}");
+    out
+}
+
+/// Reads one push-pull message node by node, checks it, and re-encodes it
+/// whole: it must come out as HashiCorp's bytes. Returns its join flag.
+fn check_push_pull(message: &[u8], everyone: &mut Vec<Vec<u8>>) -> bool {
+    use stream::{encode_header, encode_node, node_state, read_push_pull};
+    let mut pp = read_push_pull(message).unwrap();
+    let header = pp.header;
+    let mut again = vec![0u8; message.len() + 64];
+    let mut at = encode_header(&header, &mut again).unwrap();
+    let mut names = Vec::new();
+    for node in pp.by_ref() {
+        let node = node.unwrap();
+        assert_eq!(node.state, node_state::ALIVE);
+        assert_eq!((node.port, node.vsn.len()), (7946, 6));
+        names.push(node.name.to_vec());
+        at += encode_node(&node, &mut again[at..]).unwrap();
+    }
+    assert_eq!(names.len(), header.nodes as usize);
+    everyone.extend(names);
+    let user = pp.user_state().unwrap().unwrap();
+    assert_eq!(user.len(), header.user_state_len as usize);
+    // Serf's push-pull message: clocks, status times, left members.
+    let state = serf::decode_push_pull(user).unwrap();
+    assert_eq!(
+        (state.ltime, state.event_ltime, state.query_ltime),
+        (1, 1, 1)
+    );
+    let times: Vec<_> = state.status_times().map(Result::unwrap).collect();
+    assert!(!times.is_empty() && times.iter().all(|(n, _)| n.starts_with(b"hc")));
+    assert_eq!(state.left().count(), 0);
+    let mut buf = vec![0u8; user.len()];
+    let n = serf::encode_push_pull(&state, &mut buf).unwrap();
+    assert_eq!(&buf[..n], user);
+    again[at..at + user.len()].copy_from_slice(user);
+    at += user.len();
+    assert_eq!(&again[..at], message, "the whole push-pull, byte for byte");
+    header.join
+}
+
+#[test]
+fn tcp_push_pulls_read_node_by_node_and_re_encode_to_the_same_bytes() {
+    use crate::wire::crypto::{Key, Keyring};
+    let key: [u8; 32] = core::array::from_fn(|i| i as u8);
+    let mut ring = Keyring::default();
+    ring.install(Key::new(&key).unwrap()).unwrap();
+    let mut wrong = Keyring::default();
+    wrong.install(Key::new(&[9u8; 32]).unwrap()).unwrap();
+    for (capture, keyed) in [(STREAMS, false), (KEYED_STREAMS, true)] {
+        let (mut streams, mut joins, mut everyone) = (0, 0, Vec::new());
+        for s in streams_of(capture) {
+            let mut opened = vec![0u8; 1 << 16];
+            let s = if keyed {
+                let n = stream::open_encrypted(s, &mut opened, b"", &ring).unwrap();
+                let refused = stream::open_encrypted(s, &mut [0u8; 1024], b"", &wrong);
+                assert_eq!(refused, Err(HcError::Decrypt));
+                &opened[..n]
+            } else {
+                s
+            };
+            let mut scratch = vec![0u8; 1 << 20];
+            let message = stream::unwrap(s, &mut scratch).unwrap();
+            joins += usize::from(check_push_pull(message, &mut everyone));
+            streams += 1;
+        }
+        assert_eq!(streams, 4, "two joins, each a request and an answer");
+        assert_eq!(joins, 4, "a join's answer carries the join flag too");
+        for name in [b"hc0", b"hc1", b"hc2"] {
+            assert!(everyone.iter().any(|n| n == name), "{everyone:?}");
+        }
     }
 }
