@@ -256,61 +256,72 @@ pub fn encode_serf(m: &SerfMessage<'_>, buf: &mut [u8]) -> Result<usize, HcError
 /// older members carry only a role, as the raw meta.
 pub const TAG_MAGIC: u8 = 0xff;
 
-/// A member's tags from its node meta, pair by pair.
-pub struct Tags<'a> {
-    r: Reader<'a>,
-    left: usize,
-    /// Meta without the magic byte: a bare role.
-    role: Option<&'a [u8]>,
-}
-
-/// Reads Serf's tags out of a member's meta: `0xff` and a msgpack map of
-/// strings, or (from members older than Serf protocol 3) the role alone.
-pub fn tags(meta: &[u8]) -> Result<Tags<'_>, HcError> {
-    match meta.split_first() {
-        Some((&TAG_MAGIC, body)) => {
-            let mut r = Reader::new(body);
-            let left = r.map_len()?;
-            Ok(Tags {
-                r,
-                left,
-                role: None,
-            })
-        }
-        _ => Ok(Tags {
-            r: Reader::new(&[]),
-            left: 0,
-            role: Some(meta),
-        }),
-    }
-}
-
-impl<'a> Iterator for Tags<'a> {
-    type Item = Result<(&'a [u8], &'a [u8]), HcError>;
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(role) = self.role.take() {
-            return Some(Ok((b"role", role)));
-        }
-        if self.left == 0 {
+/// `n` items read one after another by `item`; the first error ends them
+/// (what follows a bad item cannot be found).
+fn counted<'a, T: 'a>(
+    mut r: Reader<'a>,
+    mut n: usize,
+    mut item: impl FnMut(&mut Reader<'a>) -> Result<T, HcError> + 'a,
+) -> impl Iterator<Item = Result<T, HcError>> + 'a {
+    core::iter::from_fn(move || {
+        if n == 0 {
             return None;
         }
-        self.left -= 1;
-        let pair = (|| Ok((self.r.bytes()?, self.r.bytes()?)))();
-        if pair.is_err() {
-            self.left = 0;
+        n -= 1;
+        let v = item(&mut r);
+        if v.is_err() {
+            n = 0;
         }
-        Some(pair)
-    }
+        Some(v)
+    })
+}
+
+/// One of a member's tags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tag<'a> {
+    /// Name.
+    pub key: &'a [u8],
+    /// Value.
+    pub value: &'a [u8],
+}
+
+/// A tag: a string pair of a msgpack map.
+fn tag<'a>(r: &mut Reader<'a>) -> Result<Tag<'a>, HcError> {
+    Ok(Tag {
+        key: r.bytes()?,
+        value: r.bytes()?,
+    })
+}
+
+/// Reads Serf's tags out of a member's meta, pair by pair: `0xff` and a
+/// msgpack map of strings, or (from members older than Serf protocol 3) the
+/// role alone.
+pub fn tags(meta: &[u8]) -> Result<impl Iterator<Item = Result<Tag<'_>, HcError>>, HcError> {
+    let (role, r, n) = match meta.split_first() {
+        Some((&TAG_MAGIC, body)) => {
+            let mut r = Reader::new(body);
+            let n = r.map_len()?;
+            (None, r, n)
+        }
+        _ => {
+            let role = Tag {
+                key: b"role",
+                value: meta,
+            };
+            (Some(Ok(role)), Reader::new(&[]), 0)
+        }
+    };
+    Ok(role.into_iter().chain(counted(r, n, tag)))
 }
 
 /// Writes tags as Serf puts them in node meta; returns the length.
-pub fn encode_tags(pairs: &[(&[u8], &[u8])], buf: &mut [u8]) -> Result<usize, HcError> {
+pub fn encode_tags(tags: &[Tag<'_>], buf: &mut [u8]) -> Result<usize, HcError> {
     let mut w = Writer::new(buf);
     w.raw(&[TAG_MAGIC])?;
-    w.map(pairs.len())?;
-    for (k, v) in pairs {
-        w.str(k)?;
-        w.str(v)?;
+    w.map(tags.len())?;
+    for t in tags {
+        w.str(t.key)?;
+        w.str(t.value)?;
     }
     Ok(w.len())
 }
@@ -426,35 +437,15 @@ impl<'a> PushPullState<'a> {
     /// Each member's status time: (name, member clock).
     pub fn status_times(&self) -> impl Iterator<Item = Result<(&'a [u8], u64), HcError>> {
         let mut r = Reader::new(self.status_ltimes);
-        let mut left = r.map_len().unwrap_or(0);
-        core::iter::from_fn(move || {
-            if left == 0 {
-                return None;
-            }
-            left -= 1;
-            let pair = (|| Ok((r.bytes()?, r.uint(u64::MAX)?)))();
-            if pair.is_err() {
-                left = 0;
-            }
-            Some(pair)
-        })
+        let n = r.map_len().unwrap_or(0);
+        counted(r, n, |r| Ok((r.bytes()?, r.uint(u64::MAX)?)))
     }
 
     /// The names of the members that left.
     pub fn left(&self) -> impl Iterator<Item = Result<&'a [u8], HcError>> {
         let mut r = Reader::new(self.left_members);
-        let mut left = r.array_len().unwrap_or(0);
-        core::iter::from_fn(move || {
-            if left == 0 {
-                return None;
-            }
-            left -= 1;
-            let name = r.bytes();
-            if name.is_err() {
-                left = 0;
-            }
-            Some(name)
-        })
+        let n = r.array_len().unwrap_or(0);
+        counted(r, n, |r| r.bytes())
     }
 }
 

@@ -17,6 +17,10 @@ const STREAMS: &[u8] = include_bytes!("../../../testdata/hashicorp/plain-streams
 const KEYED_STREAMS: &[u8] = include_bytes!("../../../testdata/hashicorp/keyed-streams.bin");
 const KEYED: &[u8] = include_bytes!("../../../testdata/hashicorp/keyed.bin");
 
+fn tag<'a>(key: &'a [u8], value: &'a [u8]) -> serf::Tag<'a> {
+    serf::Tag { key, value }
+}
+
 fn packets_of(capture: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut rest = capture;
@@ -105,7 +109,7 @@ fn every_captured_packet_reads_and_every_message_re_encodes_to_the_same_bytes() 
         // Serf's tags: 0xff, then a msgpack map holding role=r<i>.
         let role = std::format!("r{i}").into_bytes();
         let pairs: Vec<_> = serf::tags(meta).unwrap().map(Result::unwrap).collect();
-        assert_eq!(pairs, [(&b"role"[..], &role[..])]);
+        assert_eq!(pairs, [tag(b"role", &role)]);
         let mut buf = [0u8; 64];
         let n = serf::encode_tags(&pairs, &mut buf).unwrap();
         assert_eq!(&buf[..n], &meta[..], "one tag: no map order to differ in");
@@ -307,14 +311,12 @@ fn serfs_own_messages_decode_and_re_encode_to_the_bytes_hashicorp_sent() {
 #[test]
 fn tags_without_the_magic_byte_are_a_bare_role_and_bad_maps_end_the_pairs() {
     let pairs: Vec<_> = serf::tags(b"web").unwrap().collect();
-    assert_eq!(pairs, [Ok((&b"role"[..], &b"web"[..]))]);
+    assert_eq!(pairs, [Ok(tag(b"role", b"web"))]);
     let mut buf = [0u8; 64];
-    let n = serf::encode_tags(&[(b"dc", b"east"), (b"role", b"db")], &mut buf).unwrap();
+    let both = [tag(b"dc", b"east"), tag(b"role", b"db")];
+    let n = serf::encode_tags(&both, &mut buf).unwrap();
     let pairs: Vec<_> = serf::tags(&buf[..n]).unwrap().map(Result::unwrap).collect();
-    assert_eq!(
-        pairs,
-        [(&b"dc"[..], &b"east"[..]), (&b"role"[..], &b"db"[..])]
-    );
+    assert_eq!(pairs, both);
     let cut: Vec<_> = serf::tags(&buf[..n - 2]).unwrap().collect();
     assert_eq!(cut.len(), 2);
     assert_eq!(cut[1], Err(HcError::Truncated));
