@@ -145,8 +145,9 @@ tables! {
     pending_intents: Pending<I> = Pending::default(), c.pending_intents;
     /// Broadcasts piggybacked on the datagram being written.
     piggybacked: u32 = 0, piggyback_len(config.mtu);
-    /// Decryption scratch (one MTU).
-    scratch: u8 = 0, config.mtu;
+    /// Decryption scratch: one MTU; on HashiCorp's wire also room for a
+    /// decompressed packet and for translating the native messages out.
+    scratch: u8 = 0, crate::node::hashicorp::scratch_len(config);
     /// Recent user events kept for push-pull and replay (slots × slot length).
     replay: u8 = 0, c.replay_events * slot_len(config.user_event_size_limit);
     /// Lengths of the recent user events kept.

@@ -79,8 +79,22 @@ pub struct Config {
     /// Cluster label bound into every datagram; clusters with different
     /// labels never exchange state.
     pub label: Option<crate::wire::crypto::Label>,
+    /// Which wire format datagrams use: this project's own, or HashiCorp
+    /// memberlist's (to sit in a cluster of HashiCorp Serf agents).
+    pub wire: Wire,
     /// Fixed capacities.
     pub capacity: Capacity,
+}
+
+/// A node's wire format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Wire {
+    /// This project's compact postcard format (clusters of ours, the simulator).
+    #[default]
+    Native,
+    /// HashiCorp memberlist's msgpack packets with Serf's messages inside; the
+    /// identity type must implement [`crate::Identity::hashicorp`].
+    HashiCorp,
 }
 
 /// Capacities fixed at construction; nothing grows beyond them.
@@ -196,6 +210,7 @@ impl Config {
             tag_matcher: &crate::node::query::SIMPLE_MATCHER,
             keyring: crate::wire::crypto::Keyring::default(),
             label: None,
+            wire: Wire::Native,
             capacity: Capacity::for_members(1024),
         }
     }

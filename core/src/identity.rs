@@ -32,6 +32,28 @@ pub trait Identity: Clone + Eq + Default + Serialize + DeserializeOwned + 'stati
     fn same_name(&self, other: &Self) -> bool {
         self == other
     }
+    /// The member as HashiCorp's wire describes it ([`crate::config::Wire::HashiCorp`]);
+    /// `None` (the default) for identities that cannot travel on it.
+    fn hashicorp(&self) -> Option<HcNode<'_>> {
+        None
+    }
+    /// The identity of a member HashiCorp's wire describes: `ip` is 4 or 16
+    /// bytes, or empty when the message names the member only.
+    fn from_hashicorp(node: HcNode<'_>) -> Option<Self> {
+        let _ = node;
+        None
+    }
+}
+
+/// A member as HashiCorp's wire names it: a node name, IP bytes and a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct HcNode<'a> {
+    /// Node name.
+    pub name: &'a [u8],
+    /// IPv4 (4 bytes) or IPv6 (16 bytes) address; empty if unknown.
+    pub ip: &'a [u8],
+    /// UDP and TCP port.
+    pub port: u16,
 }
 
 /// A 64-bit finaliser (SplitMix64): cheap and good enough to spread keys.

@@ -44,9 +44,9 @@ pub mod lifeguard {
 }
 
 pub use buffers::{Buffers, Sizes};
-pub use config::{Capacity, Config};
+pub use config::{Capacity, Config, Wire};
 pub use event::{Event, EventKind};
-pub use identity::{hash_bytes, mix64, Identity};
+pub use identity::{hash_bytes, mix64, HcNode, Identity};
 pub use node::members::table::{Counts, State};
 pub use node::{
     BuildError, Clocks, Delivery, MemberState, Node, Transmission, Transmit, Violation,

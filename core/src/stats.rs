@@ -80,4 +80,15 @@ pub struct Stats {
     /// Join answers given up on with chunks still missing (gossip and the
     /// next push-pull bring the rest).
     pub catch_up_abandoned: u64,
+    /// HashiCorp wire: messages about members this node does not know
+    /// (suspect, dead, query responses naming an unknown member), ignored
+    /// as memberlist ignores them.
+    pub hashicorp_unknown: u64,
+    /// HashiCorp wire: messages with no counterpart on the other side (a
+    /// native state exchange or opaque broadcast going out, a Serf message
+    /// kind not handled coming in), not carried.
+    pub hashicorp_untranslated: u64,
+    /// HashiCorp wire: translated messages that did not fit the packet
+    /// (HashiCorp's encoding is larger than ours), dropped.
+    pub hashicorp_overflow: u64,
 }

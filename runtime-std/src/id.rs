@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serf_core::{hash_bytes, mix64, Identity};
+use serf_core::{hash_bytes, mix64, HcNode, Identity};
 
 /// Longest node name (Serf's validation limit).
 pub const MAX_NAME: usize = 128;
@@ -120,6 +120,36 @@ impl Identity for NodeId {
     }
     fn same_name(&self, other: &Self) -> bool {
         self.name[..self.len as usize] == other.name[..other.len as usize]
+    }
+    fn hashicorp(&self) -> Option<HcNode<'_>> {
+        let ip = if self.v6 == 0 {
+            &self.ip[..4]
+        } else {
+            &self.ip[..]
+        };
+        Some(HcNode {
+            name: &self.name[..self.len as usize],
+            ip,
+            port: self.port,
+        })
+    }
+    fn from_hashicorp(node: HcNode<'_>) -> Option<Self> {
+        let name = std::str::from_utf8(node.name).ok()?;
+        let ip = match node.ip.len() {
+            0 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            4 => IpAddr::V4(Ipv4Addr::new(
+                node.ip[0], node.ip[1], node.ip[2], node.ip[3],
+            )),
+            16 => {
+                let mut b = [0u8; 16];
+                b.copy_from_slice(node.ip);
+                let v6 = Ipv6Addr::from(b);
+                // Go writes IPv4 addresses in their 16-byte mapped form.
+                v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+            }
+            _ => return None,
+        };
+        NodeId::new(name, SocketAddr::new(ip, node.port))
     }
 }
 

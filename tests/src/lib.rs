@@ -15,6 +15,7 @@
 //! ```
 
 pub mod agents;
+pub mod hcnet;
 pub mod relay;
 pub mod runtimes;
 

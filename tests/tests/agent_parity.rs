@@ -283,8 +283,9 @@ fn command_line_follows_serfs_conventions_for_help_usage_and_arguments() {
         .status
         .success());
     let payload = |name: &str| std::fs::read(out.join(format!("{name}.payload")));
+    // `cat >` creates the file before it writes: wait for the bytes, not the file.
     assert!(wait_until(Duration::from_secs(10), || payload("dash")
-        .is_ok()
+        .is_ok_and(|p| p == b"-x\n")
         && payload("empty").is_ok()));
     assert_eq!(payload("dash").unwrap(), b"-x\n");
     assert_eq!(

@@ -1,6 +1,7 @@
 //! Input: a received datagram is checked (size, refusal notice, label,
 //! decryption), decoded message by message and dispatched by kind.
 
+use crate::config::Wire;
 use crate::identity::Identity;
 use crate::node::catch_up::Span;
 use crate::node::members::digest::Mask;
@@ -29,6 +30,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         if datagram.len() > self.config.mtu {
             self.stats.decode_errors += 1;
             return Err(DecodeError::Oversized(datagram.len()));
+        }
+        if self.config.wire == Wire::HashiCorp {
+            return self.handle_hashicorp(now, from, datagram);
         }
         if datagram.first() == Some(&crypto::REFUSED) {
             // A peer refused what we sent it: report it, never answer it.

@@ -11,6 +11,7 @@ pub(crate) mod catch_up;
 mod coordinates;
 pub(crate) mod delivery;
 pub(crate) mod gossip;
+pub(crate) mod hashicorp;
 mod input;
 pub(crate) mod intent;
 pub(crate) mod members;
@@ -27,7 +28,7 @@ pub use delivery::Delivery;
 pub use output::{Transmission, Transmit};
 
 use crate::buffers::{Buffers, Sizes};
-use crate::config::Config;
+use crate::config::{Config, Wire};
 use crate::event::{Event, EventKind};
 use crate::identity::Identity;
 use crate::node::awareness::Awareness;
@@ -80,6 +81,9 @@ pub enum BuildError {
     Capacity,
     /// MTU too small to carry a message.
     Mtu,
+    /// [`crate::config::Wire::HashiCorp`] with an identity that cannot travel
+    /// on it ([`Identity::hashicorp`] is `None`).
+    Wire,
 }
 
 /// One cluster member.
@@ -176,6 +180,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         }
         if config.mtu < 64 {
             return Err(BuildError::Mtu);
+        }
+        if config.wire == Wire::HashiCorp && me.hashicorp().is_none() {
+            return Err(BuildError::Wire);
         }
         check_sizes(&Sizes::for_config(&config), &buffers.sizes())?;
         let vivaldi = Client::new(config.vivaldi.clone());

@@ -1,6 +1,7 @@
 //! Output: queued transmissions become datagrams (per-kind encoding, then
 //! piggybacked broadcasts filling the rest, then framing and encryption).
 
+use crate::config::Wire;
 use crate::identity::Identity;
 use crate::node::members::digest::Mask;
 use crate::node::members::table::{State, EMPTY};
@@ -142,6 +143,9 @@ pub struct Transmit<A> {
 impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// Writes the next datagram into `buf` (at most MTU bytes are used).
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit<I::Addr>> {
+        if self.config.wire == Wire::HashiCorp {
+            return self.poll_hashicorp(buf);
+        }
         let limit = buf.len().min(self.config.mtu);
         let head = crypto::header_len(self.config.label.as_ref(), &self.keyring);
         let tail = crypto::trailer_len(&self.keyring);

@@ -34,7 +34,7 @@ pub fn passes<I: Identity>(
     tag_filter: &[u8],
     matcher: &dyn TagMatcher,
 ) -> bool {
-    if !nodes.is_empty() && !NodeList::<I>::new(nodes).any(|n| n == *me) {
+    if !nodes.is_empty() && !NodeList::<I>::new(nodes).any(|n| n.same_name(me)) {
         return false;
     }
     Tags::new(tag_filter).all(|(key, expr)| matcher.matches(expr, mine.get(key).unwrap_or("")))

@@ -69,6 +69,15 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An array header, or nil (Go's nil slice): `None`.
+    pub fn opt_array_len(&mut self) -> Result<Option<usize>, HcError> {
+        if self.rest.first() == Some(&0xc0) {
+            self.rest = &self.rest[1..];
+            return Ok(None);
+        }
+        self.array_len().map(Some)
+    }
+
     /// A string or byte slice in any form (nil reads as empty, as Go's nil
     /// slice).
     pub fn bytes(&mut self) -> Result<&'a [u8], HcError> {

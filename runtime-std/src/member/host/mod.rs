@@ -141,6 +141,16 @@ pub fn dropped_counters(a: &Stats, b: &Stats) -> Vec<(&'static str, u64, u64)> {
             a.catch_up_abandoned,
             b.catch_up_abandoned,
         ),
+        (
+            "HashiCorp-wire messages not carried (no counterpart on the other wire)",
+            a.hashicorp_untranslated,
+            b.hashicorp_untranslated,
+        ),
+        (
+            "HashiCorp-wire messages dropped (did not fit the packet)",
+            a.hashicorp_overflow,
+            b.hashicorp_overflow,
+        ),
     ]
     .into_iter()
     .filter(|(_, before, after)| after > before)

@@ -1,0 +1,70 @@
+//! HashiCorp's wire ([`crate::config::Wire::HashiCorp`]): datagrams in
+//! memberlist's format are translated into the native messages the node's
+//! rules handle (`input.rs`), and the native datagrams the node writes are
+//! translated into memberlist packets (`output.rs`). The rules themselves are
+//! the same on both wires.
+
+mod input;
+mod output;
+
+use crate::config::{Config, Wire};
+use crate::identity::{HcNode, Identity};
+use crate::node::Node;
+use crate::storage::Store;
+use rand_core::RngCore;
+
+/// Room for a decompressed packet, in MTUs (memberlist compresses packets
+/// with LZW; msgpack compresses about 2–3×).
+const INFLATE_MTUS: usize = 7;
+
+/// The scratch buffer a node needs: one MTU natively (decryption); on
+/// HashiCorp's wire one MTU for decryption (or the native datagram being
+/// translated) and [`INFLATE_MTUS`] more for decompression (or the
+/// translated messages).
+pub(crate) const fn scratch_len(config: &Config) -> usize {
+    match config.wire {
+        Wire::Native => config.mtu,
+        Wire::HashiCorp => config.mtu * (1 + INFLATE_MTUS),
+    }
+}
+
+/// memberlist's label header: this type byte, a length byte, the label.
+const HAS_LABEL: u8 = crate::wire::hashicorp::kind::HAS_LABEL;
+
+/// The label a packet carries and the rest of it.
+fn split_label(packet: &[u8]) -> Option<(&[u8], &[u8])> {
+    match packet {
+        [HAS_LABEL, len, rest @ ..] if *len > 0 && rest.len() >= usize::from(*len) => {
+            Some(rest.split_at(usize::from(*len)))
+        }
+        [HAS_LABEL, ..] => None,
+        _ => Some((&[], packet)),
+    }
+}
+
+impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
+    /// The member HashiCorp's wire names `name`: ourselves, or whoever in
+    /// the table carries that name.
+    fn named(&self, name: &[u8]) -> Option<I> {
+        if self.me.hashicorp().is_some_and(|me| me.name == name) {
+            return Some(self.me.clone());
+        }
+        let probe = I::from_hashicorp(HcNode {
+            name,
+            ..HcNode::default()
+        })?;
+        let slot = self.members.find_name(&probe)?;
+        Some(self.members.slot(slot).id().clone())
+    }
+
+    /// Like [`Node::named`], but a member we do not know is still named (by
+    /// name alone, at no address), for messages that may come before it.
+    fn named_or_new(&self, name: &[u8]) -> Option<I> {
+        self.named(name).or_else(|| {
+            I::from_hashicorp(HcNode {
+                name,
+                ..HcNode::default()
+            })
+        })
+    }
+}

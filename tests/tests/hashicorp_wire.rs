@@ -1,0 +1,238 @@
+//! The node on HashiCorp's wire (`Config::wire = Wire::HashiCorp`): packets
+//! HashiCorp's agents sent (captured by `scripts/capture-hashicorp.py`) teach
+//! it the cluster, and nodes of ours speaking memberlist's format probe,
+//! gossip, carry events and queries and detect a crash among themselves.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serf_core::query::QueryParams;
+use serf_core::wire::hashicorp::serf::decode_coordinate;
+use serf_core::wire::hashicorp::{encode_message, read_packet, HcMessage, Ping};
+use serf_core::{Config, Delivery, Instant, Key, Keyring, State};
+use serf_runtime_std::id::NodeId;
+use serf_tests::hcnet::{hc_id, hc_node, HcNet, HcTestNode};
+use serf_tests::MTU;
+
+fn packets_of(capture: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = capture;
+    while let [a, b, tail @ ..] = rest {
+        let n = usize::from(u16::from_be_bytes([*a, *b]));
+        out.push(&tail[..n]);
+        rest = &tail[n..];
+    }
+    out
+}
+
+const PLAIN: &[u8] = include_bytes!("../../core/testdata/hashicorp/plain.bin");
+const KEYED: &[u8] = include_bytes!("../../core/testdata/hashicorp/keyed.bin");
+
+fn cluster_key() -> Keyring {
+    let bytes: Vec<u8> = (0..32).collect();
+    let mut ring = Keyring::default();
+    ring.install(Key::new(&bytes).unwrap()).unwrap();
+    ring
+}
+
+/// A node of ours beside the captured agents (hc0..hc2 on 127.0.0.61..63).
+fn beside_the_capture(keyring: Keyring) -> HcTestNode {
+    let mut config = Config::lan().with_members(16);
+    config.keyring = keyring;
+    let me = NodeId::new("ours", "127.0.0.64:7946".parse().unwrap()).unwrap();
+    hc_node(me, &config, 7)
+}
+
+/// A member as the node sees it: address, state, `role` tag.
+type Seen = (SocketAddr, State, String);
+
+/// What a node learned from a capture.
+struct Fed {
+    members: BTreeMap<String, Seen>,
+    events: Vec<String>,
+    queries: Vec<String>,
+}
+
+/// Feeds every captured packet (from hc0's address, a millisecond apart).
+fn feed(node: &mut HcTestNode, capture: &[u8]) -> Fed {
+    let from: SocketAddr = "127.0.0.61:7946".parse().unwrap();
+    let (mut events, mut queries) = (Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 64 * 1024];
+    for (i, p) in packets_of(capture).into_iter().enumerate() {
+        let now = Instant::ZERO + Duration::from_millis(i as u64);
+        let _ = node.handle_datagram(now, from, p);
+        while let Some(d) = node.poll_delivery(&mut buf) {
+            match d {
+                Delivery::Event { name, payload, .. } => {
+                    events.push(format!("{name}={}", String::from_utf8_lossy(payload)))
+                }
+                Delivery::Query { name, .. } => queries.push(name.to_string()),
+                _ => {}
+            }
+        }
+        while node.poll_transmit(&mut buf).is_some() {}
+    }
+    let ids: Vec<_> = node.members().map(|(id, s, _)| (id.clone(), s)).collect();
+    let members = ids
+        .into_iter()
+        .map(|(id, state)| {
+            let role = node
+                .tags_of(&id)
+                .and_then(|t| t.get("role").map(str::to_string))
+                .unwrap_or_default();
+            (id.name().to_string(), (id.addr(), state, role))
+        })
+        .collect();
+    Fed {
+        members,
+        events,
+        queries,
+    }
+}
+
+#[test]
+fn captured_hashicorp_packets_teach_a_node_the_members_their_tags_the_event_and_the_query() {
+    let mut node = beside_the_capture(Keyring::default());
+    let Fed {
+        members,
+        events,
+        queries,
+    } = feed(&mut node, PLAIN);
+    for i in 0..3 {
+        let (addr, _, role) = &members[&format!("hc{i}")];
+        assert_eq!(*addr, format!("127.0.0.6{}:7946", i + 1).parse().unwrap());
+        assert_eq!(*role, format!("r{i}"), "Serf's tags became ours");
+    }
+    // The capture ends with every agent leaving.
+    assert_eq!(members["hc2"].1, State::Left);
+    assert_eq!(events, ["deploy=v1"], "the event, once");
+    assert_eq!(queries, ["load"]);
+    let s = node.stats();
+    assert_eq!(s.decode_errors, 0, "{s:?}");
+}
+
+#[test]
+fn captured_encrypted_packets_open_with_the_cluster_key_and_a_wrong_key_learns_nothing() {
+    let mut node = beside_the_capture(cluster_key());
+    let Fed {
+        members, events, ..
+    } = feed(&mut node, KEYED);
+    assert!((0..3).all(|i| members.contains_key(&format!("hc{i}"))));
+    assert_eq!(events, ["deploy=v1"]);
+    assert_eq!(node.stats().frames_rejected, 0);
+
+    let mut wrong = Keyring::default();
+    wrong.install(Key::new(&[9u8; 32]).unwrap()).unwrap();
+    let mut stranger = beside_the_capture(wrong);
+    let Fed {
+        members, events, ..
+    } = feed(&mut stranger, KEYED);
+    assert_eq!(members.len(), 1, "only itself");
+    assert!(events.is_empty());
+    assert_eq!(
+        stranger.stats().frames_rejected,
+        packets_of(KEYED).len() as u64
+    );
+    // And a plaintext node refuses nothing it can read, but reads nothing.
+    let mut plain = beside_the_capture(Keyring::default());
+    let members = feed(&mut plain, KEYED).members;
+    assert_eq!(members.len(), 1);
+}
+
+#[test]
+fn a_hashicorp_ping_is_acked_with_serfs_coordinate() {
+    let mut node = hc_node(hc_id(0), &Config::local().with_members(8), 3);
+    let ping = HcMessage::Ping(Ping {
+        seq: 77,
+        node: b"n0",
+        ..Ping::default()
+    });
+    let mut buf = [0u8; MTU];
+    let n = encode_message(&ping, &mut buf).unwrap();
+    let from = hc_id(1).addr();
+    node.handle_datagram(Instant::ZERO, from, &buf[..n])
+        .unwrap();
+    let mut out = [0u8; MTU];
+    let t = node.poll_transmit(&mut out).expect("an ack");
+    assert_eq!(t.to, from);
+    let mut scratch = vec![0u8; 16 * 1024];
+    let mut acked = None;
+    read_packet(&out[..t.len], &mut scratch, |_, m| {
+        if let Ok(HcMessage::Ack { seq, payload }) = m {
+            acked = Some((seq, decode_coordinate(payload)));
+        }
+    })
+    .unwrap();
+    let (seq, coord) = acked.expect("the packet holds an ack");
+    assert_eq!(seq, 77);
+    assert_eq!(coord.unwrap().dims, 8, "Serf's 8-dimensional coordinate");
+}
+
+#[test]
+fn nodes_on_hashicorps_wire_gossip_events_answer_filtered_queries_and_detect_a_crash() {
+    let config = Config::local().with_members(16);
+    let mut net = HcNet::new(4, &config);
+    net.run(Duration::from_secs(3));
+    for i in 0..4 {
+        let n = net.node(i);
+        let alive = n.members().filter(|(_, s, _)| *s == State::Alive).count();
+        assert_eq!(alive, 4, "n{i} sees everyone alive");
+        assert_eq!(n.stats().decode_errors, 0, "n{i}: {:?}", n.stats());
+    }
+    // Tags travel in Serf's encoding.
+    let now = net.now;
+    let mut meta = [0u8; 64];
+    let len = serf_core::wire::tags::encode(&[("role", "web")], &mut meta).unwrap();
+    net.node(2).set_meta(now, &meta[..len]).unwrap();
+    net.run(Duration::from_secs(2));
+    let web = hc_id(2);
+    assert_eq!(
+        net.node(0).tags_of(&web).and_then(|t| t.get("role")),
+        Some("web")
+    );
+
+    net.node(1).user_event("deploy", b"v2", false).unwrap();
+    net.run(Duration::from_secs(2));
+    for i in 0..4 {
+        assert_eq!(
+            net.delivered[i].events,
+            [("deploy".to_string(), b"v2".to_vec())],
+            "n{i}"
+        );
+    }
+
+    let params = QueryParams::<NodeId> {
+        tags: &[("role", "^web$")],
+        ..QueryParams::default()
+    };
+    let now = net.now;
+    net.node(0).query(now, "load", b"", &params).unwrap();
+    net.run(Duration::from_secs(3));
+    let asked: Vec<_> = (0..4)
+        .filter(|&i| !net.delivered[i].queries.is_empty())
+        .collect();
+    assert_eq!(
+        asked,
+        [2],
+        "only the member with role=web is handed the query"
+    );
+    assert_eq!(
+        net.delivered[0].responses,
+        [("n2".to_string(), b"n2:load".to_vec())]
+    );
+
+    net.nodes[3] = None;
+    net.run(Duration::from_secs(20));
+    for i in 0..3 {
+        let state = net
+            .node(i)
+            .members()
+            .find(|(id, _, _)| id.name() == "n3")
+            .map(|m| m.1);
+        assert_eq!(state, Some(State::Dead), "n{i} saw the crash");
+    }
+    let s = net.node(0).stats();
+    eprintln!("{} datagrams; n0 {s:?}", net.datagrams);
+    assert!(net.datagrams > 0);
+}
