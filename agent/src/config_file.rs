@@ -91,6 +91,7 @@ pub fn to_flags(text: &str, origin: &str) -> Result<FileFlags, String> {
             "keyring_file" => "keyring-file",
             "protocol" => "protocol",
             "runtime" => "runtime",
+            "wire" => "wire",
             "interface" => "iface",
             "syslog_facility" => "syslog-facility",
             "rejoin_after_leave"

@@ -186,6 +186,9 @@ Options:
                             kept apart.
   -profile=lan              Timing profile: lan, wan or local.
   -protocol=5               Serf protocol version to speak (2 to 5).
+  -wire=native              Wire format: native (this agent's own), or
+                            hashicorp (memberlist's, to join HashiCorp
+                            Serf agents).
   -runtime=auto             What drives the member: uring (io_uring), std
                             (a thread on a blocking socket), or auto (uring
                             where the kernel offers it).

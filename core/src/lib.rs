@@ -49,7 +49,8 @@ pub use event::{Event, EventKind};
 pub use identity::{hash_bytes, mix64, HcNode, Identity};
 pub use node::members::table::{Counts, State};
 pub use node::{
-    BuildError, Clocks, Delivery, MemberState, Node, Transmission, Transmit, Violation,
+    BuildError, Clocks, Delivery, MemberState, Node, StreamOpen, StreamReply, StreamSide,
+    Transmission, Transmit, Violation,
 };
 pub use rand_core;
 pub use stats::Stats;

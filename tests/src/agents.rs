@@ -64,7 +64,29 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Which agent a cluster member runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Ours ([`serf_bin`]).
+    Ours,
+    /// HashiCorp's (`/usr/bin/serf`, installed by `.ci/run`).
+    HashiCorp,
+}
+
+/// HashiCorp's agent, if installed.
+pub const HASHICORP_SERF: &str = "/usr/bin/serf";
+
+impl Kind {
+    fn bin(self) -> &'static str {
+        match self {
+            Kind::Ours => serf_bin(),
+            Kind::HashiCorp => HASHICORP_SERF,
+        }
+    }
+}
+
 pub struct Agent {
+    pub kind: Kind,
     pub name: String,
     pub ip: String,
     pub rpc: String,
@@ -95,13 +117,19 @@ pub fn block() -> (u16, u16) {
 
 impl Cluster {
     pub fn start(n: usize, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
+        Cluster::start_kinds(&vec![Kind::Ours; n], extra)
+    }
+
+    /// A cluster whose member `i` runs `kinds[i]`'s agent (ours with the
+    /// runtime flag, HashiCorp's without).
+    pub fn start_kinds(kinds: &[Kind], extra: impl Fn(usize) -> Vec<String>) -> Cluster {
         // Every value below derives from this cluster's own block number, so
         // clusters of tests running in parallel never share addresses.
         let (second, b) = block();
         let dir = std::env::temp_dir().join(format!("serf-agents-{}-{b}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let mut agents = Vec::new();
-        for i in 0..n {
+        for (i, &kind) in kinds.iter().enumerate() {
             let ip = format!("127.{second}.{b}.{}", i + 1);
             // A port the OS just handed out is free (barring a rare race).
             let rpc = std::net::TcpListener::bind("127.0.0.1:0")
@@ -117,16 +145,19 @@ impl Cluster {
                 format!("-rpc-addr={rpc}"),
                 "-profile=local".to_string(),
             ];
-            args.extend(runtime_flag());
+            if kind == Kind::Ours {
+                args.extend(runtime_flag());
+            }
             args.extend(extra(i));
             let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-            let child = Command::new(serf_bin())
+            let child = Command::new(kind.bin())
                 .args(&args)
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
                 .spawn()
                 .unwrap();
             agents.push(Agent {
+                kind,
                 name,
                 ip,
                 rpc,
@@ -157,7 +188,7 @@ impl Cluster {
                 .join(format!("{}-restart.log", self.agents[i].name)),
         )
         .unwrap();
-        let child = Command::new(serf_bin())
+        let child = Command::new(self.agents[i].kind.bin())
             .args(&self.agents[i].args)
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use serf_core::wire::crypto::{Key, Label};
-use serf_core::Config;
+use serf_core::{Config, Wire};
 
 use crate::cli::{parse_duration, parse_join_addr, Flags, DEFAULT_PORT, DEFAULT_RPC};
 use crate::handlers::Handler;
@@ -208,6 +208,7 @@ impl AgentConfig {
             "reconnect-timeout",
             "tombstone-timeout",
             "runtime",
+            "wire",
         ];
         let f = Flags::parse(
             argv,
@@ -294,6 +295,11 @@ impl AgentConfig {
                 _ => return Err(format!("-protocol must be 2 to 5, got {p:?}")),
             }
         }
+        config.wire = match f.get("wire").unwrap_or("native") {
+            "native" => Wire::Native,
+            "hashicorp" => Wire::HashiCorp,
+            w => return Err(format!("-wire must be hashicorp or native, got {w:?}")),
+        };
         config.tag_matcher = &REGEX;
         if let Some(path) = f.get("keyring-file") {
             if f.get("encrypt").is_some() {

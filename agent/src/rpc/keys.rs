@@ -67,7 +67,7 @@ fn key_operation(commands: &Commands, op: KeyOp, key: Option<Vec<u8>>) -> Result
                 match KeyResponse::parse(&payload) {
                     Some(r) if r.ok => {
                         for k in r.keys() {
-                            *keys.entry(base64_encode(k)).or_default() += 1;
+                            *keys.entry(base64_encode(k.as_bytes())).or_default() += 1;
                         }
                     }
                     Some(r) => {

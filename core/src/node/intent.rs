@@ -160,6 +160,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let ltime = self.intents.clock.time();
         self.intents.apply(self.my_slot, ltime, false);
         self.broadcast_intent(ltime, self.me.clone(), false, false);
+        if self.config.wire == crate::config::Wire::HashiCorp {
+            // memberlist joins over a TCP stream the runtime carries.
+            return self.open_stream(addr, true);
+        }
         let session = self.next_seq();
         let flags = push_pull_flags::WANT_REPLY | push_pull_flags::JOIN | extra;
         let deadline = now + self.config.probe_timeout;

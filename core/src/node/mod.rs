@@ -25,6 +25,7 @@ pub(crate) mod user_events;
 
 pub use audit::Violation;
 pub use delivery::Delivery;
+pub use hashicorp::{StreamOpen, StreamReply, StreamSide};
 pub use output::{Transmission, Transmit};
 
 use crate::buffers::{Buffers, Sizes};
@@ -144,6 +145,8 @@ pub struct Node<I: Identity, S: Store, R: RngCore> {
     /// flood of bad datagrams cannot turn us into a reflector).
     next_refusal: Instant,
     scratch: Option<S::Buf<u8>>,
+    /// Streams for the runtime to open (HashiCorp's wire only).
+    streams: hashicorp::Streams<I::Addr>,
     /// Entries piggybacked on the datagram being written (see `piggyback`).
     piggybacked: S::Buf<u32>,
     event_log: EventLog<S>,
@@ -241,6 +244,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             keyring_changed: false,
             next_refusal: now,
             scratch: Some(buffers.scratch),
+            streams: hashicorp::Streams::default(),
             piggybacked: buffers.piggybacked,
             event_log: EventLog::new(buffers.replay, buffers.replay_lens),
             conflict_lost: false,

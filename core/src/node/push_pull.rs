@@ -1,6 +1,7 @@
 //! Push-pull: full state exchange (joins, periodic anti-entropy) and Serf's
 //! reconnect to failed members.
 
+use crate::config::Wire;
 use crate::identity::Identity;
 use crate::node::catch_up::Span;
 use crate::node::gossip::DRAW_ATTEMPTS;
@@ -168,6 +169,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             };
             if s != self.my_slot && self.members.slot(s).state() == Some(State::Alive) {
                 let to = self.members.slot(s).id().addr();
+                if self.config.wire == Wire::HashiCorp {
+                    return self.open_stream(to, false);
+                }
                 let session = self.next_seq();
                 if self.config.push_pull_digest {
                     self.queue(Transmission::Digest { to, session });
@@ -198,8 +202,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             };
             if self.members.slot(s).state() == Some(State::Dead) {
                 let to = self.members.slot(s).id().addr();
-                let session = self.next_seq();
                 self.stats.reconnects += 1;
+                if self.config.wire == Wire::HashiCorp {
+                    return self.open_stream(to, false);
+                }
+                let session = self.next_seq();
                 self.push_pull(to, session, push_pull_flags::WANT_REPLY, Mask::ALL);
                 return;
             }

@@ -444,7 +444,12 @@ impl MemberBuilder {
             broadcast_timeout: self.broadcast_timeout,
             on_keyring_change: self.on_keyring_change,
         };
-        let host = build_host(id, self.config, &self.tags, settings, tx)?;
+        let wire = self.config.wire;
+        let mut host = build_host(id, self.config, &self.tags, settings, tx)?;
+        if wire == serf_core::Wire::HashiCorp {
+            // memberlist takes joins and push-pulls over TCP on the same port.
+            host.listen(std::net::TcpListener::bind(local_addr)?)?;
+        }
         Ok(Prepared {
             socket,
             host,

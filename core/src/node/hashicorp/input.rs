@@ -4,11 +4,14 @@
 
 use super::split_label;
 use crate::identity::{HcNode, Identity};
+use crate::node::query::KeyOp;
 use crate::node::Node;
 use crate::storage::Store;
 use crate::time::Instant;
 use crate::wire::crypto::FrameError;
-use crate::wire::hashicorp::bridge::{coordinate_to_native, filters_to_native, tags_to_native};
+use crate::wire::hashicorp::bridge::{
+    coordinate_to_native, filters_to_native, key_request_to_native, tags_to_native,
+};
 use crate::wire::hashicorp::security::open_packet;
 use crate::wire::hashicorp::serf::{decode_serf, SerfMessage};
 use crate::wire::hashicorp::{read_packet, HcMessage};
@@ -192,6 +195,14 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     return self.bad_hashicorp();
                 };
                 let timeout_ms = u32::try_from(q.timeout_ns / 1_000_000).unwrap_or(u32::MAX);
+                let mut payload = q.payload.unwrap_or(&[]);
+                if KeyOp::from_query_name(name).is_some_and(|op| op != KeyOp::List) {
+                    // Serf's key request; natively the payload is the key.
+                    match key_request_to_native(payload) {
+                        Ok(key) => payload = key,
+                        Err(_) => return self.bad_hashicorp(),
+                    }
+                }
                 let m = Message::Query {
                     ltime: q.ltime,
                     id: q.id,
@@ -202,7 +213,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     nodes: &nodes[..f.nodes],
                     tags: &tags[..f.tags],
                     name,
-                    payload: q.payload.unwrap_or(&[]),
+                    payload,
                 };
                 self.on_query(now, &m);
             }

@@ -6,6 +6,10 @@
 
 mod input;
 mod output;
+mod stream;
+
+pub(crate) use stream::Streams;
+pub use stream::{StreamOpen, StreamReply, StreamSide};
 
 use crate::config::{Config, Wire};
 use crate::identity::{HcNode, Identity};

@@ -5,11 +5,12 @@
 
 use crate::identity::{HcNode, Identity};
 use crate::node::output::Transmit;
+use crate::node::query::KeyOp;
 use crate::node::Node;
 use crate::storage::Store;
 use crate::wire::crypto::{MAX_LABEL, NONCE, TAG};
 use crate::wire::hashicorp::bridge::{
-    coordinate_to_hashicorp, filters_to_hashicorp, tags_to_hashicorp,
+    coordinate_to_hashicorp, filters_to_hashicorp, key_request_to_hashicorp, tags_to_hashicorp,
 };
 use crate::wire::hashicorp::security::{seal_packet, HEADER};
 use crate::wire::hashicorp::serf::{self as hc_serf, encode_serf, SerfMessage};
@@ -242,6 +243,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let (head, body) = buf.split_first_mut().ok_or(HcError::TooLarge)?;
         *head = kind::USER;
         let mut filters = [0u8; FIELD_MAX];
+        let mut request = [0u8; 64];
         let serf = match m {
             Message::Intent {
                 ltime,
@@ -284,6 +286,12 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 payload,
             } => {
                 let origin = from.hashicorp().ok_or(HcError::Msgpack)?;
+                let mut payload: &[u8] = payload;
+                if KeyOp::from_query_name(name).is_some_and(|op| op != KeyOp::List) {
+                    // Natively the payload is the key; Serf wraps it.
+                    let n = key_request_to_hashicorp(payload, &mut request)?;
+                    payload = &request[..n];
+                }
                 let mut one = [0u8; FIELD_MAX];
                 let n = filters_to_hashicorp::<I>(nodes, tags, &mut filters, &mut one)?;
                 SerfMessage::Query(hc_serf::Query {

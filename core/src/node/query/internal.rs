@@ -2,6 +2,7 @@
 //! under a name) and the keyring operations (install, use, remove, list),
 //! worded as Serf words its answers.
 
+use crate::config::Wire;
 use crate::identity::Identity;
 use crate::node::query::{KeyOp, KeyResponse, QueryError, QueryParams};
 use crate::node::Node;
@@ -9,6 +10,7 @@ use crate::storage::Store;
 use crate::time::Instant;
 use crate::wire::crypto::{self, Key, KeyError, Keyring};
 use crate::wire::encode_identity;
+use crate::wire::hashicorp::bridge::key_response_to_hashicorp;
 use rand_core::RngCore;
 
 /// Why a key operation was refused here, worded as Serf and memberlist word it
@@ -96,6 +98,12 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         name: &str,
         payload: &[u8],
     ) {
+        if name == "_serf_conflict" && self.config.wire == Wire::HashiCorp {
+            // Serf's conflict answer (a whole member record) is not spoken
+            // yet on HashiCorp's wire: HashiCorp members decide without us.
+            self.stats.hashicorp_untranslated += 1;
+            return;
+        }
         if name == "_serf_conflict" {
             // Tell the asker whom we hold under its name (not asked of itself).
             if *from == self.me {
@@ -163,7 +171,18 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             }
         };
         debug_assert!(KeyResponse::parse(&out[..len]).is_some());
-        if self.respond(now, id, &out[..len]).is_err() {
+        let mut hc = [0u8; 1024];
+        let answer = match self.config.wire {
+            Wire::Native => &out[..len],
+            Wire::HashiCorp => match key_response_to_hashicorp(&out[..len], &mut hc) {
+                Ok(n) => &hc[..n],
+                Err(_) => {
+                    self.stats.queries_dropped += 1;
+                    return;
+                }
+            },
+        };
+        if self.respond(now, id, answer).is_err() {
             self.stats.queries_dropped += 1;
         }
     }

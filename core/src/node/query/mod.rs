@@ -21,6 +21,9 @@ use core::time::Duration;
 use crate::identity::mix64;
 use crate::storage::Store;
 use crate::time::Instant;
+use crate::wire::crypto::{Key, MAX_KEYS};
+use crate::wire::hashicorp::bridge::{each_key, key_response_from_hashicorp};
+use crate::wire::hashicorp::serf::serf_kind::KEY_RESPONSE;
 
 /// How a query is sent.
 #[derive(Clone, Debug)]
@@ -97,8 +100,9 @@ impl KeyOp {
     }
 }
 
-/// A member's answer to a key operation: `[1 = ok | 0 = failed]` then, on
-/// failure, a message, or for `List` the keys as `len, bytes` pairs.
+/// A member's answer to a key operation: natively `[1 = ok | 0 = failed]`
+/// then, on failure, a message, or for `List` the keys as `len, bytes`
+/// pairs; from a HashiCorp member, Serf's `messageKeyResponse`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyResponse<'a> {
     /// The operation succeeded there.
@@ -106,6 +110,7 @@ pub struct KeyResponse<'a> {
     /// Failure message (empty on success).
     pub message: &'a str,
     keys: &'a [u8],
+    hashicorp: bool,
 }
 
 impl<'a> KeyResponse<'a> {
@@ -117,24 +122,49 @@ impl<'a> KeyResponse<'a> {
                 ok: true,
                 message: "",
                 keys: rest,
+                hashicorp: false,
             }),
             0 => Some(KeyResponse {
                 ok: false,
                 message: core::str::from_utf8(rest).ok()?,
                 keys: &[],
+                hashicorp: false,
             }),
+            KEY_RESPONSE => {
+                let (ok, message, keys) = key_response_from_hashicorp(payload).ok()?;
+                Some(KeyResponse {
+                    ok,
+                    message: core::str::from_utf8(message).ok()?,
+                    keys,
+                    hashicorp: true,
+                })
+            }
             _ => None,
         }
     }
-    /// The keys listed (for `List`).
-    pub fn keys(&self) -> impl Iterator<Item = &'a [u8]> {
-        let mut rest = self.keys;
-        core::iter::from_fn(move || {
-            let (&n, tail) = rest.split_first()?;
-            let key = tail.get(..n as usize)?;
-            rest = &tail[n as usize..];
-            Some(key)
-        })
+    /// The keys listed (for `List`); malformed ones are left out.
+    pub fn keys(&self) -> impl Iterator<Item = Key> + 'a {
+        let mut listed: [Option<Key>; MAX_KEYS] = Default::default();
+        let mut n = 0;
+        let mut add = |bytes: &[u8]| {
+            if let (Some(slot), Ok(k)) = (listed.get_mut(n), Key::new(bytes)) {
+                *slot = Some(k);
+                n += 1;
+            }
+        };
+        if self.hashicorp {
+            let _ = each_key(self.keys, &mut add);
+        } else {
+            let mut rest = self.keys;
+            while let Some((&len, tail)) = rest.split_first() {
+                let Some(key) = tail.get(..len as usize) else {
+                    break;
+                };
+                add(key);
+                rest = &tail[len as usize..];
+            }
+        }
+        listed.into_iter().flatten()
     }
 }
 

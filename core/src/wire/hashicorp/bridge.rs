@@ -261,3 +261,96 @@ pub fn filters_to_hashicorp<I: Identity>(
     }
     Ok(w.len())
 }
+
+/// Serf's key request (`messageKeyRequest` and `{Key}`) → the key's bytes.
+pub fn key_request_to_native(payload: &[u8]) -> Result<&[u8], HcError> {
+    let Some((&serf::serf_kind::KEY_REQUEST, body)) = payload.split_first() else {
+        return Err(HcError::Msgpack);
+    };
+    let mut r = Reader::new(body);
+    let mut key = &[][..];
+    for _ in 0..r.map_len()? {
+        match r.bytes()? {
+            b"Key" => key = r.bytes()?,
+            _ => r.skip()?,
+        }
+    }
+    Ok(key)
+}
+
+/// A key's bytes → Serf's key request.
+pub fn key_request_to_hashicorp(key: &[u8], buf: &mut [u8]) -> Result<usize, HcError> {
+    let mut w = Writer::new(buf);
+    w.raw(&[serf::serf_kind::KEY_REQUEST])?;
+    w.map(1)?;
+    w.field_str("Key", key)?;
+    Ok(w.len())
+}
+
+/// Longest base64 key (32 bytes).
+const KEY_TEXT: usize = 44;
+
+/// A native key-operation answer (`[1]` and `len, key` pairs, or `[0]` and
+/// a message) → Serf's `messageKeyResponse` and `{Keys, Message,
+/// PrimaryKey, Result}`, keys in base64, the first listed as primary.
+pub fn key_response_to_hashicorp(native: &[u8], buf: &mut [u8]) -> Result<usize, HcError> {
+    let (&ok, rest) = native.split_first().ok_or(HcError::Truncated)?;
+    let keys = || {
+        let mut rest = if ok == 1 { rest } else { &[][..] };
+        core::iter::from_fn(move || {
+            let (&n, tail) = rest.split_first()?;
+            let key = tail.get(..usize::from(n))?;
+            rest = &tail[usize::from(n)..];
+            Some(key)
+        })
+    };
+    let mut w = Writer::new(buf);
+    w.raw(&[serf::serf_kind::KEY_RESPONSE])?;
+    w.map(4)?;
+    w.str(b"Keys")?;
+    w.array(keys().count())?;
+    let mut text = [0u8; KEY_TEXT];
+    for k in keys() {
+        let n = super::base64::encode(k, &mut text).ok_or(HcError::TooLarge)?;
+        w.str(&text[..n])?;
+    }
+    w.field_str("Message", if ok == 1 { &[] } else { rest })?;
+    let n = match keys().next() {
+        Some(k) => super::base64::encode(k, &mut text).ok_or(HcError::TooLarge)?,
+        None => 0,
+    };
+    w.field_str("PrimaryKey", &text[..n])?;
+    w.str(b"Result")?;
+    w.bool(ok == 1)?;
+    Ok(w.len())
+}
+
+/// Serf's key-operation answer, read: (succeeded, message, the `Keys`
+/// array as its encoded value).
+pub fn key_response_from_hashicorp(payload: &[u8]) -> Result<(bool, &[u8], &[u8]), HcError> {
+    let Some((&serf::serf_kind::KEY_RESPONSE, body)) = payload.split_first() else {
+        return Err(HcError::Msgpack);
+    };
+    let mut r = Reader::new(body);
+    let (mut ok, mut message, mut keys) = (false, &[][..], &[0x90u8][..]);
+    for _ in 0..r.map_len()? {
+        match r.bytes()? {
+            b"Result" => ok = r.bool()?,
+            b"Message" => message = r.bytes()?,
+            b"Keys" => keys = r.raw_value()?,
+            _ => r.skip()?,
+        }
+    }
+    Ok((ok, message, keys))
+}
+
+/// The keys of a `Keys` array, base64-decoded into `out` one at a time.
+pub fn each_key(keys: &[u8], mut f: impl FnMut(&[u8])) -> Result<(), HcError> {
+    let mut r = Reader::new(keys);
+    let mut out = [0u8; 33];
+    for _ in 0..r.opt_array_len()?.unwrap_or(0) {
+        let n = super::base64::decode(r.bytes()?, &mut out).ok_or(HcError::Msgpack)?;
+        f(&out[..n]);
+    }
+    Ok(())
+}

@@ -8,6 +8,7 @@
 //! against packets captured from HashiCorp's agents); packets go out
 //! uncompressed, which HashiCorp agents accept.
 
+pub mod base64;
 pub mod bridge;
 pub mod lzw;
 pub mod msgpack;

@@ -449,6 +449,91 @@ impl<'a> PushPullState<'a> {
     }
 }
 
+impl PushPullState<'_> {
+    /// Calls `f` with each event of the event buffer: (event clock, name,
+    /// payload). A malformed buffer is an error (the events before it were
+    /// handed out).
+    pub fn each_event(&self, mut f: impl FnMut(u64, &[u8], &[u8])) -> Result<(), HcError> {
+        let mut r = Reader::new(self.events);
+        let Some(batches) = r.opt_array_len()? else {
+            return Ok(());
+        };
+        for _ in 0..batches {
+            if r.rest().first() == Some(&0xc0) {
+                r.skip()?;
+                continue;
+            }
+            // `{Events, LTime}`: the clock comes after the events it stamps.
+            let (mut ltime, mut events) = (0, NIL);
+            for _ in 0..r.map_len()? {
+                match r.bytes()? {
+                    b"LTime" => ltime = r.uint(u64::MAX)?,
+                    b"Events" => events = r.raw_value()?,
+                    _ => r.skip()?,
+                }
+            }
+            let mut e = Reader::new(events);
+            for _ in 0..e.opt_array_len()?.unwrap_or(0) {
+                let (mut name, mut payload) = (&[][..], &[][..]);
+                for _ in 0..e.map_len()? {
+                    match e.bytes()? {
+                        b"Name" => name = e.bytes()?,
+                        b"Payload" => payload = e.bytes()?,
+                        _ => e.skip()?,
+                    }
+                }
+                f(ltime, name, payload);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The clocks and member statuses of Serf's push-pull state, for
+/// [`encode_user_state`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Clocks {
+    /// Member clock.
+    pub ltime: u64,
+    /// Event clock.
+    pub event_ltime: u64,
+    /// Query clock.
+    pub query_ltime: u64,
+}
+
+/// Writes Serf's push-pull state from the members' statuses — `statuses`
+/// yields (name, member clock, left) — with an empty event buffer; returns
+/// the length. `statuses` is walked three times (counts, times, left names).
+pub fn encode_user_state<'a, It>(
+    clocks: &Clocks,
+    statuses: impl Fn() -> It,
+    buf: &mut [u8],
+) -> Result<usize, HcError>
+where
+    It: Iterator<Item = (&'a [u8], u64, bool)>,
+{
+    let mut w = Writer::new(buf);
+    w.raw(&[serf_kind::PUSH_PULL])?;
+    w.map(6)?;
+    w.field_uint("EventLTime", clocks.event_ltime)?;
+    w.str(b"Events")?;
+    w.array(0)?;
+    w.field_uint("LTime", clocks.ltime)?;
+    w.str(b"LeftMembers")?;
+    w.array(statuses().filter(|s| s.2).count())?;
+    for (name, _, _) in statuses().filter(|s| s.2) {
+        w.str(name)?;
+    }
+    w.field_uint("QueryLTime", clocks.query_ltime)?;
+    w.str(b"StatusLTimes")?;
+    w.map(statuses().count())?;
+    for (name, ltime, _) in statuses() {
+        w.str(name)?;
+        w.uint(ltime)?;
+    }
+    Ok(w.len())
+}
+
 /// Writes Serf's push-pull state; returns the length. The three encoded
 /// values must each be one msgpack value.
 pub fn encode_push_pull(s: &PushPullState<'_>, buf: &mut [u8]) -> Result<usize, HcError> {

@@ -196,3 +196,101 @@ pub fn encode_node(s: &NodeState<'_>, buf: &mut [u8]) -> Result<usize, HcError> 
     w.field_str("Vsn", s.vsn)?;
     Ok(w.len())
 }
+
+/// How long the stream message starting `prefix` is: `Ok(None)` while more
+/// bytes are needed to tell, `Ok(Some(n))` once they are (the message is
+/// `prefix[..n]` when that many have arrived). A runtime reads a stream
+/// until this says the message is complete; it never parses one itself.
+pub fn message_len(prefix: &[u8]) -> Result<Option<usize>, HcError> {
+    let mut at = 0;
+    if prefix.first() == Some(&kind::HAS_LABEL) {
+        let Some(&len) = prefix.get(1) else {
+            return Ok(None);
+        };
+        at = 2 + usize::from(len);
+    }
+    let Some(&k) = prefix.get(at) else {
+        return Ok(None);
+    };
+    let body = &prefix[at + 1..];
+    let mut r = Reader::new(body);
+    let done = |r: &Reader<'_>| Ok(Some(at + 1 + body.len() - r.rest().len()));
+    let more = |e: HcError| match e {
+        HcError::Truncated => Ok(None),
+        e => Err(e),
+    };
+    match k {
+        kind::ENCRYPT => {
+            let Some(len) = body.first_chunk::<4>() else {
+                return Ok(None);
+            };
+            let len = u32::from_be_bytes(*len) as usize;
+            Ok(Some(at + ENCRYPTED_HEADER + len))
+        }
+        kind::PUSH_PULL => {
+            let pp = match read_push_pull(&prefix[at..]) {
+                Ok(pp) => pp,
+                Err(e) => return more(e),
+            };
+            let mut pp = pp;
+            for s in pp.by_ref() {
+                if let Err(e) = s {
+                    return more(e);
+                }
+            }
+            let rest = pp.r.rest();
+            let user = pp.header.user_state_len as usize;
+            if rest.len() < user {
+                return Ok(None);
+            }
+            Ok(Some(prefix.len() - rest.len() + user))
+        }
+        kind::COMPRESS | kind::PING | kind::ACK | kind::USER | kind::ERR => {
+            if k == kind::USER {
+                // A user message is Serf's type byte, then one value.
+                let Some((_, after)) = body.split_first() else {
+                    return Ok(None);
+                };
+                r = Reader::new(after);
+            }
+            match r.skip() {
+                Ok(()) => done(&r),
+                Err(e) => more(e),
+            }
+        }
+        k => Err(HcError::Kind(k)),
+    }
+}
+
+/// Bytes in front of an encrypted stream's plaintext: the `encrypt` header
+/// and the packet-style version and nonce.
+pub const SEALED_HEADER: usize = ENCRYPTED_HEADER + security::HEADER;
+
+/// Encrypts the `len` bytes at `buf[SEALED_HEADER..]` in place as memberlist
+/// encrypts a stream (`encrypt`, length, version 1, nonce, ciphertext, tag;
+/// the first five bytes and the label as associated data); returns the
+/// stream message's length.
+pub fn seal_stream(
+    buf: &mut [u8],
+    len: usize,
+    label: &[u8],
+    key: &crate::wire::crypto::Key,
+    nonce: [u8; crate::wire::crypto::NONCE],
+) -> Result<usize, HcError> {
+    if label.len() > MAX_LABEL {
+        return Err(HcError::TooLarge);
+    }
+    let sealed = security::HEADER + len + crate::wire::crypto::TAG;
+    let sealed_u32 = u32::try_from(sealed).map_err(|_| HcError::TooLarge)?;
+    if buf.len() < ENCRYPTED_HEADER + sealed {
+        return Err(HcError::TooLarge);
+    }
+    buf[0] = kind::ENCRYPT;
+    buf[1..ENCRYPTED_HEADER].copy_from_slice(&sealed_u32.to_be_bytes());
+    let mut aad = [0u8; ENCRYPTED_HEADER + MAX_LABEL];
+    aad[..ENCRYPTED_HEADER].copy_from_slice(&buf[..ENCRYPTED_HEADER]);
+    aad[ENCRYPTED_HEADER..ENCRYPTED_HEADER + label.len()].copy_from_slice(label);
+    let aad = &aad[..ENCRYPTED_HEADER + label.len()];
+    let n = security::seal_packet(&mut buf[ENCRYPTED_HEADER..], len, aad, key, nonce)?;
+    Ok(ENCRYPTED_HEADER + n)
+}

@@ -19,6 +19,7 @@ use serf_core::Stats;
 use serf_core::{Config, Delivery, EventKind, Instant, State};
 
 mod join;
+mod streams;
 
 use super::{
     Command, Info, KeyringHook, MemberEvent, MemberInfo, Output, QueryEvent, QueryRequest, Reply,
@@ -26,6 +27,7 @@ use super::{
 };
 use crate::id::NodeId;
 use join::PendingJoin;
+use streams::Streams;
 
 /// Serf's tag encoding of `tags`.
 pub(super) fn encode_tags(tags: &[(String, String)]) -> Result<Vec<u8>, String> {
@@ -196,6 +198,8 @@ pub struct Host {
     logged_at: StdInstant,
     delivery: Vec<u8>,
     send_failures: u64,
+    /// TCP streams (HashiCorp's wire only).
+    streams: Streams,
 }
 
 impl Host {
@@ -219,6 +223,7 @@ impl Host {
             logged_at: StdInstant::now(),
             delivery: vec![0; big],
             send_failures: 0,
+            streams: Streams::default(),
         };
         // Serf reports its own join first.
         let me = host.node.local().clone();
@@ -257,7 +262,12 @@ impl Host {
             .leave_waiter
             .as_ref()
             .map(|(_, since)| *since + self.settings.broadcast_timeout);
-        node.into_iter().chain(joins).chain(leave).min()
+        let streams = self.streams.deadline();
+        node.into_iter()
+            .chain(joins)
+            .chain(leave)
+            .chain(streams)
+            .min()
     }
 
     /// Feeds one received datagram to the node.
@@ -285,10 +295,23 @@ impl Host {
         if self.node.poll_timeout().is_some_and(|t| t <= now) {
             self.node.handle_timeout(now);
         }
+        self.pump_streams();
         self.progress_joins();
         self.finish_leave();
         self.drain();
         self.log_drops();
+    }
+
+    /// Accepts memberlist's TCP streams on `listener` (bound to the
+    /// member's own address): HashiCorp's wire joins and push-pulls there.
+    pub fn listen(&mut self, listener: std::net::TcpListener) -> std::io::Result<()> {
+        self.streams = Streams::listening(listener)?;
+        Ok(())
+    }
+
+    /// Streams that failed (refused, reset, timed out or unreadable).
+    pub fn stream_failures(&self) -> u64 {
+        self.streams.failures
     }
 
     /// The next datagram to send, written at the start of `buf` (at least

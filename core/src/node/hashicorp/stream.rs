@@ -1,0 +1,432 @@
+//! memberlist's TCP streams, sans-IO: a join, a periodic push-pull and a
+//! reconnect become a [`StreamOpen`] the runtime carries (connect, write our
+//! state from [`Node::write_stream_state`], read one message back); every
+//! message read from a stream, ours or accepted, goes to
+//! [`Node::handle_stream`], which merges a push-pull node by node and says
+//! what to write back.
+
+use super::split_label;
+use crate::identity::{HcNode, Identity};
+use crate::node::members::table::State;
+use crate::node::Node;
+use crate::storage::Store;
+use crate::time::Instant;
+use crate::wire::crypto::{FrameError, NONCE, TAG};
+use crate::wire::hashicorp::bridge::{tags_to_hashicorp, tags_to_native};
+use crate::wire::hashicorp::serf::{decode_push_pull, encode_user_state, Clocks};
+use crate::wire::hashicorp::stream::{
+    self as hc_stream, encode_header, encode_node, node_state, read_push_pull, seal_stream, Header,
+    NodeState, SEALED_HEADER,
+};
+use crate::wire::hashicorp::{decode_message, encode_message, kind, HcMessage};
+use crate::wire::tags::MAX_META;
+use crate::wire::{wire_state, DecodeError};
+use rand_core::RngCore;
+
+/// Streams waiting to be opened by the runtime.
+const QUEUED: usize = 8;
+/// The most one member adds to our push-pull: its node state (name up to
+/// 255 bytes, meta up to 512 in Serf's encoding, field names) and its
+/// entries in Serf's state (status time, maybe a left name).
+const PER_MEMBER: usize = 1536;
+/// Room for the push-pull header and Serf's clocks.
+const FIXED: usize = 512;
+/// Room kept in front of the push-pull header for the label and encryption
+/// headers, and for the header itself.
+const HEAD_ROOM: usize = 2 + 255 + SEALED_HEADER + 64;
+
+/// A stream the runtime should open: connect to `to`, write what
+/// [`Node::write_stream_state`] writes (with `join`), read one message (its
+/// end: [`hc_stream::message_len`]) and hand it to [`Node::handle_stream`]
+/// as [`StreamSide::Opened`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamOpen<A> {
+    /// Where to connect.
+    pub to: A,
+    /// A join (the answering side treats the state as new).
+    pub join: bool,
+}
+
+/// Which end of a stream a message came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamSide {
+    /// A peer connected to us: the message is its request.
+    Accepted,
+    /// We connected ([`StreamOpen`]): the message is the answer.
+    Opened {
+        /// It was our join.
+        join: bool,
+    },
+}
+
+/// What to write back on the stream after [`Node::handle_stream`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamReply {
+    /// Nothing: close it.
+    Close,
+    /// Our state ([`Node::write_stream_state`] with this `join`), then close.
+    State {
+        /// Echo of the peer's join flag.
+        join: bool,
+    },
+    /// The first `len` bytes of the reply buffer (an ack), then close.
+    Bytes(usize),
+}
+
+/// The queue of streams to open.
+pub(crate) struct Streams<A> {
+    queue: [Option<StreamOpen<A>>; QUEUED],
+}
+
+impl<A> Default for Streams<A> {
+    fn default() -> Self {
+        Streams {
+            queue: core::array::from_fn(|_| None),
+        }
+    }
+}
+
+impl<A> Streams<A> {
+    /// Queues an open; false if the queue is full.
+    fn push(&mut self, open: StreamOpen<A>) -> bool {
+        match self.queue.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => {
+                *slot = Some(open);
+                true
+            }
+            None => false,
+        }
+    }
+    fn pop(&mut self) -> Option<StreamOpen<A>> {
+        let first = self.queue.iter_mut().find(|s| s.is_some())?;
+        first.take()
+    }
+}
+
+impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
+    /// Asks the runtime for a push-pull stream to `to` (HashiCorp's wire).
+    pub(crate) fn open_stream(&mut self, to: I::Addr, join: bool) {
+        if !self.streams.push(StreamOpen { to, join }) {
+            self.stats.transmits_dropped += 1;
+        }
+    }
+
+    /// The next stream to open (HashiCorp's wire only; natively, state
+    /// exchanges travel in datagrams and this is always `None`).
+    pub fn poll_stream(&mut self) -> Option<StreamOpen<I::Addr>> {
+        self.streams.pop()
+    }
+
+    /// The buffer [`Node::write_stream_state`] needs: an upper bound for the
+    /// members known now.
+    pub fn stream_state_len(&self) -> usize {
+        FIXED + HEAD_ROOM + TAG + self.members.counts().total() as usize * PER_MEMBER
+    }
+
+    /// The scratch buffer [`Node::handle_stream`] needs for a message of
+    /// `len` bytes: room to decrypt it and to decompress what it holds
+    /// (bounded by the members this node can hold).
+    pub fn stream_scratch_len(&self, len: usize) -> usize {
+        len + FIXED + self.config.capacity.members * PER_MEMBER
+    }
+
+    /// Writes our push-pull state as a stream message (labelled and
+    /// encrypted as this node's packets are) into `buf`, which must hold
+    /// [`Node::stream_state_len`] bytes; returns its length.
+    pub fn write_stream_state(&mut self, join: bool, buf: &mut [u8]) -> Option<usize> {
+        let mut label_buf = [0u8; 255];
+        let label = self.config.label.as_ref().map_or(&[][..], |l| l.as_bytes());
+        label_buf[..label.len()].copy_from_slice(label);
+        let label = &label_buf[..label.len()];
+        let body_at = HEAD_ROOM;
+        let Some(body) = buf.get_mut(body_at..) else {
+            self.stats.transmits_dropped += 1;
+            return None;
+        };
+        let Some((nodes, body_len, user_len)) = self.write_states_hc(body) else {
+            self.stats.transmits_dropped += 1;
+            return None;
+        };
+        let header = Header {
+            nodes,
+            user_state_len: user_len as u32,
+            join,
+        };
+        let mut head = [0u8; 64];
+        let head_len = encode_header(&header, &mut head).ok()?;
+        // Label, then (encrypted) the header and body laid out in order.
+        let label_len = if label.is_empty() { 0 } else { 2 + label.len() };
+        let sealed = !self.keyring.is_empty();
+        let plain_at = label_len + if sealed { SEALED_HEADER } else { 0 };
+        buf[plain_at..plain_at + head_len].copy_from_slice(&head[..head_len]);
+        buf.copy_within(body_at..body_at + body_len, plain_at + head_len);
+        let plain_len = head_len + body_len;
+        let mut total = plain_at + plain_len;
+        if let Some(key) = self.keyring.primary() {
+            let mut nonce = [0u8; NONCE];
+            self.rng.fill_bytes(&mut nonce);
+            match seal_stream(&mut buf[label_len..], plain_len, label, key, nonce) {
+                Ok(n) => total = label_len + n,
+                Err(_) => {
+                    self.stats.transmits_dropped += 1;
+                    return None;
+                }
+            }
+        }
+        if label_len > 0 {
+            buf[0] = kind::HAS_LABEL;
+            buf[1] = label.len() as u8;
+            buf[2..label_len].copy_from_slice(label);
+        }
+        Some(total)
+    }
+
+    /// Our node states, then Serf's state, into `buf`; returns (states,
+    /// bytes written, bytes of Serf's state).
+    fn write_states_hc(&self, buf: &mut [u8]) -> Option<(u32, usize, usize)> {
+        let (mut at, mut nodes) = (0usize, 0u32);
+        let mut meta = [0u8; MAX_META + 16];
+        for (slot, s) in self.members.iter() {
+            let (Some(state), Some(h)) = (s.state(), s.id().hashicorp()) else {
+                continue;
+            };
+            let meta_len = if state.is_live() {
+                tags_to_hashicorp(self.meta.get(slot), &mut meta).ok()?
+            } else {
+                0
+            };
+            let vsn = [1, 5, 2, 2, 5, s.protocol().clamp(2, 5)];
+            let ns = NodeState {
+                name: h.name,
+                addr: h.ip,
+                port: h.port,
+                meta: &meta[..meta_len],
+                incarnation: s.incarnation(),
+                state: match state {
+                    State::Alive => node_state::ALIVE,
+                    State::Suspect => node_state::SUSPECT,
+                    State::Dead => node_state::DEAD,
+                    State::Left => node_state::LEFT,
+                },
+                vsn: &vsn,
+            };
+            at += encode_node(&ns, buf.get_mut(at..)?).ok()?;
+            nodes += 1;
+        }
+        let clocks = Clocks {
+            ltime: self.intents.clock.time(),
+            event_ltime: self.user_events.clock.time(),
+            query_ltime: self.queries_seen.clock.time(),
+        };
+        let statuses = || {
+            self.members.iter().filter_map(|(slot, s)| {
+                let name = s.id().hashicorp()?.name;
+                let left = s.state() == Some(State::Left);
+                Some((name, self.intents.ltime(slot), left))
+            })
+        };
+        let user = encode_user_state(&clocks, statuses, buf.get_mut(at..)?).ok()?;
+        Some((nodes, at + user, user))
+    }
+
+    /// One whole message read from a stream (`from`: the peer's address):
+    /// a push-pull is merged node by node (its Serf state after), a ping is
+    /// answered with an ack in `reply`. `scratch` must hold
+    /// [`Node::stream_scratch_len`] bytes for an encrypted or compressed
+    /// message.
+    pub fn handle_stream(
+        &mut self,
+        now: Instant,
+        from: I::Addr,
+        side: StreamSide,
+        message: &[u8],
+        scratch: &mut [u8],
+        reply: &mut [u8],
+    ) -> Result<StreamReply, DecodeError> {
+        let Some((label, body)) = split_label(message) else {
+            self.stats.frames_rejected += 1;
+            return Err(DecodeError::Frame(FrameError::Label));
+        };
+        let ours = self.config.label.as_ref().map_or(&[][..], |l| l.as_bytes());
+        if label != ours {
+            self.stats.frames_rejected += 1;
+            return Err(DecodeError::Frame(FrameError::Label));
+        }
+        let encrypted = body.first() == Some(&kind::ENCRYPT);
+        if encrypted == self.keyring.is_empty() {
+            // memberlist refuses plaintext when it encrypts, and cannot
+            // read ciphertext when it does not.
+            self.stats.frames_rejected += 1;
+            return Err(DecodeError::Frame(FrameError::Encryption));
+        }
+        let (opened, inflate) = scratch.split_at_mut(scratch.len().min(body.len()));
+        let plain = if encrypted {
+            match hc_stream::open_encrypted(body, opened, label, &self.keyring) {
+                Ok(n) => &opened[..n],
+                Err(_) => {
+                    self.stats.frames_rejected += 1;
+                    return Err(DecodeError::Frame(FrameError::Decrypt));
+                }
+            }
+        } else {
+            body
+        };
+        let Ok(message) = hc_stream::unwrap(plain, inflate) else {
+            self.stats.decode_errors += 1;
+            return Err(DecodeError::Malformed);
+        };
+        match message.first() {
+            Some(&kind::PUSH_PULL) => self.merge_stream_state(now, side, message),
+            Some(&kind::PING) => {
+                let Ok(HcMessage::Ping(p)) = decode_message(message) else {
+                    self.stats.decode_errors += 1;
+                    return Err(DecodeError::Malformed);
+                };
+                let mine = self.me.hashicorp().is_some_and(|me| me.name == p.node);
+                if !(mine || p.node.is_empty()) {
+                    self.stats.misdirected += 1;
+                    return Ok(StreamReply::Close);
+                }
+                let ack = HcMessage::Ack {
+                    seq: p.seq,
+                    payload: &[],
+                };
+                let _ = from;
+                let n = self.seal_stream_reply(&ack, reply)?;
+                Ok(StreamReply::Bytes(n))
+            }
+            _ => {
+                self.stats.hashicorp_untranslated += 1;
+                Ok(StreamReply::Close)
+            }
+        }
+    }
+
+    /// An ack (or any short message) framed for a stream into `reply`.
+    fn seal_stream_reply(
+        &mut self,
+        m: &HcMessage<'_>,
+        reply: &mut [u8],
+    ) -> Result<usize, DecodeError> {
+        let label = self.config.label.as_ref().map_or(&[][..], |l| l.as_bytes());
+        let label_len = if label.is_empty() { 0 } else { 2 + label.len() };
+        let sealed = !self.keyring.is_empty();
+        let at = label_len + if sealed { SEALED_HEADER } else { 0 };
+        let too_small = DecodeError::Oversized(reply.len());
+        let n = encode_message(m, reply.get_mut(at..).ok_or(too_small)?).map_err(|_| too_small)?;
+        let mut total = at + n;
+        if let Some(key) = self.keyring.primary() {
+            let mut nonce = [0u8; NONCE];
+            self.rng.fill_bytes(&mut nonce);
+            total = label_len
+                + seal_stream(&mut reply[label_len..], n, label, key, nonce)
+                    .map_err(|_| too_small)?;
+        }
+        if label_len > 0 {
+            reply[0] = kind::HAS_LABEL;
+            reply[1] = label.len() as u8;
+            reply[2..label_len].copy_from_slice(label);
+        }
+        Ok(total)
+    }
+
+    /// A push-pull's node states, then Serf's state (intents by member
+    /// clock, the clocks, the event buffer), merged into ours.
+    fn merge_stream_state(
+        &mut self,
+        now: Instant,
+        side: StreamSide,
+        message: &[u8],
+    ) -> Result<StreamReply, DecodeError> {
+        let Ok(mut pp) = read_push_pull(message) else {
+            self.stats.decode_errors += 1;
+            return Err(DecodeError::Malformed);
+        };
+        let join = pp.header.join;
+        let mut meta = [0u8; MAX_META];
+        for s in pp.by_ref() {
+            let Ok(s) = s else {
+                self.stats.decode_errors += 1;
+                return Err(DecodeError::Malformed);
+            };
+            let id = I::from_hashicorp(HcNode {
+                name: s.name,
+                ip: s.addr,
+                port: s.port,
+            });
+            let (Some(id), Ok(n)) = (id, tags_to_native(s.meta, &mut meta)) else {
+                self.stats.decode_errors += 1;
+                continue;
+            };
+            let state = match s.state {
+                node_state::ALIVE => wire_state::ALIVE,
+                node_state::SUSPECT => wire_state::SUSPECT,
+                node_state::DEAD => wire_state::DEAD,
+                _ => wire_state::LEFT,
+            };
+            let protocol = s.vsn.get(5).copied().unwrap_or(self.config.protocol);
+            self.on_state(now, id, s.incarnation, state, &meta[..n], protocol);
+        }
+        match pp.user_state() {
+            Some(Ok(user)) if !user.is_empty() => self.merge_serf_state(now, side, user)?,
+            Some(Ok(_)) => {}
+            _ => {
+                self.stats.decode_errors += 1;
+                return Err(DecodeError::Malformed);
+            }
+        }
+        Ok(match side {
+            StreamSide::Accepted => StreamReply::State { join },
+            StreamSide::Opened { .. } => StreamReply::Close,
+        })
+    }
+
+    fn merge_serf_state(
+        &mut self,
+        now: Instant,
+        side: StreamSide,
+        user: &[u8],
+    ) -> Result<(), DecodeError> {
+        let Ok(pp) = decode_push_pull(user) else {
+            self.stats.decode_errors += 1;
+            return Err(DecodeError::Malformed);
+        };
+        // Serf witnesses one less than the peer's clocks: they are the
+        // stamps its next intent, event and query get.
+        self.intents.clock.witness(pp.ltime.saturating_sub(1));
+        self.user_events.clock.restore(pp.event_ltime);
+        self.queries_seen.clock.restore(pp.query_ltime);
+        if side == (StreamSide::Opened { join: true }) {
+            // Our join (without replay): what the cluster saw is history.
+            self.user_events.min_time = self.user_events.min_time.max(pp.event_ltime);
+        }
+        // Each member's intent at its status time: a leave for the members
+        // the node states just said left (Serf's `LeftMembers`, without a
+        // search per name), a join for the others.
+        let mut bad = false;
+        for status in pp.status_times() {
+            let Ok((name, ltime)) = status else {
+                bad = true;
+                break;
+            };
+            let Some(node) = self.named(name) else {
+                continue;
+            };
+            let left = self
+                .members
+                .find(&node)
+                .is_some_and(|s| self.members.slot(s).state() == Some(State::Left));
+            self.on_intent(now, ltime, node, left, false);
+        }
+        let events = pp.each_event(|ltime, name, payload| {
+            if let Ok(name) = core::str::from_utf8(name) {
+                self.on_event(ltime, name, payload, false, true);
+            }
+        });
+        if bad || events.is_err() {
+            self.stats.decode_errors += 1;
+            return Err(DecodeError::Malformed);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,305 @@
+//! TCP streams for HashiCorp's wire: memberlist joins and push-pulls over
+//! TCP on the member's own port. Only bytes move here: where a message ends
+//! is `serf_core::wire::hashicorp::stream::message_len`'s to say, and what
+//! it means (and what goes back) the node's `handle_stream`. Sockets are
+//! non-blocking and polled from [`Host::tick`]; a connect runs on a short
+//! helper thread so that an unreachable peer never stalls the loop.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::time::{Duration, Instant as StdInstant};
+
+use serf_core::wire::hashicorp::stream::message_len;
+use serf_core::{StreamReply, StreamSide};
+
+use super::Host;
+
+/// memberlist's `TCPTimeout`: a stream that takes longer is dropped.
+const STREAM_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often an idle listener is looked at.
+const ACCEPT_POLL: Duration = Duration::from_millis(20);
+/// How often busy streams are looked at.
+const BUSY_POLL: Duration = Duration::from_millis(1);
+/// Streams open at once; more connections wait in the kernel's backlog.
+const MAX_STREAMS: usize = 32;
+/// Read size.
+const CHUNK: usize = 16 * 1024;
+
+enum Phase {
+    /// Writing `out[sent..]`; then reading the answer (`true`) or closing.
+    Writing { then_read: bool },
+    /// Reading one message.
+    Reading,
+}
+
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    side: StreamSide,
+    phase: Phase,
+    input: Vec<u8>,
+    out: Vec<u8>,
+    sent: usize,
+    deadline: StdInstant,
+}
+
+struct Connecting {
+    result: Receiver<std::io::Result<TcpStream>>,
+    to: SocketAddr,
+    join: bool,
+}
+
+/// The member's TCP listener and its streams in progress.
+#[derive(Default)]
+pub(crate) struct Streams {
+    listener: Option<TcpListener>,
+    conns: Vec<Conn>,
+    connecting: Vec<Connecting>,
+    /// Streams that failed (refused, reset, timed out, unreadable).
+    pub(crate) failures: u64,
+}
+
+impl Streams {
+    /// Streams over `listener` (non-blocking).
+    pub(crate) fn listening(listener: TcpListener) -> std::io::Result<Streams> {
+        listener.set_nonblocking(true)?;
+        Ok(Streams {
+            listener: Some(listener),
+            ..Streams::default()
+        })
+    }
+
+    /// When the streams next need a look.
+    pub(crate) fn deadline(&self) -> Option<StdInstant> {
+        let now = StdInstant::now();
+        if !self.conns.is_empty() || !self.connecting.is_empty() {
+            Some(now + BUSY_POLL)
+        } else {
+            self.listener.as_ref().map(|_| now + ACCEPT_POLL)
+        }
+    }
+}
+
+impl Host {
+    /// Opens the streams the node asked for, accepts connections, and moves
+    /// every stream's bytes as far as the sockets allow.
+    pub(super) fn pump_streams(&mut self) {
+        while let Some(open) = self.node.poll_stream() {
+            let (tx, rx) = mpsc::channel();
+            let to = open.to;
+            let spawned = std::thread::Builder::new()
+                .name("serf-connect".into())
+                .spawn(move || {
+                    let _ = tx.send(TcpStream::connect_timeout(&to, STREAM_TIMEOUT));
+                });
+            match spawned {
+                Ok(_) => self.streams.connecting.push(Connecting {
+                    result: rx,
+                    to,
+                    join: open.join,
+                }),
+                Err(e) => self.stream_failed(to, &format!("cannot start a connect: {e}")),
+            }
+        }
+        self.finish_connects();
+        self.accept();
+        let mut i = 0;
+        while i < self.streams.conns.len() {
+            if self.pump(i) {
+                i += 1;
+            } else {
+                self.streams.conns.swap_remove(i);
+            }
+        }
+    }
+
+    fn finish_connects(&mut self) {
+        let mut i = 0;
+        while i < self.streams.connecting.len() {
+            let c = &self.streams.connecting[i];
+            let (to, join) = (c.to, c.join);
+            let result = match c.result.try_recv() {
+                Ok(r) => r,
+                Err(TryRecvError::Empty) => {
+                    i += 1;
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => {
+                    Err(std::io::Error::other("connect thread ended"))
+                }
+            };
+            self.streams.connecting.swap_remove(i);
+            let stream = match result.and_then(|s| s.set_nonblocking(true).map(|()| s)) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.stream_failed(to, &format!("cannot connect: {e}"));
+                    continue;
+                }
+            };
+            tracing::debug!(target: "memberlist", "Initiating push/pull sync with: {to}");
+            let mut out = vec![0u8; self.node.stream_state_len()];
+            let Some(n) = self.node.write_stream_state(join, &mut out) else {
+                self.stream_failed(to, "our state did not fit its buffer");
+                continue;
+            };
+            out.truncate(n);
+            self.streams.conns.push(Conn {
+                stream,
+                peer: to,
+                side: StreamSide::Opened { join },
+                phase: Phase::Writing { then_read: true },
+                input: Vec::new(),
+                out,
+                sent: 0,
+                deadline: StdInstant::now() + STREAM_TIMEOUT,
+            });
+        }
+    }
+
+    fn accept(&mut self) {
+        while self.streams.conns.len() < MAX_STREAMS {
+            let accepted = match &self.streams.listener {
+                Some(listener) => listener.accept(),
+                None => return,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    if let Err(e) = stream.set_nonblocking(true) {
+                        self.stream_failed(peer, &format!("cannot use the connection: {e}"));
+                        continue;
+                    }
+                    tracing::debug!(target: "memberlist", "Stream connection from={peer}");
+                    self.streams.conns.push(Conn {
+                        stream,
+                        peer,
+                        side: StreamSide::Accepted,
+                        phase: Phase::Reading,
+                        input: Vec::new(),
+                        out: Vec::new(),
+                        sent: 0,
+                        deadline: StdInstant::now() + STREAM_TIMEOUT,
+                    });
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::warn!(target: "memberlist", "accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Moves stream `i` along; false once it is finished (or failed).
+    fn pump(&mut self, i: usize) -> bool {
+        let peer = self.streams.conns[i].peer;
+        if StdInstant::now() >= self.streams.conns[i].deadline {
+            self.stream_failed(peer, "timed out");
+            return false;
+        }
+        loop {
+            let c = &mut self.streams.conns[i];
+            match c.phase {
+                Phase::Writing { then_read } => match c.stream.write(&c.out[c.sent..]) {
+                    Ok(n) => {
+                        c.sent += n;
+                        if c.sent < c.out.len() {
+                            continue;
+                        }
+                        if !then_read {
+                            let _ = c.stream.flush();
+                            return false;
+                        }
+                        c.phase = Phase::Reading;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                    Err(e) => {
+                        self.stream_failed(peer, &format!("write failed: {e}"));
+                        return false;
+                    }
+                },
+                Phase::Reading => {
+                    let mut chunk = [0u8; CHUNK];
+                    match c.stream.read(&mut chunk) {
+                        Ok(0) => {
+                            self.stream_failed(peer, "closed before a whole message");
+                            return false;
+                        }
+                        Ok(n) => {
+                            c.input.extend_from_slice(&chunk[..n]);
+                            match message_len(&c.input) {
+                                Ok(None) => continue,
+                                Ok(Some(len)) if c.input.len() >= len => {
+                                    return self.stream_message(i, len);
+                                }
+                                Ok(Some(_)) => continue,
+                                Err(e) => {
+                                    self.stream_failed(peer, &format!("unreadable: {e:?}"));
+                                    return false;
+                                }
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                        Err(e) => {
+                            self.stream_failed(peer, &format!("read failed: {e}"));
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A whole message arrived on stream `i`: the node handles it and says
+    /// what goes back.
+    fn stream_message(&mut self, i: usize, len: usize) -> bool {
+        let now = self.now();
+        let c = &mut self.streams.conns[i];
+        let (peer, side) = (c.peer, c.side);
+        let input = std::mem::take(&mut c.input);
+        let mut scratch = vec![0u8; self.node.stream_scratch_len(len)];
+        let mut reply = vec![0u8; 1024];
+        let r = self
+            .node
+            .handle_stream(now, peer, side, &input[..len], &mut scratch, &mut reply);
+        drop(scratch);
+        if let StreamSide::Opened { .. } = side {
+            self.seed_spoke(peer);
+        }
+        self.drain();
+        let out = match r {
+            Ok(StreamReply::Close) => return false,
+            Ok(StreamReply::Bytes(n)) => {
+                reply.truncate(n);
+                reply
+            }
+            Ok(StreamReply::State { join }) => {
+                let mut out = vec![0u8; self.node.stream_state_len()];
+                match self.node.write_stream_state(join, &mut out) {
+                    Some(n) => {
+                        out.truncate(n);
+                        out
+                    }
+                    None => {
+                        self.stream_failed(peer, "our state did not fit its buffer");
+                        return false;
+                    }
+                }
+            }
+            Err(e) => {
+                self.stream_failed(peer, &format!("message refused: {e}"));
+                return false;
+            }
+        };
+        let c = &mut self.streams.conns[i];
+        c.out = out;
+        c.sent = 0;
+        c.phase = Phase::Writing { then_read: false };
+        self.pump(i)
+    }
+
+    fn stream_failed(&mut self, peer: SocketAddr, why: &str) {
+        self.streams.failures += 1;
+        tracing::warn!(target: "memberlist", "stream with {peer} failed: {why} ({} stream failures in all)", self.streams.failures);
+    }
+}

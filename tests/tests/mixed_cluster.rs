@@ -1,0 +1,271 @@
+//! Mixed clusters: our agent (`-wire=hashicorp`) and HashiCorp's own
+//! (`/usr/bin/serf`, installed by `.ci/run`) in one cluster, each joining
+//! the other. Skipped, with a note, where HashiCorp's agent is missing.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serf_tests::agents::{fresh_dir, key, serial, text, wait_until, Cluster, Kind, HASHICORP_SERF};
+
+fn hashicorp_installed() -> bool {
+    let found = Path::new(HASHICORP_SERF).exists();
+    if !found {
+        eprintln!("skipped: {HASHICORP_SERF} is not installed (.ci/run installs Debian's serf)");
+    }
+    found
+}
+
+/// Ours on the even members, HashiCorp's on the odd ones.
+fn alternating(n: usize) -> Vec<Kind> {
+    (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                Kind::Ours
+            } else {
+                Kind::HashiCorp
+            }
+        })
+        .collect()
+}
+
+/// The flags every member gets: ours speaks HashiCorp's wire; both tag
+/// themselves with their kind and run handlers that record what they saw.
+fn flags(kinds: &[Kind], dir: &Path, i: usize, more: &[String]) -> Vec<String> {
+    let mut f = Vec::new();
+    if kinds[i] == Kind::Ours {
+        f.push("-wire=hashicorp".to_string());
+    }
+    let kind = if kinds[i] == Kind::Ours { "ours" } else { "hc" };
+    f.extend(["-tag".into(), format!("kind={kind}")]);
+    let role = if i < 2 { "web" } else { "db" };
+    f.extend(["-tag".into(), format!("role={role}")]);
+    let log = dir.join(format!("n{}.events", i + 1));
+    f.extend([
+        "-event-handler".into(),
+        format!("user=echo \"$SERF_USER_EVENT $(cat)\" >> {}", log.display()),
+        "-event-handler".into(),
+        "query:load=echo \"$SERF_SELF_NAME\"".into(),
+    ]);
+    f.extend(more.iter().cloned());
+    f
+}
+
+/// `members` as agent `observer` lists them, through HashiCorp's client or
+/// ours: one "name address status tags" line per member, sorted.
+fn view(c: &Cluster, observer: usize, hashicorps_cli: bool) -> BTreeSet<String> {
+    let rpc = format!("-rpc-addr={}", c.agents[observer].rpc);
+    let out = if hashicorps_cli {
+        Command::new(HASHICORP_SERF)
+            .args(["members", &rpc])
+            .output()
+            .unwrap()
+    } else {
+        c.cli(observer, &["members"])
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let mut w: Vec<&str> = l.split_whitespace().collect();
+            if let Some(tags) = w.get_mut(3) {
+                let mut t: Vec<&str> = tags.split(',').collect();
+                t.sort();
+                return format!("{} {} {} {}", w[0], w[1], w[2], t.join(","));
+            }
+            w.join(" ")
+        })
+        .collect()
+}
+
+/// Every agent lists `n` alive members, and every view (through both
+/// clients) is the same.
+fn agreed(c: &Cluster, n: usize) -> bool {
+    let first = view(c, 0, false);
+    first.len() == n
+        && first.iter().all(|l| l.contains(" alive "))
+        && (0..c.agents.len())
+            .filter(|&i| c.agents[i].child.is_some())
+            .all(|i| view(c, i, false) == first && view(c, i, true) == first)
+}
+
+/// Lines agent `i`'s user-event handler wrote.
+fn events_seen(dir: &Path, i: usize) -> Vec<String> {
+    std::fs::read_to_string(dir.join(format!("n{}.events", i + 1)))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Starts the cluster and joins it both ways: HashiCorp's n2 joins our n1,
+/// our n3 joins HashiCorp's n2, HashiCorp's n4 joins our n3.
+fn mixed(n: usize, dir: &Path, more: &[String]) -> Cluster {
+    let kinds = alternating(n);
+    let c = Cluster::start_kinds(&kinds, |i| flags(&kinds, dir, i, more));
+    for i in 1..n {
+        c.join(i, i - 1);
+    }
+    c
+}
+
+#[test]
+fn ours_and_hashicorps_agents_join_each_other_agree_on_members_and_carry_events_and_queries() {
+    if !hashicorp_installed() {
+        return;
+    }
+    let _serial = serial();
+    let dir = fresh_dir("mixed");
+    let mut c = mixed(4, &dir, &[]);
+    assert!(
+        wait_until(Duration::from_secs(15), || agreed(&c, 4)),
+        "views differ: {:?} / {:?}",
+        view(&c, 0, false),
+        view(&c, 1, true)
+    );
+    let tags = view(&c, 1, true);
+    assert!(
+        tags.iter()
+            .any(|l| l.starts_with("n1 ") && l.contains("kind=ours") && l.contains("role=web")),
+        "{tags:?}"
+    );
+
+    // An event fired at either kind runs every agent's handler once.
+    assert!(c.cli(0, &["event", "from-ours", "a"]).status.success());
+    assert!(c.cli(1, &["event", "from-hc", "b"]).status.success());
+    let both = |i: usize| {
+        let mut e = events_seen(&dir, i);
+        e.sort();
+        e == ["from-hc b", "from-ours a"]
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || (0..4).all(both)),
+        "{:?}",
+        (0..4).map(|i| events_seen(&dir, i)).collect::<Vec<_>>()
+    );
+
+    // A query from either kind, filtered by tag, is acked and answered by
+    // the matching agents of both kinds (n1 ours, n2 HashiCorp's).
+    for asker in [0, 3] {
+        let o = c.cli(
+            asker,
+            &[
+                "query",
+                "-format=json",
+                "-tag",
+                "role=web",
+                "-timeout=3s",
+                "load",
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let mut acks: Vec<String> = v["Acks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        acks.sort();
+        assert_eq!(acks, ["n1", "n2"], "asked by n{}: {}", asker + 1, text(&o));
+        let responses = v["Responses"].as_object().unwrap();
+        assert_eq!(responses.len(), 2, "{}", text(&o));
+        for (who, said) in responses {
+            assert_eq!(said.as_str().unwrap().trim(), who, "{}", text(&o));
+        }
+    }
+
+    // Coordinates cross: an estimate between a HashiCorp member and ours,
+    // from either side.
+    for asker in [0, 1] {
+        let o = c.cli(asker, &["rtt", "n1", "n2"]);
+        assert!(text(&o).contains("rtt:"), "{}", text(&o));
+    }
+
+    // A graceful leave of ours and a kill -9 of HashiCorp's are seen by all.
+    assert!(c.cli(2, &["leave"]).status.success());
+    c.kill(3);
+    let settled = |c: &Cluster| {
+        (0..2).all(|i| {
+            c.status_of(i, "n3").as_deref() == Some("left")
+                && c.status_of(i, "n4").as_deref() == Some("failed")
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || settled(&c)),
+        "{:?} / {:?}",
+        view(&c, 0, false),
+        view(&c, 1, true)
+    );
+}
+
+#[test]
+fn an_encrypted_mixed_cluster_survives_hashicorps_key_rotation_and_a_snapshot_restart() {
+    if !hashicorp_installed() {
+        return;
+    }
+    let _serial = serial();
+    let dir = fresh_dir("mixed-keys");
+    let first = key(1);
+    let kinds = alternating(4);
+    let d = dir.clone();
+    let mut c = Cluster::start_kinds(&kinds, |i| {
+        let snap = d.join(format!("n{}.snapshot", i + 1));
+        let more = [
+            format!("-encrypt={first}"),
+            format!("-snapshot={}", snap.display()),
+        ];
+        flags(&kinds, &d, i, &more)
+    });
+    for i in 1..4 {
+        c.join(i, i - 1);
+    }
+    assert!(wait_until(Duration::from_secs(15), || agreed(&c, 4)));
+
+    // Rotate with HashiCorp's own client through a HashiCorp member.
+    let second = key(2);
+    let keys = |args: &[&str]| {
+        let rpc = format!("-rpc-addr={}", c.agents[1].rpc);
+        let mut a = vec!["keys", rpc.as_str()];
+        a.extend_from_slice(args);
+        let o = Command::new(HASHICORP_SERF).args(&a).output().unwrap();
+        assert!(o.status.success(), "keys {args:?}: {}", text(&o));
+        text(&o)
+    };
+    keys(&["-install", &second]);
+    keys(&["-use", &second]);
+    keys(&["-remove", &first]);
+    let listed = keys(&["-list"]);
+    assert!(
+        listed.contains(&second) && !listed.contains(&first),
+        "{listed}"
+    );
+    // No member is lost, and the cluster still carries an event.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(agreed(&c, 4), "{:?}", view(&c, 0, false));
+    assert!(c.cli(0, &["event", "after-rotation", "x"]).status.success());
+    assert!(wait_until(Duration::from_secs(10), || (0..4).all(|i| {
+        events_seen(&dir, i).iter().any(|e| e == "after-rotation x")
+    })));
+
+    // A HashiCorp agent killed and restarted from its snapshot rejoins.
+    // (It starts with the first key on its command line but its keyring
+    // is the cluster's, from the rotation it took part in.)
+    c.kill(3);
+    assert!(wait_until(Duration::from_secs(30), || c
+        .status_of(0, "n4")
+        .as_deref()
+        == Some("failed")));
+    let args = &mut c.agents[3].args;
+    for a in args.iter_mut() {
+        if a.starts_with("-encrypt=") {
+            *a = format!("-encrypt={second}");
+        }
+    }
+    c.restart(3);
+    assert!(
+        wait_until(Duration::from_secs(20), || agreed(&c, 4)),
+        "{:?}",
+        view(&c, 0, false)
+    );
+}
