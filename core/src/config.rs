@@ -89,7 +89,7 @@ pub struct Config {
 /// A node's wire format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Wire {
-    /// This project's compact postcard format (clusters of ours, the simulator).
+    /// This project's own compact format (clusters of ours, the simulator).
     #[default]
     Native,
     /// HashiCorp memberlist's msgpack packets with Serf's messages inside; the

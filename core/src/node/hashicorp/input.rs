@@ -2,7 +2,6 @@
 //! compounds (`wire::hashicorp::read_packet`), then each message translated
 //! into the native one the node's rules take.
 
-use super::split_label;
 use crate::identity::{HcNode, Identity};
 use crate::node::query::KeyOp;
 use crate::node::Node;
@@ -33,15 +32,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         from: I::Addr,
         datagram: &[u8],
     ) -> Result<(), DecodeError> {
-        let Some((label, body)) = split_label(datagram) else {
-            self.stats.frames_rejected += 1;
-            return Err(DecodeError::Frame(FrameError::Label));
-        };
-        let ours = self.config.label.as_ref().map_or(&[][..], |l| l.as_bytes());
-        if label != ours {
-            self.stats.frames_rejected += 1;
-            return Err(DecodeError::Frame(FrameError::Label));
-        }
+        let (label, body) = self.strip_label(datagram)?;
         let Some(mut scratch) = self.scratch.take() else {
             self.stats.frames_rejected += 1;
             return Err(DecodeError::Frame(FrameError::Decrypt));

@@ -46,7 +46,35 @@ fn split_label(packet: &[u8]) -> Option<(&[u8], &[u8])> {
     }
 }
 
+/// Writes memberlist's label header for `label` (nothing when empty) at the
+/// start of `buf`, which has room for it.
+fn write_label(buf: &mut [u8], label: &[u8]) {
+    if !label.is_empty() {
+        buf[0] = HAS_LABEL;
+        buf[1] = label.len() as u8;
+        buf[2..2 + label.len()].copy_from_slice(label);
+    }
+}
+
 impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
+    /// Checks a packet's or stream message's label against ours; returns
+    /// the label and what follows it (a mismatch is counted).
+    fn strip_label<'a>(
+        &mut self,
+        bytes: &'a [u8],
+    ) -> Result<(&'a [u8], &'a [u8]), crate::wire::DecodeError> {
+        let ours = self.config.label.as_ref().map_or(&[][..], |l| l.as_bytes());
+        match split_label(bytes) {
+            Some((label, body)) if label == ours => Ok((label, body)),
+            _ => {
+                self.stats.frames_rejected += 1;
+                Err(crate::wire::DecodeError::Frame(
+                    crate::wire::crypto::FrameError::Label,
+                ))
+            }
+        }
+    }
+
     /// The member HashiCorp's wire names `name`: ourselves, or whoever in
     /// the table carries that name.
     fn named(&self, name: &[u8]) -> Option<I> {

@@ -3,6 +3,7 @@
 //! Serf's) and the parts go out as one message or a compound, encrypted
 //! with the primary key and labelled as memberlist frames them.
 
+use super::write_label;
 use crate::identity::{HcNode, Identity};
 use crate::node::output::Transmit;
 use crate::node::query::KeyOp;
@@ -92,11 +93,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 }
             }
         }
-        if label_len > 0 {
-            buf[0] = kind::HAS_LABEL;
-            buf[1] = label.len() as u8;
-            buf[2..label_len].copy_from_slice(label);
-        }
+        write_label(buf, label);
         Some(total)
     }
 

@@ -5,7 +5,7 @@
 //! [`Node::handle_stream`], which merges a push-pull node by node and says
 //! what to write back.
 
-use super::split_label;
+use super::write_label;
 use crate::identity::{HcNode, Identity};
 use crate::node::members::table::State;
 use crate::node::Node;
@@ -173,11 +173,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 }
             }
         }
-        if label_len > 0 {
-            buf[0] = kind::HAS_LABEL;
-            buf[1] = label.len() as u8;
-            buf[2..label_len].copy_from_slice(label);
-        }
+        write_label(buf, label);
         Some(total)
     }
 
@@ -243,15 +239,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         scratch: &mut [u8],
         reply: &mut [u8],
     ) -> Result<StreamReply, DecodeError> {
-        let Some((label, body)) = split_label(message) else {
-            self.stats.frames_rejected += 1;
-            return Err(DecodeError::Frame(FrameError::Label));
-        };
-        let ours = self.config.label.as_ref().map_or(&[][..], |l| l.as_bytes());
-        if label != ours {
-            self.stats.frames_rejected += 1;
-            return Err(DecodeError::Frame(FrameError::Label));
-        }
+        let (label, body) = self.strip_label(message)?;
         let encrypted = body.first() == Some(&kind::ENCRYPT);
         if encrypted == self.keyring.is_empty() {
             // memberlist refuses plaintext when it encrypts, and cannot
@@ -322,11 +310,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 + seal_stream(&mut reply[label_len..], n, label, key, nonce)
                     .map_err(|_| too_small)?;
         }
-        if label_len > 0 {
-            reply[0] = kind::HAS_LABEL;
-            reply[1] = label.len() as u8;
-            reply[2..label_len].copy_from_slice(label);
-        }
+        write_label(reply, label);
         Ok(total)
     }
 
