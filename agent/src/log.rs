@@ -29,6 +29,7 @@ enum Msg {
     Line(Line),
     Subscribe(LossySender<Line>),
     SetLevel(Level),
+    Flush(mpsc::SyncSender<()>),
 }
 
 /// Handle to the log thread (cheap to clone).
@@ -48,6 +49,14 @@ impl Logs {
     /// Changes the most verbose level printed on stdout (SIGHUP reload).
     pub fn set_level(&self, level: Level) {
         let _ = self.tx.send(Msg::SetLevel(level));
+    }
+    /// Waits (up to `timeout`) until every line logged before this call is
+    /// written, so an exiting agent's last lines are not lost.
+    pub fn flush(&self, timeout: std::time::Duration) {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if self.tx.send(Msg::Flush(tx)).is_ok() {
+            let _ = rx.recv_timeout(timeout);
+        }
     }
 }
 
@@ -187,6 +196,10 @@ pub fn init(mut stdout_max: Level, syslog: Option<crate::syslog::Syslog>) -> Log
                     }
                 }
                 Msg::SetLevel(l) => stdout_max = l,
+                Msg::Flush(done) => {
+                    let _ = std::io::stdout().flush();
+                    let _ = done.send(());
+                }
             }
         }
     });

@@ -111,6 +111,14 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
         .transpose()?;
     println!("==> Starting Serf agent...");
     let logs = crate::log::init(cfg.log_level, syslog);
+    let code = serve(cfg, argv, &logs);
+    // Lines are printed by the log thread: the last ones ("Max join retry
+    // exhausted") must be out before the process exits.
+    logs.flush(Duration::from_secs(1));
+    code
+}
+
+fn serve(cfg: AgentConfig, argv: &[String], logs: &crate::log::Logs) -> Result<i32, String> {
     let mut builder = Member::builder(&cfg.name)
         .bind(cfg.bind)
         .advertise(cfg.advertise)
@@ -316,7 +324,7 @@ fn start(cfg: AgentConfig, argv: &[String]) -> Result<i32, String> {
         };
         if sig == SIGHUP {
             println!("==> Caught signal: hangup");
-            reload(argv, &commands, &hub, &logs);
+            reload(argv, &commands, &hub, logs);
             continue;
         }
         println!(
