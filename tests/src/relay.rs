@@ -1,12 +1,15 @@
-//! A userspace UDP relay that holds every datagram for a fixed one-way
-//! delay: latency between agents on a kernel without `netem`.
+//! A userspace UDP and TCP relay that holds every datagram (and every
+//! chunk of a stream) for a fixed one-way delay: latency between agents on
+//! a kernel without `netem`.
 //!
 //! Member `i` advertises the relay's front `i` instead of its own address.
 //! A datagram from `x` to front `i` leaves, `delay` later, from a back
 //! socket the relay keeps for `x`, towards member `i`'s real address; what
 //! member `i` sends to that back socket returns to `x`, from front `i`,
 //! `delay` later. Each direction is delayed, so a round trip gains twice
-//! the delay.
+//! the delay. Each front also listens for TCP on its port (memberlist's
+//! joins and push-pulls are streams to the advertised address): a
+//! connection to front `i` is piped to member `i`, each chunk delayed.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -16,8 +19,8 @@
 //! ```
 
 use std::collections::{BinaryHeap, HashMap};
-use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -29,8 +32,11 @@ use std::time::{Duration, Instant};
 pub struct RelayCounts {
     /// Datagrams forwarded.
     pub relayed: AtomicU64,
-    /// Datagrams a socket refused to send (counted, never silent).
+    /// Datagrams a socket refused to send, and streams that could not be
+    /// accepted or connected (counted, never silent).
     pub send_errors: AtomicU64,
+    /// TCP connections piped.
+    pub streams: AtomicU64,
 }
 
 /// A running relay; stops when dropped.
@@ -92,24 +98,24 @@ impl Relay {
         let netns = netns.map(|n| format!("/var/run/netns/{n}"));
         let (s, c) = (stop.clone(), counts.clone());
         let thread = std::thread::spawn(move || {
-            let setup = || -> io::Result<Vec<UdpSocket>> {
+            let setup = || -> io::Result<Vec<(UdpSocket, TcpListener)>> {
                 if let Some(path) = &netns {
                     enter_netns(path)?;
                 }
-                targets
-                    .iter()
-                    .map(|_| {
-                        let s = UdpSocket::bind((ip, 0))?;
-                        s.set_nonblocking(true)?;
-                        Ok(s)
-                    })
-                    .collect()
+                targets.iter().map(|_| bind_front(ip)).collect()
             };
             match setup() {
                 Ok(fronts) => {
-                    let addrs = fronts.iter().map(|f| f.local_addr()).collect();
+                    let addrs = fronts.iter().map(|f| f.0.local_addr()).collect();
                     let _ = tx.send(addrs);
-                    relay_loop(ip, fronts, &targets, delay, &s, &c);
+                    let (udp, tcp): (Vec<_>, Vec<_>) = fronts.into_iter().unzip();
+                    // Spawned here, so it and its pipes share the namespace.
+                    let acceptor = {
+                        let (t, s, c) = (targets.clone(), s.clone(), c.clone());
+                        std::thread::spawn(move || accept_loop(tcp, &t, delay, &s, &c))
+                    };
+                    relay_loop(ip, udp, &targets, delay, &s, &c);
+                    let _ = acceptor.join();
                 }
                 Err(e) => {
                     let _ = tx.send(Err(e));
@@ -156,6 +162,93 @@ fn enter_netns(path: &str) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// A UDP front and a TCP listener on the same port.
+fn bind_front(ip: IpAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    let mut last = io::Error::other("no port free for both UDP and TCP");
+    for _ in 0..32 {
+        let udp = UdpSocket::bind((ip, 0))?;
+        match TcpListener::bind((ip, udp.local_addr()?.port())) {
+            Ok(tcp) => {
+                udp.set_nonblocking(true)?;
+                tcp.set_nonblocking(true)?;
+                return Ok((udp, tcp));
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Accepts on every front until stopped; each connection gets its pipe.
+fn accept_loop(
+    listeners: Vec<TcpListener>,
+    targets: &[SocketAddr],
+    delay: Duration,
+    stop: &Arc<AtomicBool>,
+    counts: &Arc<RelayCounts>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let mut idle = true;
+        for (member, l) in listeners.iter().enumerate() {
+            match l.accept() {
+                Ok((client, _)) => {
+                    idle = false;
+                    let (to, c) = (targets[member], counts.clone());
+                    std::thread::spawn(move || pipe(client, to, delay, &c));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    counts.send_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if idle {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Pipes `client` to a new connection to `target`, both ways delayed.
+fn pipe(client: TcpStream, target: SocketAddr, delay: Duration, counts: &RelayCounts) {
+    let connected = client.set_nonblocking(false).and_then(|()| {
+        let server = TcpStream::connect_timeout(&target, Duration::from_secs(5))?;
+        Ok((client.try_clone()?, server.try_clone()?, server))
+    });
+    let Ok((client_back, server_back, server)) = connected else {
+        counts.send_errors.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    counts.streams.fetch_add(1, Ordering::Relaxed);
+    let there = std::thread::spawn(move || delayed_copy(client, server, delay));
+    delayed_copy(server_back, client_back, delay);
+    let _ = there.join();
+}
+
+/// Copies `from` into `to`, each chunk `delay` after it was read; an end
+/// (or an error) on `from` ends `to`'s writing side when the rest is out.
+fn delayed_copy(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
+    // memberlist's stream timeout: a silent peer does not pin the thread.
+    let _ = from.set_read_timeout(Some(Duration::from_secs(10)));
+    let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
+    let writer = std::thread::spawn(move || {
+        for (due, bytes) in rx {
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            if to.write_all(&bytes).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+    let mut buf = vec![0u8; 65_536];
+    while let Ok(n @ 1..) = from.read(&mut buf) {
+        if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.join();
 }
 
 fn relay_loop(
