@@ -186,9 +186,11 @@ Options:
                             kept apart.
   -profile=lan              Timing profile: lan, wan or local.
   -protocol=5               Serf protocol version to speak (2 to 5).
-  -wire=native              Wire format: native (this agent's own), or
-                            hashicorp (memberlist's, to join HashiCorp
-                            Serf agents).
+  -wire=hashicorp           Wire format: hashicorp (memberlist's and
+                            Serf's, so HashiCorp Serf agents and ours form
+                            one cluster), or native (this agent's own, for
+                            clusters of ours only; carries responses over
+                            one packet in chunks).
   -runtime=auto             What drives the member: uring (io_uring), std
                             (a thread on a blocking socket), or auto (uring
                             where the kernel offers it).

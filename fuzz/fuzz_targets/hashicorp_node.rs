@@ -147,8 +147,14 @@ fn push_pull(states: &[PeerState], join: bool, ltime: u64) -> Vec<u8> {
         query_ltime: ltime,
     };
     let statuses = || states.iter().map(|s| (name(s.node), ltime, s.state % 4 == 3));
-    let mut user = vec![0u8; 256 + states.len() * 32];
-    let u = encode_user_state(&clocks, statuses, &mut user).expect("room for the clocks");
+    // An event per state: the merge delivers Serf's event buffer too.
+    let events = || {
+        states
+            .iter()
+            .map(|s| (u64::from(s.inc), name(s.node), &b"payload"[..]))
+    };
+    let mut user = vec![0u8; 256 + states.len() * 128];
+    let u = encode_user_state(&clocks, statuses, events, &mut user).expect("room for the clocks");
     let header = Header {
         nodes: states.len() as u32,
         user_state_len: u as u32,
@@ -170,7 +176,10 @@ fn stream(node: &mut Fuzzed, now: Instant, accepted: bool, message: &[u8]) {
     let side = if accepted {
         StreamSide::Accepted
     } else {
-        StreamSide::Opened { join: false }
+        StreamSide::Opened {
+            join: false,
+            replay: false,
+        }
     };
     let mut scratch = vec![0u8; node.stream_scratch_len(message.len())];
     let mut reply = [0u8; 1024];

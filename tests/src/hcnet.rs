@@ -25,6 +25,8 @@ pub struct Delivered {
     pub queries: Vec<(String, Vec<u8>)>,
     /// Responses to our queries: (responder, payload).
     pub responses: Vec<(String, Vec<u8>)>,
+    /// Our answers the node refused to send.
+    pub refused: Vec<serf_core::query::QueryError>,
 }
 
 /// Member `i`: named `n{i}`, listening on 127.0.0.1:(7000 + i).
@@ -109,7 +111,8 @@ impl HcNet {
 
     /// Runs for `d` in 5 ms steps: timers, then every datagram delivered at
     /// once (and what that provokes, until quiet). Queries are answered with
-    /// `"<name>:<query>"`.
+    /// `"<name>:<query>"`, except a query named `big`, answered with 4,000
+    /// bytes (over one packet).
     pub fn run(&mut self, d: Duration) {
         let end = self.now + d;
         while self.now < end {
@@ -174,7 +177,13 @@ impl HcNet {
             }
             let me = hc_id(i).name().to_string();
             for (id, name) in answers {
-                let _ = n.respond(now, id, format!("{me}:{name}").as_bytes());
+                let answer = match name.as_str() {
+                    "big" => vec![b'a'; 4000],
+                    _ => format!("{me}:{name}").into_bytes(),
+                };
+                if let Err(e) = n.respond(now, id, &answer) {
+                    seen.refused.push(e);
+                }
             }
             while n.poll_event().is_some() {}
         }

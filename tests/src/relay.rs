@@ -243,7 +243,10 @@ fn delayed_copy(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
     });
     let mut buf = vec![0u8; 65_536];
     while let Ok(n @ 1..) = from.read(&mut buf) {
-        if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+        if tx
+            .send((Instant::now() + delay, buf[..n].to_vec()))
+            .is_err()
+        {
             break;
         }
     }

@@ -236,3 +236,27 @@ fn nodes_on_hashicorps_wire_gossip_events_answer_filtered_queries_and_detect_a_c
     eprintln!("{} datagrams; n0 {s:?}", net.datagrams);
     assert!(net.datagrams > 0);
 }
+
+#[test]
+fn a_response_over_one_packet_is_refused_on_hashicorps_wire_and_said_why() {
+    let mut config = Config::local().with_members(8);
+    config.query_response_size_limit = 65_536;
+    let mut net = HcNet::new(2, &config);
+    net.run(Duration::from_secs(2));
+    let now = net.now;
+    net.node(0)
+        .query(now, "big", b"", &QueryParams::<NodeId>::default())
+        .unwrap();
+    net.run(Duration::from_secs(3));
+    // Serf would send it as one oversized datagram; we do not chunk on its
+    // wire, so the answer is refused with its reason, never cut or lost.
+    assert_eq!(
+        net.delivered[1].refused,
+        [serf_core::query::QueryError::ResponseOverPacket]
+    );
+    assert_eq!(net.node(1).stats().responses_too_large, 1);
+    assert!(net.delivered[0]
+        .responses
+        .iter()
+        .all(|(from, _)| from != "n1"));
+}

@@ -295,7 +295,7 @@ impl AgentConfig {
                 _ => return Err(format!("-protocol must be 2 to 5, got {p:?}")),
             }
         }
-        config.wire = match f.get("wire").unwrap_or("native") {
+        config.wire = match f.get("wire").unwrap_or("hashicorp") {
             "native" => Wire::Native,
             "hashicorp" => Wire::HashiCorp,
             w => return Err(format!("-wire must be hashicorp or native, got {w:?}")),

@@ -162,7 +162,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         self.broadcast_intent(ltime, self.me.clone(), false, false);
         if self.config.wire == crate::config::Wire::HashiCorp {
             // memberlist joins over a TCP stream the runtime carries.
-            return self.open_stream(addr, true);
+            return self.open_stream(addr, true, extra & push_pull_flags::REPLAY != 0);
         }
         let session = self.next_seq();
         let flags = push_pull_flags::WANT_REPLY | push_pull_flags::JOIN | extra;
@@ -211,9 +211,12 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             .is_some_and(|s| self.intents.leaving(s))
     }
 
-    /// Restores the member clock from a snapshot.
+    /// Restores the member clock from a snapshot. As Serf does, the saved
+    /// time is witnessed: the next intent goes out after it, so a rejoin's
+    /// join outranks the leave the snapshot ended with (the leave took the
+    /// saved time itself).
     pub fn restore_member_clock(&mut self, ltime: u64) {
-        self.intents.clock.restore(ltime);
+        self.intents.clock.witness(ltime);
     }
 
     pub(crate) fn broadcast_intent(&mut self, ltime: u64, node: I, leave: bool, prune: bool) {

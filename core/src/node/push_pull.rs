@@ -170,7 +170,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             if s != self.my_slot && self.members.slot(s).state() == Some(State::Alive) {
                 let to = self.members.slot(s).id().addr();
                 if self.config.wire == Wire::HashiCorp {
-                    return self.open_stream(to, false);
+                    return self.open_stream(to, false, false);
                 }
                 let session = self.next_seq();
                 if self.config.push_pull_digest {
@@ -204,7 +204,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 let to = self.members.slot(s).id().addr();
                 self.stats.reconnects += 1;
                 if self.config.wire == Wire::HashiCorp {
-                    return self.open_stream(to, false);
+                    return self.open_stream(to, false, false);
                 }
                 let session = self.next_seq();
                 self.push_pull(to, session, push_pull_flags::WANT_REPLY, Mask::ALL);

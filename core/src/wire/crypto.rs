@@ -241,6 +241,14 @@ impl Refusal {
         }
     }
 
+    /// Our own failure to read a peer's stream, worded as memberlist words
+    /// it (`encrypting`: whether we do): plaintext while we encrypt is
+    /// "not encrypted", ciphertext while we do not is "encryption is not
+    /// configured".
+    pub fn reading(e: FrameError, encrypting: bool) -> Refusal {
+        Refusal::of(e, !encrypting)
+    }
+
     /// The notice's bytes.
     pub fn encode(self) -> [u8; REFUSAL_LEN] {
         let reason = match self {
@@ -264,10 +272,10 @@ impl Refusal {
     }
 }
 
-impl core::fmt::Display for Refusal {
+impl Refusal {
     /// Worded as memberlist reports a failed join, from the joiner's side.
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
+    pub fn text(self) -> &'static str {
+        match self {
             Refusal::EncryptionRequired => {
                 "Remote state is encrypted and encryption is not configured"
             }
@@ -276,7 +284,13 @@ impl core::fmt::Display for Refusal {
             }
             Refusal::NoKeyDecrypts => "No installed keys could decrypt the message",
             Refusal::LabelMismatch => "Remote cluster label does not match ours",
-        })
+        }
+    }
+}
+
+impl core::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.text())
     }
 }
 

@@ -11,7 +11,7 @@ use crate::node::members::table::State;
 use crate::node::Node;
 use crate::storage::Store;
 use crate::time::Instant;
-use crate::wire::crypto::{FrameError, NONCE, TAG};
+use crate::wire::crypto::{FrameError, Refusal, NONCE, TAG};
 use crate::wire::hashicorp::bridge::{tags_to_hashicorp, tags_to_native};
 use crate::wire::hashicorp::serf::{decode_push_pull, encode_user_state, Clocks};
 use crate::wire::hashicorp::stream::{
@@ -20,7 +20,7 @@ use crate::wire::hashicorp::stream::{
 };
 use crate::wire::hashicorp::{decode_message, encode_message, kind, HcMessage};
 use crate::wire::tags::MAX_META;
-use crate::wire::{wire_state, DecodeError};
+use crate::wire::{wire_state, DecodeError, Message};
 use rand_core::RngCore;
 
 /// Streams waiting to be opened by the runtime.
@@ -29,6 +29,9 @@ const QUEUED: usize = 8;
 /// 255 bytes, meta up to 512 in Serf's encoding, field names) and its
 /// entries in Serf's state (status time, maybe a left name).
 const PER_MEMBER: usize = 1536;
+/// What Serf's event buffer adds to one kept event: its batch's map and
+/// time, the field names and the length prefixes.
+const PER_EVENT: usize = 64;
 /// Room for the push-pull header and Serf's clocks.
 const FIXED: usize = 512;
 /// Room kept in front of the push-pull header for the label and encryption
@@ -45,6 +48,8 @@ pub struct StreamOpen<A> {
     pub to: A,
     /// A join (the answering side treats the state as new).
     pub join: bool,
+    /// A join that wants the cluster's past events (`join -replay`).
+    pub replay: bool,
 }
 
 /// Which end of a stream a message came from.
@@ -56,6 +61,8 @@ pub enum StreamSide {
     Opened {
         /// It was our join.
         join: bool,
+        /// The join asked for past events ([`StreamOpen::replay`]).
+        replay: bool,
     },
 }
 
@@ -71,6 +78,18 @@ pub enum StreamReply {
     },
     /// The first `len` bytes of the reply buffer (an ack), then close.
     Bytes(usize),
+    /// The peer's request could not be read (`why`); the first `len` bytes
+    /// of the reply buffer tell it so (memberlist's error response), then
+    /// close.
+    Refused {
+        /// Bytes of the error response.
+        len: usize,
+        /// What was wrong with the request.
+        why: Refusal,
+    },
+    /// The peer answered our stream with an error: its text is the first
+    /// `len` bytes of the reply buffer.
+    RemoteError(usize),
 }
 
 /// The queue of streams to open.
@@ -105,8 +124,8 @@ impl<A> Streams<A> {
 
 impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// Asks the runtime for a push-pull stream to `to` (HashiCorp's wire).
-    pub(crate) fn open_stream(&mut self, to: I::Addr, join: bool) {
-        if !self.streams.push(StreamOpen { to, join }) {
+    pub(crate) fn open_stream(&mut self, to: I::Addr, join: bool, replay: bool) {
+        if !self.streams.push(StreamOpen { to, join, replay }) {
             self.stats.transmits_dropped += 1;
         }
     }
@@ -120,14 +139,18 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// The buffer [`Node::write_stream_state`] needs: an upper bound for the
     /// members known now.
     pub fn stream_state_len(&self) -> usize {
-        FIXED + HEAD_ROOM + TAG + self.members.counts().total() as usize * PER_MEMBER
+        FIXED
+            + HEAD_ROOM
+            + TAG
+            + self.members.counts().total() as usize * PER_MEMBER
+            + self.event_log.bound(PER_EVENT)
     }
 
     /// The scratch buffer [`Node::handle_stream`] needs for a message of
     /// `len` bytes: room to decrypt it and to decompress what it holds
     /// (bounded by the members this node can hold).
     pub fn stream_scratch_len(&self, len: usize) -> usize {
-        len + FIXED + self.config.capacity.members * PER_MEMBER
+        len + FIXED + self.config.capacity.members * PER_MEMBER + self.left_marks_len()
     }
 
     /// Writes our push-pull state as a stream message (labelled and
@@ -221,7 +244,22 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 Some((name, self.intents.ltime(slot), left))
             })
         };
-        let user = encode_user_state(&clocks, statuses, buf.get_mut(at..)?).ok()?;
+        // Serf's event buffer: the events we keep, so a joiner with
+        // -replay (and anti-entropy) gets them.
+        let events = || {
+            self.event_log
+                .records()
+                .filter_map(|rec| match crate::wire::decode_message::<I>(rec) {
+                    Some(Message::Event {
+                        ltime,
+                        name,
+                        payload,
+                        ..
+                    }) => Some((ltime, name.as_bytes(), payload)),
+                    _ => None,
+                })
+        };
+        let user = encode_user_state(&clocks, statuses, events, buf.get_mut(at..)?).ok()?;
         Some((nodes, at + user, user))
     }
 
@@ -244,17 +282,15 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         if encrypted == self.keyring.is_empty() {
             // memberlist refuses plaintext when it encrypts, and cannot
             // read ciphertext when it does not.
-            self.stats.frames_rejected += 1;
-            return Err(DecodeError::Frame(FrameError::Encryption));
+            return self.unreadable_stream(side, FrameError::Encryption, reply);
         }
+        let marks_at = scratch.len().saturating_sub(self.left_marks_len());
+        let (scratch, marks) = scratch.split_at_mut(marks_at);
         let (opened, inflate) = scratch.split_at_mut(scratch.len().min(body.len()));
         let plain = if encrypted {
             match hc_stream::open_encrypted(body, opened, label, &self.keyring) {
                 Ok(n) => &opened[..n],
-                Err(_) => {
-                    self.stats.frames_rejected += 1;
-                    return Err(DecodeError::Frame(FrameError::Decrypt));
-                }
+                Err(_) => return self.unreadable_stream(side, FrameError::Decrypt, reply),
             }
         } else {
             body
@@ -264,7 +300,17 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             return Err(DecodeError::Malformed);
         };
         match message.first() {
-            Some(&kind::PUSH_PULL) => self.merge_stream_state(now, side, message),
+            Some(&kind::PUSH_PULL) => self.merge_stream_state(now, side, message, marks),
+            Some(&kind::ERR) if matches!(side, StreamSide::Opened { .. }) => {
+                // memberlist's error response: why the peer refused us.
+                let Ok(HcMessage::Err(text)) = decode_message(message) else {
+                    self.stats.decode_errors += 1;
+                    return Err(DecodeError::Malformed);
+                };
+                let n = text.len().min(reply.len());
+                reply[..n].copy_from_slice(&text[..n]);
+                Ok(StreamReply::RemoteError(n))
+            }
             Some(&kind::PING) => {
                 let Ok(HcMessage::Ping(p)) = decode_message(message) else {
                     self.stats.decode_errors += 1;
@@ -288,6 +334,31 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 Ok(StreamReply::Close)
             }
         }
+    }
+
+    /// A stream message we cannot read. A peer's request is answered as
+    /// memberlist answers it, with an error response (sealed with our key,
+    /// so a peer with the wrong key learns only that it cannot read it); an
+    /// answer to our own stream is refused with memberlist's wording.
+    fn unreadable_stream(
+        &mut self,
+        side: StreamSide,
+        e: FrameError,
+        reply: &mut [u8],
+    ) -> Result<StreamReply, DecodeError> {
+        self.stats.frames_rejected += 1;
+        let why = Refusal::reading(e, !self.keyring.is_empty());
+        if side != StreamSide::Accepted {
+            return Err(DecodeError::Refused(why));
+        }
+        let len = self.seal_stream_reply(&HcMessage::Err(why.text().as_bytes()), reply)?;
+        Ok(StreamReply::Refused { len, why })
+    }
+
+    /// A bit per member slot, for the members a push-pull's Serf state says
+    /// left (kept at the end of the stream scratch).
+    fn left_marks_len(&self) -> usize {
+        self.config.capacity.members.div_ceil(8)
     }
 
     /// An ack (or any short message) framed for a stream into `reply`.
@@ -321,6 +392,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         now: Instant,
         side: StreamSide,
         message: &[u8],
+        marks: &mut [u8],
     ) -> Result<StreamReply, DecodeError> {
         let Ok(mut pp) = read_push_pull(message) else {
             self.stats.decode_errors += 1;
@@ -352,7 +424,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             self.on_state(now, id, s.incarnation, state, &meta[..n], protocol);
         }
         match pp.user_state() {
-            Some(Ok(user)) if !user.is_empty() => self.merge_serf_state(now, side, user)?,
+            Some(Ok(user)) if !user.is_empty() => self.merge_serf_state(now, side, user, marks)?,
             Some(Ok(_)) => {}
             _ => {
                 self.stats.decode_errors += 1;
@@ -370,6 +442,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         now: Instant,
         side: StreamSide,
         user: &[u8],
+        marks: &mut [u8],
     ) -> Result<(), DecodeError> {
         let Ok(pp) = decode_push_pull(user) else {
             self.stats.decode_errors += 1;
@@ -380,14 +453,30 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         self.intents.clock.witness(pp.ltime.saturating_sub(1));
         self.user_events.clock.restore(pp.event_ltime);
         self.queries_seen.clock.restore(pp.query_ltime);
-        if side == (StreamSide::Opened { join: true }) {
+        if let StreamSide::Opened {
+            join: true,
+            replay: false,
+        } = side
+        {
             // Our join (without replay): what the cluster saw is history.
             self.user_events.min_time = self.user_events.min_time.max(pp.event_ltime);
         }
         // Each member's intent at its status time: a leave for the members
-        // the node states just said left (Serf's `LeftMembers`, without a
-        // search per name), a join for the others.
+        // the peer lists as left (`LeftMembers`, marked by slot first, so
+        // no name is searched for), a join for the others.
+        marks.fill(0);
         let mut bad = false;
+        for name in pp.left() {
+            let Ok(name) = name else {
+                bad = true;
+                break;
+            };
+            if let Some(s) = self.named(name).and_then(|n| self.members.find(&n)) {
+                if let Some(m) = marks.get_mut(s as usize / 8) {
+                    *m |= 1 << (s % 8);
+                }
+            }
+        }
         for status in pp.status_times() {
             let Ok((name, ltime)) = status else {
                 bad = true;
@@ -396,10 +485,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             let Some(node) = self.named(name) else {
                 continue;
             };
-            let left = self
-                .members
-                .find(&node)
-                .is_some_and(|s| self.members.slot(s).state() == Some(State::Left));
+            let left = self.members.find(&node).is_some_and(|s| {
+                marks
+                    .get(s as usize / 8)
+                    .is_some_and(|m| m & (1 << (s % 8)) != 0)
+            });
             self.on_intent(now, ltime, node, left, false);
         }
         let events = pp.each_event(|ltime, name, payload| {

@@ -158,6 +158,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             self.stats.relays_skipped += 1;
         }
         let chunks = payload.len().div_ceil(chunk).max(1);
+        if chunks > 1 && self.config.wire == crate::config::Wire::HashiCorp {
+            self.stats.responses_too_large += 1;
+            return Err(QueryError::ResponseOverPacket);
+        }
         if chunks as u32 > MAX_CHUNKS || self.outbox.free() < chunks * (1 + relays) {
             return Err(QueryError::Busy);
         }

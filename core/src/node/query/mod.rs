@@ -59,6 +59,9 @@ pub enum QueryError {
     TooLarge,
     /// The response exceeds the response size limit.
     ResponseTooLarge,
+    /// On HashiCorp's wire, the response does not fit one packet (only the
+    /// native wire carries a response in chunks).
+    ResponseOverPacket,
     /// No pending query with that id (or already answered, or past its deadline).
     UnknownQuery,
     /// Tables or the outbox are full right now.

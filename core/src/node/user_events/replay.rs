@@ -61,6 +61,16 @@ impl<S: Store> EventLog<S> {
         self.next.saturating_sub(self.slots.count() as u64)
     }
 
+    /// Every record kept, oldest first.
+    pub(crate) fn records(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        (self.oldest()..self.next).filter_map(|seq| self.get(seq))
+    }
+
+    /// The most bytes all kept records take, `per_record` extra bytes each.
+    pub(crate) fn bound(&self, per_record: usize) -> usize {
+        self.slots.count() * (self.slots.slot_len() + per_record)
+    }
+
     /// Record `seq`, if still kept.
     pub(crate) fn get(&self, seq: u64) -> Option<&[u8]> {
         if seq >= self.next || seq < self.oldest() {

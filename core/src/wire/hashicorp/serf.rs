@@ -502,22 +502,38 @@ pub struct Clocks {
 }
 
 /// Writes Serf's push-pull state from the members' statuses — `statuses`
-/// yields (name, member clock, left) — with an empty event buffer; returns
-/// the length. `statuses` is walked three times (counts, times, left names).
-pub fn encode_user_state<'a, It>(
+/// yields (name, member clock, left) — and the kept user events — `events`
+/// yields (time, name, payload), each becoming a batch of one; returns the
+/// length. `statuses` is walked three times (counts, times, left names),
+/// `events` twice.
+pub fn encode_user_state<'a, 'e, It, Ev>(
     clocks: &Clocks,
     statuses: impl Fn() -> It,
+    events: impl Fn() -> Ev,
     buf: &mut [u8],
 ) -> Result<usize, HcError>
 where
     It: Iterator<Item = (&'a [u8], u64, bool)>,
+    Ev: Iterator<Item = (u64, &'e [u8], &'e [u8])>,
 {
     let mut w = Writer::new(buf);
     w.raw(&[serf_kind::PUSH_PULL])?;
     w.map(6)?;
     w.field_uint("EventLTime", clocks.event_ltime)?;
     w.str(b"Events")?;
-    w.array(0)?;
+    w.array(events().count())?;
+    for (ltime, name, payload) in events() {
+        // Go's field order: userEvents{LTime, Events}, userEvent{Name, Payload}.
+        w.map(2)?;
+        w.field_uint("LTime", ltime)?;
+        w.str(b"Events")?;
+        w.array(1)?;
+        w.map(2)?;
+        w.str(b"Name")?;
+        w.str(name)?;
+        w.str(b"Payload")?;
+        w.str(payload)?;
+    }
     w.field_uint("LTime", clocks.ltime)?;
     w.str(b"LeftMembers")?;
     w.array(statuses().filter(|s| s.2).count())?;

@@ -46,6 +46,9 @@ pub(super) fn query_error(e: QueryError, config: &Config) -> String {
             "response exceeds limit of {} bytes",
             config.query_response_size_limit
         ),
+        QueryError::ResponseOverPacket => {
+            "response does not fit one packet on HashiCorp's wire (-wire=native carries it in chunks)".into()
+        }
         QueryError::UnknownQuery => "No pending queries matching ID".into(),
         QueryError::Busy => "too many queries or responses in flight; try again".into(),
         QueryError::FilterTooLarge => "the query's node or tag filters are too large".into(),

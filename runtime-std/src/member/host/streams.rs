@@ -11,6 +11,7 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::{Duration, Instant as StdInstant};
 
 use serf_core::wire::hashicorp::stream::message_len;
+use serf_core::wire::DecodeError;
 use serf_core::{StreamReply, StreamSide};
 
 use super::Host;
@@ -48,6 +49,7 @@ struct Connecting {
     result: Receiver<std::io::Result<TcpStream>>,
     to: SocketAddr,
     join: bool,
+    replay: bool,
 }
 
 /// The member's TCP listener and its streams in progress.
@@ -98,6 +100,7 @@ impl Host {
                     result: rx,
                     to,
                     join: open.join,
+                    replay: open.replay,
                 }),
                 Err(e) => self.stream_failed(to, &format!("cannot start a connect: {e}")),
             }
@@ -118,7 +121,7 @@ impl Host {
         let mut i = 0;
         while i < self.streams.connecting.len() {
             let c = &self.streams.connecting[i];
-            let (to, join) = (c.to, c.join);
+            let (to, join, replay) = (c.to, c.join, c.replay);
             let result = match c.result.try_recv() {
                 Ok(r) => r,
                 Err(TryRecvError::Empty) => {
@@ -147,7 +150,7 @@ impl Host {
             self.streams.conns.push(Conn {
                 stream,
                 peer: to,
-                side: StreamSide::Opened { join },
+                side: StreamSide::Opened { join, replay },
                 phase: Phase::Writing { then_read: true },
                 input: Vec::new(),
                 out,
@@ -273,6 +276,19 @@ impl Host {
                 reply.truncate(n);
                 reply
             }
+            Ok(StreamReply::Refused { len, why }) => {
+                // As memberlist: logged, and the peer is told why.
+                self.streams.failures += 1;
+                tracing::error!(target: "memberlist", "failed to receive: {why} from={peer}");
+                reply.truncate(len);
+                reply
+            }
+            Ok(StreamReply::RemoteError(n)) => {
+                let why = format!("remote error: {}", String::from_utf8_lossy(&reply[..n]));
+                self.stream_failed(peer, &why);
+                self.join_refused(peer, why);
+                return false;
+            }
             Ok(StreamReply::State { join }) => {
                 let mut out = vec![0u8; self.node.stream_state_len()];
                 match self.node.write_stream_state(join, &mut out) {
@@ -285,6 +301,12 @@ impl Host {
                         return false;
                     }
                 }
+            }
+            Err(DecodeError::Refused(why)) => {
+                // Our stream's answer is unreadable: a join says why.
+                self.stream_failed(peer, why.text());
+                self.join_refused(peer, why.to_string());
+                return false;
             }
             Err(e) => {
                 self.stream_failed(peer, &format!("message refused: {e}"));
