@@ -130,6 +130,17 @@ fn ours_and_hashicorps_agents_join_each_other_agree_on_members_and_carry_events_
         "{tags:?}"
     );
 
+    // What we gossip about HashiCorp's members is byte for byte what they
+    // say of themselves (two tags, in their order): none refutes it.
+    for i in [1, 3] {
+        let log = std::fs::read_to_string(c.dir.join(format!("n{}.log", i + 1))).unwrap();
+        assert!(
+            !log.contains("Refuting an alive message"),
+            "n{}: {log}",
+            i + 1
+        );
+    }
+
     // An event fired at either kind runs every agent's handler once.
     assert!(c.cli(0, &["event", "from-ours", "a"]).status.success());
     assert!(c.cli(1, &["event", "from-hc", "b"]).status.success());
@@ -268,4 +279,33 @@ fn an_encrypted_mixed_cluster_survives_hashicorps_key_rotation_and_a_snapshot_re
         "{:?}",
         view(&c, 0, false)
     );
+}
+
+#[test]
+fn untagged_members_of_either_kind_carry_serfs_empty_tags_and_nobody_refutes_them() {
+    if !hashicorp_installed() {
+        return;
+    }
+    let _serial = serial();
+    let c = Cluster::start_kinds(&alternating(2), |_| Vec::new());
+    c.join(1, 0);
+    assert!(
+        wait_until(Duration::from_secs(15), || c.alive_count(0) == 2
+            && c.alive_count(1) == 2),
+        "{}{}",
+        c.members(0, &[]),
+        c.members(1, &[])
+    );
+    // Gossip rounds pass: our n1 repeats HashiCorp's n2's alive message.
+    std::thread::sleep(Duration::from_secs(6));
+    let log = std::fs::read_to_string(c.dir.join("n2.log")).unwrap();
+    assert!(!log.contains("Refuting an alive message"), "{log}");
+    // HashiCorp reads our empty tags as none (not a bare `role=`).
+    let o = Command::new(HASHICORP_SERF)
+        .args(["members", &format!("-rpc-addr={}", c.agents[1].rpc)])
+        .output()
+        .unwrap();
+    let listed = text(&o);
+    let n1 = listed.lines().find(|l| l.starts_with("n1 ")).unwrap_or("");
+    assert!(n1.contains("alive") && !n1.contains("role"), "{listed}");
 }

@@ -194,8 +194,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let meta_limit = config.capacity.meta;
         let seed = rng.next_u64();
         let mut members = MemberTable::new(buffers.slots, buffers.index, seed);
+        // memberlist starts a node at incarnation 1 and ignores an alive at
+        // 0 about a member it has not seen (its new entries hold 0).
+        let first = u32::from(config.wire == crate::config::Wire::HashiCorp);
         let my_slot = members
-            .insert(me.clone(), 0, State::Alive, now)
+            .insert(me.clone(), first, State::Alive, now)
             .map_err(|_| BuildError::Capacity)?;
         members.set_protocol(my_slot, config.protocol);
         let mut node = Node {

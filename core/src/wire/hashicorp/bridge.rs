@@ -58,6 +58,10 @@ pub fn tags_to_native(meta: &[u8], buf: &mut [u8]) -> Result<usize, HcError> {
         text(t.value)?;
         n += 1;
     }
+    if n == 0 {
+        // Serf's empty map: no tags, as natively.
+        return Ok(0);
+    }
     let pairs = || {
         serf::tags(meta)
             .into_iter()
@@ -68,12 +72,11 @@ pub fn tags_to_native(meta: &[u8], buf: &mut [u8]) -> Result<usize, HcError> {
     postcard_into(&Pairs(n, pairs), buf)
 }
 
-/// Native tags → Serf's node meta (`0xff` and a msgpack map; nothing for no tags).
+/// Native tags → Serf's node meta: `0xff` and a msgpack map, an empty map
+/// for no tags (as Serf writes it: a member compares the meta gossiped
+/// about it byte for byte with its own and refutes any difference).
 pub fn tags_to_hashicorp(meta: &[u8], buf: &mut [u8]) -> Result<usize, HcError> {
     let n = Tags::new(meta).count();
-    if n == 0 {
-        return Ok(0);
-    }
     let mut w = Writer::new(buf);
     w.raw(&[serf::TAG_MAGIC])?;
     w.map(n)?;

@@ -429,3 +429,15 @@ fn tcp_push_pulls_read_node_by_node_and_re_encode_to_the_same_bytes() {
         }
     }
 }
+
+#[test]
+fn no_tags_are_serfs_empty_map_and_read_back_as_no_tags() {
+    use super::bridge::{tags_to_hashicorp, tags_to_native};
+    let mut hc = [0u8; 16];
+    let n = tags_to_hashicorp(&[], &mut hc).unwrap();
+    // What a HashiCorp agent without tags gossips about itself.
+    assert_eq!(&hc[..n], &[0xff, 0x80]);
+    let mut native = [0u8; 16];
+    assert_eq!(tags_to_native(&hc[..n], &mut native).unwrap(), 0);
+    assert_eq!(tags_to_native(&[], &mut native).unwrap(), 0);
+}
