@@ -277,16 +277,20 @@ impl Runtime {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let (cmd_tx, cmd_rx) = mpsc::channel();
         let (done_tx, done_rx) = mpsc::channel();
+        let inbox = self.inbox.clone();
+        let wake: serf_runtime_std::member::Waker = Arc::new(move || inbox.push(Wake::Ready(key)));
+        let commands = Commands::new(cmd_tx, Some(wake));
+        let mut host = p.host;
+        // Accepted streams arrive as commands, which wake the ring.
+        host.accept_through(commands.clone())?;
         self.inbox.push(Wake::Add(Box::new(NewMember {
             key,
-            host: p.host,
+            host,
             socket: p.socket,
             commands: cmd_rx,
             done: done_tx,
         })));
-        let inbox = self.inbox.clone();
-        let wake: serf_runtime_std::member::Waker = Arc::new(move || inbox.push(Wake::Ready(key)));
-        let member = Member::from_parts(p.local_addr, Commands::new(cmd_tx, Some(wake)), done_rx);
+        let member = Member::from_parts(p.local_addr, commands, done_rx);
         Ok((member, p.outputs))
     }
 

@@ -225,9 +225,10 @@ impl Member {
         }
     }
 
-    fn spawn(host: Host, socket: UdpSocket) -> std::io::Result<Member> {
+    fn spawn(mut host: Host, socket: UdpSocket) -> std::io::Result<Member> {
         let local_addr = socket.local_addr()?;
         let (tx, rx) = mpsc::channel();
+        host.accept_through(Commands::new(tx.clone(), None))?;
         let thread = std::thread::Builder::new()
             .name("serf-protocol".into())
             .spawn(move || Loop::new(host, socket).run(rx))?;

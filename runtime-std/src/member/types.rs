@@ -170,6 +170,9 @@ impl JoinOutcome {
 
 /// Commands to the protocol loop.
 pub enum Command {
+    /// A TCP connection accepted on the member's port (HashiCorp's wire),
+    /// handed over by the accept thread.
+    Stream(std::net::TcpStream, SocketAddr),
     /// Join through addresses (replaying past events if asked); replies with
     /// how many answered within the wait, and why the others did not.
     Join(Vec<SocketAddr>, bool, Reply<JoinOutcome>),

@@ -312,6 +312,14 @@ impl Host {
         Ok(())
     }
 
+    /// Hands the listener to an accept thread that passes each connection
+    /// in as a [`Command::Stream`] through `commands` (whose waker wakes a
+    /// sleeping runtime), so an idle member is not woken to look at it.
+    /// Without a listener, nothing happens.
+    pub fn accept_through(&mut self, commands: super::Commands) -> std::io::Result<()> {
+        self.streams.accept_through(commands)
+    }
+
     /// Streams that failed (refused, reset, timed out or unreadable).
     pub fn stream_failures(&self) -> u64 {
         self.streams.failures
@@ -526,6 +534,7 @@ impl Host {
     fn apply(&mut self, c: Command) {
         let now = self.now();
         match c {
+            Command::Stream(stream, peer) => self.adopt_stream(stream, peer),
             Command::Join(addrs, replay, reply) => self.start_join(addrs, replay, reply),
             Command::Leave(reply) => {
                 self.node.leave(now);

@@ -15,10 +15,14 @@ use serf_core::wire::DecodeError;
 use serf_core::{StreamReply, StreamSide};
 
 use super::Host;
+use crate::member::{Command, Commands};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// memberlist's `TCPTimeout`: a stream that takes longer is dropped.
 const STREAM_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often an idle listener is looked at.
+/// How often an idle listener is looked at, until an accept thread takes it
+/// ([`Host::accept_through`]).
 const ACCEPT_POLL: Duration = Duration::from_millis(20);
 /// How often busy streams are looked at.
 const BUSY_POLL: Duration = Duration::from_millis(1);
@@ -58,8 +62,33 @@ pub(crate) struct Streams {
     listener: Option<TcpListener>,
     conns: Vec<Conn>,
     connecting: Vec<Connecting>,
+    acceptor: Option<Acceptor>,
     /// Streams that failed (refused, reset, timed out, unreadable).
     pub(crate) failures: u64,
+}
+
+/// The thread blocked in `accept` on the member's listener.
+struct Acceptor {
+    stop: Arc<AtomicBool>,
+    addr: SocketAddr,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Acceptor {
+    /// Stops the thread: a connection of our own wakes its `accept`, so the
+    /// port is free again once the member is gone.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut to = self.addr;
+        if to.ip().is_unspecified() {
+            to.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        if TcpStream::connect_timeout(&to, Duration::from_secs(1)).is_ok() {
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 impl Streams {
@@ -70,6 +99,42 @@ impl Streams {
             listener: Some(listener),
             ..Streams::default()
         })
+    }
+
+    /// Moves the listener to an accept thread feeding `commands`.
+    pub(crate) fn accept_through(&mut self, commands: Commands) -> std::io::Result<()> {
+        let Some(listener) = self.listener.take() else {
+            return Ok(());
+        };
+        listener.set_nonblocking(false)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("serf-accept".into())
+            .spawn(move || loop {
+                let accepted = listener.accept();
+                if flag.load(Ordering::SeqCst) {
+                    return;
+                }
+                match accepted {
+                    Ok((stream, peer)) => {
+                        if commands.send(Command::Stream(stream, peer)).is_err() {
+                            return; // the member stopped
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: "memberlist", "accept failed: {e}");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            })?;
+        self.acceptor = Some(Acceptor {
+            stop,
+            addr,
+            thread: Some(thread),
+        });
+        Ok(())
     }
 
     /// When the streams next need a look.
@@ -167,23 +232,7 @@ impl Host {
                 None => return,
             };
             match accepted {
-                Ok((stream, peer)) => {
-                    if let Err(e) = stream.set_nonblocking(true) {
-                        self.stream_failed(peer, &format!("cannot use the connection: {e}"));
-                        continue;
-                    }
-                    tracing::debug!(target: "memberlist", "Stream connection from={peer}");
-                    self.streams.conns.push(Conn {
-                        stream,
-                        peer,
-                        side: StreamSide::Accepted,
-                        phase: Phase::Reading,
-                        input: Vec::new(),
-                        out: Vec::new(),
-                        sent: 0,
-                        deadline: StdInstant::now() + STREAM_TIMEOUT,
-                    });
-                }
+                Ok((stream, peer)) => self.adopt_stream(stream, peer),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) => {
                     tracing::warn!(target: "memberlist", "accept failed: {e}");
@@ -251,6 +300,31 @@ impl Host {
                 }
             }
         }
+    }
+
+    /// Takes on a connection a peer opened to us; beyond [`MAX_STREAMS`] at
+    /// once it is closed (counted and logged: the peer retries later).
+    pub(super) fn adopt_stream(&mut self, stream: TcpStream, peer: SocketAddr) {
+        if self.streams.conns.len() >= MAX_STREAMS {
+            self.stream_failed(peer, "too many streams at once");
+            return;
+        }
+        if let Err(e) = stream.set_nonblocking(true) {
+            self.stream_failed(peer, &format!("cannot use the connection: {e}"));
+            return;
+        }
+        tracing::debug!(target: "memberlist", "Stream connection from={peer}");
+        self.streams.conns.push(Conn {
+            stream,
+            peer,
+            side: StreamSide::Accepted,
+            phase: Phase::Reading,
+            input: Vec::new(),
+            out: Vec::new(),
+            sent: 0,
+            deadline: StdInstant::now() + STREAM_TIMEOUT,
+        });
+        self.pump_streams();
     }
 
     /// A whole message arrived on stream `i`: the node handles it and says
