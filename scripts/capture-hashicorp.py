@@ -3,14 +3,16 @@
 HashiCorp codec's tests (tests/fixtures/hashicorp/). Needs root (a raw
 AF_PACKET socket on lo) and /usr/bin/serf.
 
-    sudo python3 scripts/capture-hashicorp.py OUT.bin [--encrypt KEY]
+    sudo python3 scripts/capture-hashicorp.py OUT.bin [--encrypt KEY] [--internal]
 
 core/testdata/hashicorp/plain.bin (and plain-streams.bin) was taken without
 a key, keyed.bin (and keyed-streams.bin) with
 --encrypt AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= (the bytes 0..32).
 
 Starts three agents on 127.0.0.61-63, joins them, fires an event, runs a
-query, lets one leave, and writes every UDP payload between their gossip
+query, lets one leave (with --internal instead: a query whose responses are
+relayed by two members, then a fourth agent on 127.0.0.64 claiming hc0's
+name, whose conflict resolution queries the others; internal.bin), and writes every UDP payload between their gossip
 ports as records (u16 big-endian length, then the payload) to OUT.bin, and
 each direction of every TCP connection between them (push-pull) as records
 (u32 big-endian length, then the bytes) to OUT-streams.bin.
@@ -19,7 +21,8 @@ import os, signal, socket, struct, subprocess, sys, tempfile, threading, time
 
 out = sys.argv[1]
 key = sys.argv[sys.argv.index("--encrypt") + 1] if "--encrypt" in sys.argv else None
-hosts = ["127.0.0.61", "127.0.0.62", "127.0.0.63"]
+internal = "--internal" in sys.argv
+hosts = ["127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64"]
 port = 7946
 payloads, stop = [], threading.Event()
 # TCP: each direction of each connection, its payload bytes in arrival order
@@ -65,25 +68,36 @@ t = threading.Thread(target=sniff)
 t.start()
 time.sleep(0.3)
 agents, dirs = [], []
-for i, h in enumerate(hosts):
+def start(i, h, name):
     d = tempfile.mkdtemp()
     dirs.append(d)
-    args = ["serf", "agent", f"-node=hc{i}", f"-bind={h}:{port}", f"-rpc-addr=127.0.0.1:{7380 + i}",
+    args = ["serf", "agent", f"-node={name}", f"-bind={h}:{port}", f"-rpc-addr=127.0.0.1:{7380 + i}",
             f"-tag", f"role=r{i}", f"-snapshot={d}/snap"]
     if key:
         args.append(f"-encrypt={key}")
     agents.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+for i, h in enumerate(hosts[:3]):
+    start(i, h, f"hc{i}")
 time.sleep(1.5)
 rpc = lambda i, cmd, *a: subprocess.run(["serf", cmd, f"-rpc-addr=127.0.0.1:{7380 + i}", *a],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
 rpc(1, "join", f"{hosts[0]}:{port}")
 rpc(2, "join", f"{hosts[0]}:{port}")
 time.sleep(3)
-rpc(0, "event", "deploy", "v1")
-rpc(1, "query", "-timeout=2s", "load", "x")
-time.sleep(2)
-agents[2].send_signal(signal.SIGINT)  # graceful leave
-time.sleep(4)
+if internal:
+    rpc(1, "query", "-timeout=2s", "-relay-factor=2", "load", "x")
+    time.sleep(2)
+    start(3, hosts[3], "hc0")  # a second hc0, at another address
+    time.sleep(1.5)
+    rpc(3, "join", f"{hosts[1]}:{port}")
+    time.sleep(4)
+else:
+    rpc(0, "event", "deploy", "v1")
+    rpc(1, "query", "-timeout=2s", "load", "x")
+    time.sleep(2)
+    agents[2].send_signal(signal.SIGINT)  # graceful leave
+    time.sleep(4)
 for a in agents:
     a.send_signal(signal.SIGINT)
 for a in agents:

@@ -62,6 +62,8 @@ pub struct Stats {
     /// Responses sent without the requested relays: with the relay wrapper
     /// they would not fit one datagram (Serf refuses such relays too).
     pub relays_skipped: u64,
+    /// Relayed responses forwarded to their query's origin for a responder.
+    pub relays_forwarded: u64,
     /// Responses refused for exceeding `query_response_size_limit`.
     pub responses_too_large: u64,
     /// Refusal notices sent to peers whose datagrams were refused for their

@@ -47,6 +47,12 @@ enum Part<'a> {
     Intent { node: u8, ltime: u64, leave: bool },
     Event { ltime: u64, name: &'a [u8], payload: &'a [u8] },
     User { bytes: &'a [u8] },
+    /// `_serf_conflict` about a name, asked by another.
+    Conflict { from: u8, about: u8, ltime: u64, id: u32 },
+    /// A response (or ack) another asks us to forward.
+    Relay { to: u8, from: u8, ltime: u64, id: u32, flags: u8, payload: &'a [u8] },
+    /// A response whose payload reads as a conflict answer, or nearly.
+    Answer { from: u8, ltime: u64, id: u32, payload: &'a [u8] },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -120,8 +126,69 @@ fn part(p: &Part<'_>, buf: &mut [u8]) -> Option<usize> {
             return encode_message(&HcMessage::User(&body[..n]), buf).ok();
         }
         Part::User { bytes } => HcMessage::User(bytes),
+        Part::Conflict { from, about, ltime, id } => {
+            let q = SerfMessage::Query(serf_core::wire::hashicorp::serf::Query {
+                ltime,
+                id,
+                addr: &ip,
+                port: 7946,
+                source_node: name(from),
+                filters: &[0xc0],
+                timeout_ns: 1_000_000_000,
+                name: b"_serf_conflict",
+                payload: Some(name(about)),
+                ..Default::default()
+            });
+            return user(&q, buf);
+        }
+        Part::Relay { to, from, ltime, id, flags, payload } => {
+            let r = SerfMessage::QueryResponse(response(from, ltime, id, flags, payload));
+            let mut inner = [0u8; 2048];
+            let n = encode_serf(&r, &mut inner).ok()?;
+            let dest = addr(to);
+            let ip = match dest.ip() {
+                std::net::IpAddr::V4(v4) => v4.octets(),
+                std::net::IpAddr::V6(_) => return None,
+            };
+            let relay = SerfMessage::Relay(serf_core::wire::hashicorp::relay::Relay {
+                addr: &ip,
+                port: dest.port(),
+                name: name(to),
+                inner: &inner[..n],
+            });
+            return user(&relay, buf);
+        }
+        Part::Answer { from, ltime, id, payload } => {
+            let mut body = vec![6u8];
+            body.extend_from_slice(payload);
+            let r = SerfMessage::QueryResponse(response(from, ltime, id, 0, &body));
+            return user(&r, buf);
+        }
     };
     encode_message(&m, buf).ok()
+}
+
+fn response<'a>(
+    from: u8,
+    ltime: u64,
+    id: u32,
+    flags: u8,
+    payload: &'a [u8],
+) -> serf_core::wire::hashicorp::serf::QueryResponse<'a> {
+    serf_core::wire::hashicorp::serf::QueryResponse {
+        ltime,
+        id,
+        from: name(from),
+        flags: u32::from(flags),
+        payload: Some(payload),
+    }
+}
+
+/// A Serf message as a memberlist user message.
+fn user(m: &SerfMessage<'_>, buf: &mut [u8]) -> Option<usize> {
+    let mut body = [0u8; 4096];
+    let n = encode_serf(m, &mut body).ok()?;
+    encode_message(&HcMessage::User(&body[..n]), buf).ok()
 }
 
 fn push_pull(states: &[PeerState], join: bool, ltime: u64) -> Vec<u8> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serf_bench::heap::{buffers, Heap};
 use serf_bench::rng::SimRng;
 use serf_core::wire::hashicorp::{encode_message, Alive, HcMessage};
-use serf_core::{Config, Delivery, Identity, Instant, Node, Wire};
+use serf_core::{Config, Delivery, EventKind, Identity, Instant, Node, Wire};
 use serf_runtime_std::id::NodeId;
 
 use crate::MTU;
@@ -27,6 +27,8 @@ pub struct Delivered {
     pub responses: Vec<(String, Vec<u8>)>,
     /// Our answers the node refused to send.
     pub refused: Vec<serf_core::query::QueryError>,
+    /// Membership events: (kind, member's name).
+    pub members: Vec<(EventKind, String)>,
 }
 
 /// Member `i`: named `n{i}`, listening on 127.0.0.1:(7000 + i).
@@ -74,6 +76,8 @@ pub fn hc_alive(id: &NodeId, incarnation: u32) -> Vec<u8> {
 pub struct HcNet {
     /// The nodes, by index.
     pub nodes: Vec<Option<HcTestNode>>,
+    /// Who each is ([`hc_id`] for the first ones).
+    pub ids: Vec<NodeId>,
     /// What each was handed.
     pub delivered: Vec<Delivered>,
     /// Virtual time.
@@ -98,10 +102,26 @@ impl HcNet {
         }
         HcNet {
             nodes,
+            ids: (0..n).map(hc_id).collect(),
             delivered: (0..n).map(|_| Delivered::default()).collect(),
             now: Instant::ZERO,
             datagrams: 0,
         }
+    }
+
+    /// Starts one more node as `id`, told of the members `knows` (by
+    /// index); returns its index.
+    pub fn add(&mut self, id: NodeId, config: &Config, knows: &[usize]) -> usize {
+        let mut node = hc_node(id.clone(), config, self.ids.len() as u64 + 1);
+        for &j in knows {
+            let from = self.ids[j].addr();
+            node.handle_datagram(self.now, from, &hc_alive(&self.ids[j], 1))
+                .expect("an alive packet reads");
+        }
+        self.nodes.push(Some(node));
+        self.ids.push(id);
+        self.delivered.push(Delivered::default());
+        self.ids.len() - 1
     }
 
     /// Node `i` (panics if crashed).
@@ -133,7 +153,7 @@ impl HcNet {
             let mut queue = Vec::new();
             for (i, n) in self.nodes.iter_mut().enumerate() {
                 let Some(n) = n else { continue };
-                let from = hc_id(i).addr();
+                let from = self.ids[i].addr();
                 while let Some(t) = n.poll_transmit(&mut buf) {
                     queue.push((from, t.to, buf[..t.len].to_vec()));
                 }
@@ -144,7 +164,7 @@ impl HcNet {
             }
             self.datagrams += queue.len() as u64;
             for (from, to, bytes) in queue {
-                let target = (0..self.nodes.len()).find(|&i| hc_id(i).addr() == to);
+                let target = self.ids.iter().position(|id| id.addr() == to);
                 if let Some(Some(n)) = target.map(|i| &mut self.nodes[i]) {
                     let _ = n.handle_datagram(self.now, from, &bytes);
                 }
@@ -175,7 +195,7 @@ impl HcNet {
                     _ => {}
                 }
             }
-            let me = hc_id(i).name().to_string();
+            let me = self.ids[i].name().to_string();
             for (id, name) in answers {
                 let answer = match name.as_str() {
                     "big" => vec![b'a'; 4000],
@@ -185,7 +205,9 @@ impl HcNet {
                     seen.refused.push(e);
                 }
             }
-            while n.poll_event().is_some() {}
+            while let Some(e) = n.poll_event() {
+                seen.members.push((e.kind, e.member.name().to_string()));
+            }
         }
     }
 }

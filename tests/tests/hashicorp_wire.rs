@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serf_core::query::QueryParams;
-use serf_core::wire::hashicorp::serf::decode_coordinate;
+use serf_core::wire::hashicorp::serf::{decode_coordinate, decode_serf, SerfMessage};
 use serf_core::wire::hashicorp::{encode_message, read_packet, HcMessage, Ping};
-use serf_core::{Config, Delivery, Instant, Key, Keyring, State};
+use serf_core::{Config, Delivery, EventKind, Instant, Key, Keyring, State};
 use serf_runtime_std::id::NodeId;
-use serf_tests::hcnet::{hc_id, hc_node, HcNet, HcTestNode};
+use serf_tests::hcnet::{hc_alive, hc_id, hc_node, HcNet, HcTestNode};
 use serf_tests::MTU;
 
 fn packets_of(capture: &[u8]) -> Vec<&[u8]> {
@@ -259,4 +259,118 @@ fn a_response_over_one_packet_is_refused_on_hashicorps_wire_and_said_why() {
         .responses
         .iter()
         .all(|(from, _)| from != "n1"));
+}
+
+#[test]
+fn responses_relayed_on_hashicorps_wire_reach_the_asker_once_through_other_members() {
+    let config = Config::local().with_members(8);
+    let mut net = HcNet::new(5, &config);
+    net.run(Duration::from_secs(2));
+    let params = QueryParams::<NodeId> {
+        relay_factor: 2,
+        ..QueryParams::default()
+    };
+    let now = net.now;
+    net.node(0).query(now, "load", b"", &params).unwrap();
+    net.run(Duration::from_secs(3));
+    let mut from: Vec<_> = net.delivered[0]
+        .responses
+        .iter()
+        .map(|(who, _)| who.clone())
+        .collect();
+    from.sort();
+    assert_eq!(from, ["n0", "n1", "n2", "n3", "n4"], "each answer once");
+    // Every responder but the asker sent two relayed copies of its ack and
+    // its response; the relayers forwarded them in Serf's format, and the
+    // asker counted the copies as duplicates.
+    let forwarded: u64 = (0..5).map(|i| net.node(i).stats().relays_forwarded).sum();
+    assert!(forwarded >= 16, "{forwarded} forwarded");
+    let s = net.node(0).stats();
+    assert!(s.response_duplicates >= 8, "{s:?}");
+    for i in 0..5 {
+        let s = net.node(i).stats();
+        assert_eq!(
+            (
+                s.decode_errors,
+                s.hashicorp_untranslated,
+                s.hashicorp_overflow
+            ),
+            (0, 0, 0),
+            "n{i}: {s:?}"
+        );
+    }
+}
+
+#[test]
+fn a_relay_hashicorp_sent_is_forwarded_to_the_asker_as_its_response() {
+    const INTERNAL: &[u8] = include_bytes!("../../core/testdata/hashicorp/internal.bin");
+    // A node of ours in the relaying agents' place: hc0..hc2 are taught by
+    // the capture, and every relay is forwarded to the asker, hc1.
+    let mut node = beside_the_capture(Keyring::default());
+    let from: SocketAddr = "127.0.0.61:7946".parse().unwrap();
+    let hc1: SocketAddr = "127.0.0.62:7946".parse().unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut to_hc1 = 0;
+    for (i, p) in packets_of(INTERNAL).into_iter().enumerate() {
+        let now = Instant::ZERO + Duration::from_millis(i as u64);
+        let _ = node.handle_datagram(now, from, p);
+        while let Some(t) = node.poll_transmit(&mut buf) {
+            let mut response = false;
+            let mut inflate = vec![0u8; 64 * 1024];
+            read_packet(&buf[..t.len], &mut inflate, |_, m| {
+                // Another's response (ours acks the query too).
+                if let Ok(HcMessage::User(bytes)) = m {
+                    response |= matches!(decode_serf(bytes),
+                        Ok(SerfMessage::QueryResponse(r)) if r.from != b"ours");
+                }
+            })
+            .unwrap();
+            to_hc1 += usize::from(t.to == hc1 && response);
+        }
+    }
+    let s = node.stats();
+    assert!(s.relays_forwarded > 0, "{s:?}");
+    assert_eq!(to_hc1 as u64, s.relays_forwarded, "{s:?}");
+    assert_eq!(s.decode_errors, 0, "{s:?}");
+}
+
+#[test]
+fn a_second_member_claiming_a_name_on_hashicorps_wire_loses_to_the_majority() {
+    let config = Config::local().with_members(8);
+    let mut net = HcNet::new(4, &config);
+    net.run(Duration::from_secs(2));
+    // Another "n1", at another address, told of everyone (n1 included);
+    // its alive reaches n1 too (nobody else passes a conflicting alive on).
+    let impostor = NodeId::new("n1", "127.0.0.1:7100".parse().unwrap()).unwrap();
+    let late = net.add(impostor.clone(), &config, &[0, 1, 2, 3]);
+    let now = net.now;
+    net.node(1)
+        .handle_datagram(now, impostor.addr(), &hc_alive(&impostor, 1))
+        .unwrap();
+    net.run(Duration::from_secs(8));
+    // The others answered with their record of n1 (Serf's member record):
+    // all hold the first one, so the impostor yields and n1 keeps its name.
+    let saw = |net: &HcNet, i: usize, kind: EventKind| {
+        net.delivered[i].members.iter().any(|(k, _)| *k == kind)
+    };
+    assert!(
+        saw(&net, late, EventKind::ConflictLost),
+        "{:?}",
+        net.delivered[late].members
+    );
+    assert!(net.node(late).conflict_lost());
+    assert!(
+        saw(&net, 1, EventKind::ConflictWon),
+        "{:?}",
+        net.delivered[1].members
+    );
+    assert!(!net.node(1).conflict_lost());
+    for i in [0, 2, 3] {
+        let n1 = net
+            .node(i)
+            .members()
+            .find(|(id, _, _)| id.name() == "n1")
+            .map(|m| m.0.addr());
+        assert_eq!(n1, Some(hc_id(1).addr()), "n{i} kept the first n1");
+    }
 }

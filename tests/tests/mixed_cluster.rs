@@ -309,3 +309,99 @@ fn untagged_members_of_either_kind_carry_serfs_empty_tags_and_nobody_refutes_the
     let n1 = listed.lines().find(|l| l.starts_with("n1 ")).unwrap_or("");
     assert!(n1.contains("alive") && !n1.contains("role"), "{listed}");
 }
+
+/// Agent `i`'s log so far.
+fn log_of(c: &Cluster, i: usize) -> String {
+    std::fs::read_to_string(c.dir.join(format!("n{}.log", i + 1))).unwrap_or_default()
+}
+
+#[test]
+fn relayed_responses_and_name_conflict_answers_cross_between_ours_and_hashicorps_agents() {
+    if !hashicorp_installed() {
+        return;
+    }
+    let _serial = serial();
+    let dir = fresh_dir("mixed-internal");
+    let c = mixed(4, &dir, &["-log-level=debug".to_string()]);
+    assert!(wait_until(Duration::from_secs(15), || agreed(&c, 4)));
+
+    // Only one kind answers each query, and each answer is relayed through
+    // every other member: the relays the other kind forwards are the ones
+    // the answering kind wrapped.
+    let relayed = |asker: usize, kind: &str, hashicorps_cli: bool| {
+        let rpc = format!("-rpc-addr={}", c.agents[asker].rpc);
+        let filter = format!("kind={kind}");
+        let args = [
+            "query",
+            rpc.as_str(),
+            "-format=json",
+            "-tag",
+            filter.as_str(),
+            "-relay-factor=3",
+            "-timeout=3s",
+            "load",
+        ];
+        let bin = if hashicorps_cli {
+            HASHICORP_SERF
+        } else {
+            serf_tests::agents::serf_bin()
+        };
+        let o = Command::new(bin).args(args).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let mut from: Vec<String> = v["Responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        from.sort();
+        from
+    };
+    // Ours answer (n1, n3); HashiCorp's n2 and n4 forward their relays.
+    assert_eq!(relayed(1, "ours", true), ["n1", "n3"]);
+    assert!(
+        wait_until(Duration::from_secs(5), || [1, 3]
+            .iter()
+            .any(|&i| log_of(&c, i).contains("Relaying response to addr"))),
+        "{}",
+        log_of(&c, 1)
+    );
+    // HashiCorp's answer (n2, n4); ours forward theirs.
+    assert_eq!(relayed(0, "hc", false), ["n2", "n4"]);
+    assert!(
+        wait_until(Duration::from_secs(5), || [0, 2]
+            .iter()
+            .any(|&i| log_of(&c, i).contains("Relayed"))),
+        "{}",
+        log_of(&c, 0)
+    );
+    for i in 0..4 {
+        let log = log_of(&c, i);
+        assert!(
+            !log.contains("not carried") && !log.contains("Error decoding relay header"),
+            "n{}: {log}",
+            i + 1
+        );
+    }
+
+    // A HashiCorp agent claiming our n1's name joins n1 itself. Both sides
+    // ask the cluster; the others answer with their record of n1 (Serf's
+    // member record from HashiCorp's agents and ours alike).
+    let impostor = Cluster::start_kinds(&[Kind::HashiCorp], |_| vec!["-log-level=debug".into()]);
+    let to = format!("{}:7946", c.agents[0].ip);
+    let _ = impostor.cli(0, &["join", &to]);
+    assert!(
+        wait_until(Duration::from_secs(20), || log_of(&impostor, 0)
+            .contains("minority in name conflict resolution, quitting [0 / 3]")),
+        "{}",
+        log_of(&impostor, 0)
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || log_of(&c, 0)
+            .contains("won a name conflict")),
+        "{}",
+        log_of(&c, 0)
+    );
+    assert!(agreed(&c, 4), "{:?}", view(&c, 0, false));
+}

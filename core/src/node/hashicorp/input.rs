@@ -3,6 +3,7 @@
 //! into the native one the node's rules take.
 
 use crate::identity::{HcNode, Identity};
+use crate::node::query::answer::MAX_RELAYED;
 use crate::node::query::KeyOp;
 use crate::node::Node;
 use crate::storage::Store;
@@ -11,11 +12,12 @@ use crate::wire::crypto::FrameError;
 use crate::wire::hashicorp::bridge::{
     coordinate_to_native, filters_to_native, key_request_to_native, tags_to_native,
 };
+use crate::wire::hashicorp::relay::Relay;
 use crate::wire::hashicorp::security::open_packet;
 use crate::wire::hashicorp::serf::{decode_serf, SerfMessage};
 use crate::wire::hashicorp::{read_packet, HcMessage};
 use crate::wire::tags::MAX_META;
-use crate::wire::{CoordBytes, DecodeError, Message, COORD_MAX};
+use crate::wire::{encode_message, CoordBytes, DecodeError, Message, COORD_MAX};
 use rand_core::RngCore;
 
 /// Room for a query's converted filters (Serf caps a whole query at 1 KiB).
@@ -148,8 +150,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// A Serf message (a memberlist user message).
     fn on_serf(&mut self, now: Instant, bytes: &[u8]) {
         let Ok(m) = decode_serf(bytes) else {
-            if bytes.first().is_some_and(|&k| k > 5) {
-                // Conflict and key messages, relays: not carried yet.
+            if bytes.first().is_some_and(|&k| (6..=8).contains(&k)) {
+                // Conflict and key messages travel inside query responses
+                // and queries; on their own they are not carried.
                 self.stats.hashicorp_untranslated += 1;
                 return;
             }
@@ -219,6 +222,45 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
                 self.on_query_response(r.ltime, r.id, responder, flags, 0, 1, len, 0, payload);
             }
+            SerfMessage::Relay(r) => self.on_hashicorp_relay(&r),
+        }
+    }
+
+    /// A response (or ack) that a responder asks us to forward to the
+    /// query's origin: translated, it takes the native relay's path.
+    fn on_hashicorp_relay(&mut self, r: &Relay<'_>) {
+        let Ok(SerfMessage::QueryResponse(resp)) = decode_serf(r.inner) else {
+            // Serf relays nothing else; anything else must not be reflected.
+            return self.bad_hashicorp();
+        };
+        let dest = I::from_hashicorp(HcNode {
+            name: r.name,
+            ip: r.addr,
+            port: r.port,
+        });
+        let Ok(flags) = u8::try_from(resp.flags) else {
+            return self.bad_hashicorp();
+        };
+        let (Some(dest), Some(from)) = (dest, self.named(resp.from)) else {
+            self.stats.hashicorp_unknown += 1;
+            return;
+        };
+        let payload = resp.payload.unwrap_or(&[]);
+        let m: Message<'_, I> = Message::QueryResponse {
+            ltime: resp.ltime,
+            id: resp.id,
+            from,
+            flags,
+            index: 0,
+            total: 1,
+            total_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+            offset: 0,
+            payload,
+        };
+        let mut buf = [0u8; MAX_RELAYED];
+        match encode_message(&m, &mut buf) {
+            Some(n) => self.on_relay(dest, &buf[..n]),
+            None => self.stats.relays_skipped += 1,
         }
     }
 

@@ -4,6 +4,7 @@
 //! translated into memberlist packets (`output.rs`). The rules themselves are
 //! the same on both wires.
 
+mod conflict;
 mod input;
 mod output;
 mod stream;
@@ -31,6 +32,11 @@ pub(crate) const fn scratch_len(config: &Config) -> usize {
         Wire::HashiCorp => config.mtu * (1 + INFLATE_MTUS),
     }
 }
+
+/// The versions an alive message (and a conflict answer) announces:
+/// memberlist protocol 1–5 at 2 (what Serf runs), then Serf's own protocol
+/// range; the current one follows.
+const VSN: [u8; 5] = [1, 5, 2, 2, 5];
 
 /// memberlist's label header: this type byte, a length byte, the label.
 const HAS_LABEL: u8 = crate::wire::hashicorp::kind::HAS_LABEL;

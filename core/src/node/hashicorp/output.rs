@@ -3,9 +3,10 @@
 //! Serf's) and the parts go out as one message or a compound, encrypted
 //! with the primary key and labelled as memberlist frames them.
 
-use super::write_label;
+use super::{write_label, VSN};
 use crate::identity::{HcNode, Identity};
 use crate::node::output::Transmit;
+use crate::node::query::answer::MAX_RELAYED;
 use crate::node::query::KeyOp;
 use crate::node::Node;
 use crate::storage::Store;
@@ -13,6 +14,7 @@ use crate::wire::crypto::{MAX_LABEL, NONCE, TAG};
 use crate::wire::hashicorp::bridge::{
     coordinate_to_hashicorp, filters_to_hashicorp, key_request_to_hashicorp, tags_to_hashicorp,
 };
+use crate::wire::hashicorp::relay::Relay;
 use crate::wire::hashicorp::security::{seal_packet, HEADER};
 use crate::wire::hashicorp::serf::{self as hc_serf, encode_serf, SerfMessage};
 use crate::wire::hashicorp::{
@@ -20,7 +22,7 @@ use crate::wire::hashicorp::{
     Ping, Source,
 };
 use crate::wire::tags::MAX_META;
-use crate::wire::{Decoder, Message};
+use crate::wire::{decode_message as decode_native, Decoder, Message};
 use rand_core::RngCore;
 
 /// Most parts in one compound (memberlist's limit is 255).
@@ -29,9 +31,6 @@ const MAX_PARTS: usize = 64;
 const FIELD_MAX: usize = 1024;
 /// A compound's header: its type byte and part count.
 const COMPOUND_HEAD: usize = 2;
-/// The versions an alive message announces: memberlist protocol 1–5 at 2
-/// (what Serf runs), then Serf's own protocol range and the current one.
-const VSN: [u8; 5] = [1, 5, 2, 2, 5];
 
 /// A translated message's place in the parts buffer.
 #[derive(Clone, Copy, Default)]
@@ -320,9 +319,32 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 flags: u32::from(*flags),
                 payload: Some(payload),
             }),
+            Message::Relay { dest, inner } => return self.encode_relay(dest, inner, buf),
             _ => return Ok(0),
         };
         Ok(1 + encode_serf(&serf, body)?)
+    }
+
+    /// A native relay (a response to forward to `dest`) as Serf's: the
+    /// response translated, behind a header naming `dest`.
+    fn encode_relay(&self, dest: &I, inner: &[u8], buf: &mut [u8]) -> Result<usize, HcError> {
+        let (head, body) = buf.split_first_mut().ok_or(HcError::TooLarge)?;
+        *head = kind::USER;
+        let m = decode_native::<I>(inner).ok_or(HcError::Msgpack)?;
+        let mut translated = [0u8; MAX_RELAYED];
+        // Only single-datagram responses are relayed (`respond` checks).
+        let n = self.encode_serf_message(&m, &mut translated)?;
+        let (Some(&kind::USER), Some(response)) = (translated.first(), translated.get(1..n)) else {
+            return Ok(0);
+        };
+        let to = dest.hashicorp().ok_or(HcError::Msgpack)?;
+        let relay = SerfMessage::Relay(Relay {
+            addr: to.ip,
+            port: to.port,
+            name: to.name,
+            inner: response,
+        });
+        Ok(1 + encode_serf(&relay, body)?)
     }
 }
 

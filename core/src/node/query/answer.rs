@@ -230,7 +230,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         // Only query responses are relayed: nothing else can be reflected.
         match decode_message::<I>(inner) {
             Some(Message::QueryResponse { .. }) => {
+                // A full outbox counts the refusal (`outbox_dropped`).
                 if let Some(slot) = self.outbox.put_raw(inner) {
+                    self.stats.relays_forwarded += 1;
                     self.queue(Transmission::Outbox {
                         to: dest.addr(),
                         slot,

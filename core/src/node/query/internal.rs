@@ -81,8 +81,25 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             ack: false,
             ..QueryParams::default()
         };
+        // Natively the asker is the subject; Serf names it in the payload.
+        let me = match self.config.wire {
+            Wire::Native => None,
+            Wire::HashiCorp => self.me.hashicorp().map(|h| h.name),
+        };
+        let mut name = [0u8; 256];
+        let len = match me {
+            Some(n) if n.len() <= name.len() => {
+                name[..n.len()].copy_from_slice(n);
+                n.len()
+            }
+            Some(_) => {
+                self.stats.queries_dropped += 1;
+                return;
+            }
+            None => 0,
+        };
         if self
-            .send_query(now, "_serf_conflict", &[], &params)
+            .send_query(now, "_serf_conflict", &name[..len], &params)
             .is_err()
         {
             self.stats.queries_dropped += 1;
@@ -99,10 +116,8 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         payload: &[u8],
     ) {
         if name == "_serf_conflict" && self.config.wire == Wire::HashiCorp {
-            // Serf's conflict answer (a whole member record) is not spoken
-            // yet on HashiCorp's wire: HashiCorp members decide without us.
-            self.stats.hashicorp_untranslated += 1;
-            return;
+            // Serf asks about the name in the payload.
+            return self.answer_conflict_hashicorp(now, id, payload);
         }
         if name == "_serf_conflict" {
             // Tell the asker whom we hold under its name (not asked of itself).

@@ -4,7 +4,7 @@
 //! (acks and answers for our queries, reassembly), `internal` (conflict and
 //! keyring queries), `filter` (node and tag filters), `outbox`.
 
-mod answer;
+pub(crate) mod answer;
 mod filter;
 mod internal;
 pub(crate) mod outbox;

@@ -1,6 +1,7 @@
 //! Acks and responses for our queries: duplicates from relays counted once,
 //! chunks reassembled, conflict answers counted.
 
+use crate::config::Wire;
 use crate::identity::{mix64, Identity};
 use crate::node::query::{response_flags, Reassembly, MAX_CHUNKS};
 use crate::node::Node;
@@ -63,8 +64,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 self.outgoing[q].responses += 1;
             }
             if self.outgoing[q].conflict {
-                let held = decode_identity::<I>(payload);
-                if !ack && held.is_some_and(|h| h == self.me) {
+                let mine = match self.config.wire {
+                    Wire::Native => decode_identity::<I>(payload).is_some_and(|h| h == self.me),
+                    Wire::HashiCorp => self.conflict_answer_holds_me(payload),
+                };
+                if !ack && mine {
                     self.outgoing[q].matching += 1;
                 }
                 return;

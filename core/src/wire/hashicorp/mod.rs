@@ -10,8 +10,10 @@
 
 pub mod base64;
 pub mod bridge;
+pub mod conflict;
 pub mod lzw;
 pub mod msgpack;
+pub mod relay;
 pub mod security;
 pub mod serf;
 pub mod stream;

@@ -3,6 +3,7 @@
 //! settings as memberlist's, fields in name order).
 
 use super::msgpack::{Reader, Writer};
+use super::relay::{decode_relay, encode_relay, Relay};
 use super::HcError;
 use crate::vivaldi::{Coordinate, MAX_DIMS};
 
@@ -110,6 +111,8 @@ pub enum SerfMessage<'a> {
     Query(Query<'a>),
     /// `messageQueryResponse`.
     QueryResponse(QueryResponse<'a>),
+    /// `messageRelay`: a response (or ack) to forward.
+    Relay(Relay<'a>),
 }
 
 /// The msgpack value `nil`, for a filter list that is absent.
@@ -187,6 +190,7 @@ pub fn decode_serf(bytes: &[u8]) -> Result<SerfMessage<'_>, HcError> {
             }
             SerfMessage::QueryResponse(q)
         }
+        serf_kind::RELAY => SerfMessage::Relay(decode_relay(&mut r, n)?),
         k => return Err(HcError::Kind(k)),
     };
     Ok(m)
@@ -248,6 +252,7 @@ pub fn encode_serf(m: &SerfMessage<'_>, buf: &mut [u8]) -> Result<usize, HcError
             w.str(b"Payload")?;
             w.opt_str(q.payload)?;
         }
+        SerfMessage::Relay(relay) => encode_relay(relay, &mut w)?,
     }
     Ok(w.len())
 }

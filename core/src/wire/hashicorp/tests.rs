@@ -16,6 +16,9 @@ const PLAIN: &[u8] = include_bytes!("../../../testdata/hashicorp/plain.bin");
 const STREAMS: &[u8] = include_bytes!("../../../testdata/hashicorp/plain-streams.bin");
 const KEYED_STREAMS: &[u8] = include_bytes!("../../../testdata/hashicorp/keyed-streams.bin");
 const KEYED: &[u8] = include_bytes!("../../../testdata/hashicorp/keyed.bin");
+/// A query relayed by two members, then a second `hc0` whose name conflict
+/// the others are asked about (`capture-hashicorp.py --internal`).
+const INTERNAL: &[u8] = include_bytes!("../../../testdata/hashicorp/internal.bin");
 
 fn tag<'a>(key: &'a [u8], value: &'a [u8]) -> serf::Tag<'a> {
     serf::Tag { key, value }
@@ -239,6 +242,63 @@ fn every_encrypted_packet_hashicorp_sent_opens_with_the_cluster_key_and_reads() 
     );
 }
 
+/// Every user message of the plain captures given.
+fn plain_serf_messages(captures: &[&[u8]]) -> Vec<Vec<u8>> {
+    let mut scratch = vec![0u8; 65536];
+    let mut out = Vec::new();
+    for p in captures.iter().flat_map(|c| packets_of(c)) {
+        read_packet(p, &mut scratch, |_, m| {
+            if let Ok(HcMessage::User(bytes)) = m {
+                out.push(bytes.to_vec());
+            }
+        })
+        .unwrap();
+    }
+    out
+}
+
+#[test]
+fn relays_and_conflict_answers_hashicorp_sent_read_and_re_encode_byte_for_byte() {
+    use serf::{decode_serf, encode_serf, SerfMessage};
+    let (mut relays, mut answers, mut nobody) = (0, 0, 0);
+    for bytes in plain_serf_messages(&[INTERNAL]) {
+        let m = decode_serf(&bytes).unwrap_or_else(|e| panic!("{e:?} in {bytes:02x?}"));
+        let mut buf = [0u8; 1500];
+        let n = encode_serf(&m, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &bytes[..], "{m:?}");
+        match m {
+            SerfMessage::Relay(r) => {
+                // hc1 asked; the inner message is a response or ack to it.
+                assert_eq!((r.name, r.port), (&b"hc1"[..], 7946), "{r:?}");
+                assert!(r.addr.ends_with(&[127, 0, 0, 62]), "{r:?}");
+                let inner = decode_serf(r.inner).unwrap();
+                assert!(matches!(inner, SerfMessage::QueryResponse(_)), "{inner:?}");
+                relays += 1;
+            }
+            SerfMessage::QueryResponse(q) if q.payload.is_some_and(|p| p.first() == Some(&6)) => {
+                let p = q.payload.unwrap_or_default();
+                match conflict::decode_conflict_answer(p).unwrap() {
+                    Some(held) => {
+                        assert_eq!(held.name, b"hc0");
+                        assert!(held.addr.ends_with(&[127, 0, 0, 61]), "{held:?}");
+                        assert_eq!(held.status, conflict::status::ALIVE);
+                        let mut again = [0u8; 512];
+                        let n = conflict::encode_conflict_answer(Some(&held), &mut again).unwrap();
+                        assert_eq!(&again[..n], p, "{held:?}");
+                        answers += 1;
+                    }
+                    None => nobody += 1,
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        relays > 0 && answers > 0,
+        "{relays} relays, {answers} answers, {nobody} nil"
+    );
+}
+
 /// Every user message of both captures.
 fn serf_messages() -> Vec<Vec<u8>> {
     use crate::wire::crypto::{Key, Keyring};
@@ -298,6 +358,7 @@ fn serfs_own_messages_decode_and_re_encode_to_the_bytes_hashicorp_sent() {
                 assert!(!l.prune);
                 leaves.push(l.node.to_vec());
             }
+            SerfMessage::Relay(_) => panic!("no relays were asked for: {m:?}"),
         }
     }
     assert!(

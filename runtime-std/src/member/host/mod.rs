@@ -382,6 +382,10 @@ impl Host {
         for (what, before, after) in dropped_counters(&self.logged, &now) {
             tracing::warn!(target: "memberlist", "{} {what} since the last report ({after} in all)", after - before);
         }
+        let relayed = now.relays_forwarded - self.logged.relays_forwarded;
+        if relayed > 0 {
+            tracing::debug!(target: "serf", "Relayed {relayed} query responses to their askers");
+        }
         self.logged = now;
     }
 
