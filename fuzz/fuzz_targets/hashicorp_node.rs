@@ -15,8 +15,9 @@ use serf_bench::heap::{buffers, Heap};
 use serf_bench::rng::SimRng;
 use serf_core::query::QueryParams;
 use serf_core::wire::hashicorp::serf::{encode_serf, encode_user_state, Clocks, SerfMessage};
+use serf_core::wire::hashicorp::feed::StreamFeed;
 use serf_core::wire::hashicorp::stream::{
-    encode_header, encode_node, message_len, read_push_pull, Header, NodeState,
+    encode_header, encode_node, message_len, read_push_pull, sealed, Header, NodeState,
 };
 use serf_core::wire::hashicorp::{
     encode_compound, encode_message, read_packet, Accusation, Alive, HcMessage, Ping,
@@ -66,8 +67,8 @@ struct PeerState {
 enum Step<'a> {
     Raw { from: u8, bytes: &'a [u8] },
     Packet { from: u8, parts: Vec<Part<'a>> },
-    RawStream { accepted: bool, bytes: &'a [u8] },
-    PushPull { accepted: bool, join: bool, states: Vec<PeerState>, ltime: u64 },
+    RawStream { accepted: bool, piece: u8, bytes: &'a [u8] },
+    PushPull { accepted: bool, piece: u8, join: bool, states: Vec<PeerState>, ltime: u64 },
     Advance { ms: u16 },
     Join { to: u8 },
     Leave,
@@ -239,7 +240,9 @@ type Fuzzed = Node<NodeId, Heap, SimRng>;
 
 /// A stream message into the node; if it answers with its state, that
 /// state is one whole stream message.
-fn stream(node: &mut Fuzzed, now: Instant, accepted: bool, message: &[u8]) {
+/// A stream message read whole (`piece` 0) or fed `piece` bytes at a time,
+/// as the runtimes read a plain one.
+fn stream(node: &mut Fuzzed, now: Instant, accepted: bool, piece: u8, message: &[u8]) {
     let side = if accepted {
         StreamSide::Accepted
     } else {
@@ -248,9 +251,26 @@ fn stream(node: &mut Fuzzed, now: Instant, accepted: bool, message: &[u8]) {
             replay: false,
         }
     };
-    let mut scratch = vec![0u8; node.stream_scratch_len(message.len())];
     let mut reply = [0u8; 1024];
-    let r = node.handle_stream(now, addr(1), side, message, &mut scratch, &mut reply);
+    let r = if piece > 0 && sealed(message) == Some(false) {
+        let mut feed = Box::new(StreamFeed::new());
+        let mut marks = vec![0u8; node.stream_marks_len()];
+        let mut last = Ok(None);
+        for p in message.chunks(usize::from(piece)) {
+            last = node.feed_stream(now, addr(1), side, &mut feed, &mut marks, p, &mut reply);
+            if !matches!(last, Ok(None)) {
+                break;
+            }
+        }
+        match last {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => return, // the message goes on past the input
+            Err(e) => Err(e),
+        }
+    } else {
+        let mut scratch = vec![0u8; node.stream_scratch_len(message.len())];
+        node.handle_stream(now, addr(1), side, message, &mut scratch, &mut reply)
+    };
     if let Ok(StreamReply::State { join }) = r {
         let mut out = vec![0u8; node.stream_state_len()];
         let n = node.write_stream_state(join, &mut out).expect("room");
@@ -316,15 +336,18 @@ fuzz_target!(|steps: Vec<Step<'_>>| {
                 };
                 let _ = node.handle_datagram(now, addr(*from), &packet[..n]);
             }
-            Step::RawStream { accepted, bytes } => stream(&mut node, now, *accepted, bytes),
+            Step::RawStream { accepted, piece, bytes } => {
+                stream(&mut node, now, *accepted, *piece, bytes)
+            }
             Step::PushPull {
                 accepted,
+                piece,
                 join,
                 states,
                 ltime,
             } => {
                 let message = push_pull(&states[..states.len().min(12)], *join, *ltime);
-                stream(&mut node, now, *accepted, &message);
+                stream(&mut node, now, *accepted, *piece, &message);
             }
             Step::Advance { ms } => {
                 now = now + std::time::Duration::from_millis(u64::from(*ms));

@@ -374,3 +374,84 @@ fn a_second_member_claiming_a_name_on_hashicorps_wire_loses_to_the_majority() {
         assert_eq!(n1, Some(hc_id(1).addr()), "n{i} kept the first n1");
     }
 }
+
+#[test]
+fn a_large_push_pull_is_merged_member_by_member_as_its_pieces_arrive() {
+    use serf_core::wire::hashicorp::feed::StreamFeed;
+    use serf_core::wire::hashicorp::serf::{encode_user_state, Clocks};
+    use serf_core::wire::hashicorp::stream::{encode_header, encode_node, Header, NodeState};
+    use serf_core::{StreamReply, StreamSide};
+    let n = 2000usize;
+    let names: Vec<String> = (0..n).map(|i| format!("peer-{i}")).collect();
+    let mut user = vec![0u8; 1 << 20];
+    let statuses = || names.iter().map(|s| (s.as_bytes(), 1u64, false));
+    let none = || std::iter::empty::<(u64, &[u8], &[u8])>();
+    let user_len = encode_user_state(&Clocks::default(), statuses, none, &mut user).unwrap();
+    let mut message = vec![0u8; 1 << 21];
+    let header = Header {
+        nodes: n as u32,
+        user_state_len: user_len as u32,
+        join: false,
+    };
+    let mut at = encode_header(&header, &mut message).unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let s = NodeState {
+            name: name.as_bytes(),
+            addr: &[10, 1, (i / 250) as u8, (i % 250) as u8 + 1],
+            port: 7946,
+            meta: &[0xff, 0x80],
+            incarnation: 1,
+            state: 0,
+            vsn: &[1, 5, 2, 2, 5, 5],
+        };
+        at += encode_node(&s, &mut message[at..]).unwrap();
+    }
+    message[at..at + user_len].copy_from_slice(&user[..user_len]);
+    let message = &message[..at + user_len];
+
+    let mut node = hc_node(hc_id(0), &Config::lan().with_members(4096), 3);
+    let mut feed = Box::new(StreamFeed::new());
+    let mut marks = vec![0u8; node.stream_marks_len()];
+    let mut reply = [0u8; 1024];
+    let from = hc_id(1).addr();
+    let pieces: Vec<&[u8]> = message.chunks(1400).collect();
+    let half = pieces.len() / 2;
+    for p in &pieces[..half] {
+        let r = node.feed_stream(
+            Instant::ZERO,
+            from,
+            StreamSide::Accepted,
+            &mut feed,
+            &mut marks,
+            p,
+            &mut reply,
+        );
+        assert_eq!(r, Ok(None));
+    }
+    // Half the message read: about half the members are merged already;
+    // the reader holds one value at most, whatever the message's size.
+    let known = node.members().count();
+    assert!(known > n / 3 && known < n, "{known} known half way");
+    assert!(std::mem::size_of::<StreamFeed>() < 32 * 1024);
+    let mut last = Ok(None);
+    for p in &pieces[half..] {
+        last = node.feed_stream(
+            Instant::ZERO,
+            from,
+            StreamSide::Accepted,
+            &mut feed,
+            &mut marks,
+            p,
+            &mut reply,
+        );
+    }
+    assert_eq!(last, Ok(Some(StreamReply::State { join: false })));
+    assert_eq!(node.members().count(), n + 1);
+    assert_eq!(node.stats().decode_errors, 0);
+    eprintln!(
+        "{} bytes in {} pieces; the reader holds {} bytes",
+        message.len(),
+        pieces.len(),
+        std::mem::size_of::<StreamFeed>()
+    );
+}

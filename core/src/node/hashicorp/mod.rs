@@ -6,6 +6,7 @@
 
 mod conflict;
 mod input;
+mod merge;
 mod output;
 mod stream;
 

@@ -2,25 +2,27 @@
 //! reconnect become a [`StreamOpen`] the runtime carries (connect, write our
 //! state from [`Node::write_stream_state`], read one message back); every
 //! message read from a stream, ours or accepted, goes to
-//! [`Node::handle_stream`], which merges a push-pull node by node and says
-//! what to write back.
+//! [`Node::feed_stream`] piece by piece (plain) or [`Node::handle_stream`]
+//! whole (encrypted), which merge a push-pull member by member
+//! (`merge.rs`) and say what to write back.
 
 use super::write_label;
-use crate::identity::{HcNode, Identity};
+use crate::identity::Identity;
 use crate::node::members::table::State;
 use crate::node::Node;
 use crate::storage::Store;
 use crate::time::Instant;
 use crate::wire::crypto::{FrameError, Refusal, NONCE, TAG};
-use crate::wire::hashicorp::bridge::{tags_to_hashicorp, tags_to_native};
-use crate::wire::hashicorp::serf::{decode_push_pull, encode_user_state, Clocks};
+use crate::wire::hashicorp::bridge::tags_to_hashicorp;
+use crate::wire::hashicorp::feed::StreamFeed;
+use crate::wire::hashicorp::serf::{encode_user_state, Clocks};
 use crate::wire::hashicorp::stream::{
-    self as hc_stream, encode_header, encode_node, node_state, read_push_pull, seal_stream, Header,
-    NodeState, SEALED_HEADER,
+    self as hc_stream, encode_header, encode_node, node_state, seal_stream, Header, NodeState,
+    SEALED_HEADER,
 };
-use crate::wire::hashicorp::{decode_message, encode_message, kind, HcMessage};
+use crate::wire::hashicorp::{encode_message, kind, HcMessage};
 use crate::wire::tags::MAX_META;
-use crate::wire::{wire_state, DecodeError, Message};
+use crate::wire::{DecodeError, Message};
 use rand_core::RngCore;
 
 /// Streams waiting to be opened by the runtime.
@@ -39,9 +41,9 @@ const FIXED: usize = 512;
 const HEAD_ROOM: usize = 2 + 255 + SEALED_HEADER + 64;
 
 /// A stream the runtime should open: connect to `to`, write what
-/// [`Node::write_stream_state`] writes (with `join`), read one message (its
-/// end: [`hc_stream::message_len`]) and hand it to [`Node::handle_stream`]
-/// as [`StreamSide::Opened`].
+/// [`Node::write_stream_state`] writes (with `join`), read one message and
+/// hand it to [`Node::feed_stream`] as it arrives (or, encrypted, whole to
+/// [`Node::handle_stream`]) as [`StreamSide::Opened`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamOpen<A> {
     /// Where to connect.
@@ -147,10 +149,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     }
 
     /// The scratch buffer [`Node::handle_stream`] needs for a message of
-    /// `len` bytes: room to decrypt it and to decompress what it holds
-    /// (bounded by the members this node can hold).
+    /// `len` bytes: room to decrypt it, and the left marks (decompression
+    /// works in the reader's own window).
     pub fn stream_scratch_len(&self, len: usize) -> usize {
-        len + FIXED + self.config.capacity.members * PER_MEMBER + self.left_marks_len()
+        len + self.left_marks_len()
     }
 
     /// Writes our push-pull state as a stream message (labelled and
@@ -264,10 +266,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     }
 
     /// One whole message read from a stream (`from`: the peer's address):
-    /// a push-pull is merged node by node (its Serf state after), a ping is
-    /// answered with an ack in `reply`. `scratch` must hold
-    /// [`Node::stream_scratch_len`] bytes for an encrypted or compressed
-    /// message.
+    /// opened if encrypted, then read as [`Node::feed_stream`] reads one (a
+    /// push-pull merged member by member, a ping answered with an ack in
+    /// `reply`). `scratch` must hold [`Node::stream_scratch_len`] bytes.
     pub fn handle_stream(
         &mut self,
         now: Instant,
@@ -277,6 +278,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         scratch: &mut [u8],
         reply: &mut [u8],
     ) -> Result<StreamReply, DecodeError> {
+        let _ = from;
         let (label, body) = self.strip_label(message)?;
         let encrypted = body.first() == Some(&kind::ENCRYPT);
         if encrypted == self.keyring.is_empty() {
@@ -285,8 +287,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             return self.unreadable_stream(side, FrameError::Encryption, reply);
         }
         let marks_at = scratch.len().saturating_sub(self.left_marks_len());
-        let (scratch, marks) = scratch.split_at_mut(marks_at);
-        let (opened, inflate) = scratch.split_at_mut(scratch.len().min(body.len()));
+        let (opened, marks) = scratch.split_at_mut(marks_at);
         let plain = if encrypted {
             match hc_stream::open_encrypted(body, opened, label, &self.keyring) {
                 Ok(n) => &opened[..n],
@@ -295,43 +296,13 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         } else {
             body
         };
-        let Ok(message) = hc_stream::unwrap(plain, inflate) else {
-            self.stats.decode_errors += 1;
-            return Err(DecodeError::Malformed);
-        };
-        match message.first() {
-            Some(&kind::PUSH_PULL) => self.merge_stream_state(now, side, message, marks),
-            Some(&kind::ERR) if matches!(side, StreamSide::Opened { .. }) => {
-                // memberlist's error response: why the peer refused us.
-                let Ok(HcMessage::Err(text)) = decode_message(message) else {
-                    self.stats.decode_errors += 1;
-                    return Err(DecodeError::Malformed);
-                };
-                let n = text.len().min(reply.len());
-                reply[..n].copy_from_slice(&text[..n]);
-                Ok(StreamReply::RemoteError(n))
-            }
-            Some(&kind::PING) => {
-                let Ok(HcMessage::Ping(p)) = decode_message(message) else {
-                    self.stats.decode_errors += 1;
-                    return Err(DecodeError::Malformed);
-                };
-                let mine = self.me.hashicorp().is_some_and(|me| me.name == p.node);
-                if !(mine || p.node.is_empty()) {
-                    self.stats.misdirected += 1;
-                    return Ok(StreamReply::Close);
-                }
-                let ack = HcMessage::Ack {
-                    seq: p.seq,
-                    payload: &[],
-                };
-                let _ = from;
-                let n = self.seal_stream_reply(&ack, reply)?;
-                Ok(StreamReply::Bytes(n))
-            }
-            _ => {
-                self.stats.hashicorp_untranslated += 1;
-                Ok(StreamReply::Close)
+        // Read as a stream would be, in one piece.
+        let mut feed = StreamFeed::new();
+        match self.apply_stream(now, side, &mut feed, marks, plain, reply, true)? {
+            Some(answer) => Ok(answer),
+            None => {
+                self.stats.decode_errors += 1;
+                Err(DecodeError::Malformed)
             }
         }
     }
@@ -340,7 +311,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// memberlist answers it, with an error response (sealed with our key,
     /// so a peer with the wrong key learns only that it cannot read it); an
     /// answer to our own stream is refused with memberlist's wording.
-    fn unreadable_stream(
+    pub(super) fn unreadable_stream(
         &mut self,
         side: StreamSide,
         e: FrameError,
@@ -357,12 +328,12 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
 
     /// A bit per member slot, for the members a push-pull's Serf state says
     /// left (kept at the end of the stream scratch).
-    fn left_marks_len(&self) -> usize {
+    pub(super) fn left_marks_len(&self) -> usize {
         self.config.capacity.members.div_ceil(8)
     }
 
     /// An ack (or any short message) framed for a stream into `reply`.
-    fn seal_stream_reply(
+    pub(super) fn seal_stream_reply(
         &mut self,
         m: &HcMessage<'_>,
         reply: &mut [u8],
@@ -383,124 +354,5 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         }
         write_label(reply, label);
         Ok(total)
-    }
-
-    /// A push-pull's node states, then Serf's state (intents by member
-    /// clock, the clocks, the event buffer), merged into ours.
-    fn merge_stream_state(
-        &mut self,
-        now: Instant,
-        side: StreamSide,
-        message: &[u8],
-        marks: &mut [u8],
-    ) -> Result<StreamReply, DecodeError> {
-        let Ok(mut pp) = read_push_pull(message) else {
-            self.stats.decode_errors += 1;
-            return Err(DecodeError::Malformed);
-        };
-        let join = pp.header.join;
-        let mut meta = [0u8; MAX_META];
-        for s in pp.by_ref() {
-            let Ok(s) = s else {
-                self.stats.decode_errors += 1;
-                return Err(DecodeError::Malformed);
-            };
-            let id = I::from_hashicorp(HcNode {
-                name: s.name,
-                ip: s.addr,
-                port: s.port,
-            });
-            let (Some(id), Ok(n)) = (id, tags_to_native(s.meta, &mut meta)) else {
-                self.stats.decode_errors += 1;
-                continue;
-            };
-            let state = match s.state {
-                node_state::ALIVE => wire_state::ALIVE,
-                node_state::SUSPECT => wire_state::SUSPECT,
-                node_state::DEAD => wire_state::DEAD,
-                _ => wire_state::LEFT,
-            };
-            let protocol = s.vsn.get(5).copied().unwrap_or(self.config.protocol);
-            self.on_state(now, id, s.incarnation, state, &meta[..n], protocol);
-        }
-        match pp.user_state() {
-            Some(Ok(user)) if !user.is_empty() => self.merge_serf_state(now, side, user, marks)?,
-            Some(Ok(_)) => {}
-            _ => {
-                self.stats.decode_errors += 1;
-                return Err(DecodeError::Malformed);
-            }
-        }
-        Ok(match side {
-            StreamSide::Accepted => StreamReply::State { join },
-            StreamSide::Opened { .. } => StreamReply::Close,
-        })
-    }
-
-    fn merge_serf_state(
-        &mut self,
-        now: Instant,
-        side: StreamSide,
-        user: &[u8],
-        marks: &mut [u8],
-    ) -> Result<(), DecodeError> {
-        let Ok(pp) = decode_push_pull(user) else {
-            self.stats.decode_errors += 1;
-            return Err(DecodeError::Malformed);
-        };
-        // Serf witnesses one less than the peer's clocks: they are the
-        // stamps its next intent, event and query get.
-        self.intents.clock.witness(pp.ltime.saturating_sub(1));
-        self.user_events.clock.restore(pp.event_ltime);
-        self.queries_seen.clock.restore(pp.query_ltime);
-        if let StreamSide::Opened {
-            join: true,
-            replay: false,
-        } = side
-        {
-            // Our join (without replay): what the cluster saw is history.
-            self.user_events.min_time = self.user_events.min_time.max(pp.event_ltime);
-        }
-        // Each member's intent at its status time: a leave for the members
-        // the peer lists as left (`LeftMembers`, marked by slot first, so
-        // no name is searched for), a join for the others.
-        marks.fill(0);
-        let mut bad = false;
-        for name in pp.left() {
-            let Ok(name) = name else {
-                bad = true;
-                break;
-            };
-            if let Some(s) = self.named(name).and_then(|n| self.members.find(&n)) {
-                if let Some(m) = marks.get_mut(s as usize / 8) {
-                    *m |= 1 << (s % 8);
-                }
-            }
-        }
-        for status in pp.status_times() {
-            let Ok((name, ltime)) = status else {
-                bad = true;
-                break;
-            };
-            let Some(node) = self.named(name) else {
-                continue;
-            };
-            let left = self.members.find(&node).is_some_and(|s| {
-                marks
-                    .get(s as usize / 8)
-                    .is_some_and(|m| m & (1 << (s % 8)) != 0)
-            });
-            self.on_intent(now, ltime, node, left, false);
-        }
-        let events = pp.each_event(|ltime, name, payload| {
-            if let Ok(name) = core::str::from_utf8(name) {
-                self.on_event(ltime, name, payload, false, true);
-            }
-        });
-        if bad || events.is_err() {
-            self.stats.decode_errors += 1;
-            return Err(DecodeError::Malformed);
-        }
-        Ok(())
     }
 }

@@ -11,6 +11,7 @@
 pub mod base64;
 pub mod bridge;
 pub mod conflict;
+pub mod feed;
 pub mod lzw;
 pub mod msgpack;
 pub mod relay;

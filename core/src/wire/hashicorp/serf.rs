@@ -464,34 +464,43 @@ impl PushPullState<'_> {
             return Ok(());
         };
         for _ in 0..batches {
-            if r.rest().first() == Some(&0xc0) {
-                r.skip()?;
-                continue;
-            }
-            // `{Events, LTime}`: the clock comes after the events it stamps.
-            let (mut ltime, mut events) = (0, NIL);
-            for _ in 0..r.map_len()? {
-                match r.bytes()? {
-                    b"LTime" => ltime = r.uint(u64::MAX)?,
-                    b"Events" => events = r.raw_value()?,
-                    _ => r.skip()?,
-                }
-            }
-            let mut e = Reader::new(events);
-            for _ in 0..e.opt_array_len()?.unwrap_or(0) {
-                let (mut name, mut payload) = (&[][..], &[][..]);
-                for _ in 0..e.map_len()? {
-                    match e.bytes()? {
-                        b"Name" => name = e.bytes()?,
-                        b"Payload" => payload = e.bytes()?,
-                        _ => e.skip()?,
-                    }
-                }
-                f(ltime, name, payload);
-            }
+            each_event_of(&mut r, &mut f)?;
         }
         Ok(())
     }
+}
+
+/// Calls `f` with each event of one batch of Serf's event buffer read from
+/// `r` (a nil batch has none).
+pub(super) fn each_event_of(
+    r: &mut Reader<'_>,
+    f: &mut impl FnMut(u64, &[u8], &[u8]),
+) -> Result<(), HcError> {
+    if r.rest().first() == Some(&0xc0) {
+        return r.skip();
+    }
+    // `{Events, LTime}`: the clock comes after the events it stamps.
+    let (mut ltime, mut events) = (0, NIL);
+    for _ in 0..r.map_len()? {
+        match r.bytes()? {
+            b"LTime" => ltime = r.uint(u64::MAX)?,
+            b"Events" => events = r.raw_value()?,
+            _ => r.skip()?,
+        }
+    }
+    let mut e = Reader::new(events);
+    for _ in 0..e.opt_array_len()?.unwrap_or(0) {
+        let (mut name, mut payload) = (&[][..], &[][..]);
+        for _ in 0..e.map_len()? {
+            match e.bytes()? {
+                b"Name" => name = e.bytes()?,
+                b"Payload" => payload = e.bytes()?,
+                _ => e.skip()?,
+            }
+        }
+        f(ltime, name, payload);
+    }
+    Ok(())
 }
 
 /// The clocks and member statuses of Serf's push-pull state, for

@@ -1,8 +1,8 @@
 //! memberlist's push-pull over TCP, as HashiCorp's agents send it on a join
 //! and every push-pull interval: the stream's bytes, decompressed, are a
 //! `pushPull` type byte, a header `{Join, Nodes, UserStateLen}`, that many
-//! node states, then Serf's own state (its push-pull message). Node states
-//! are read one by one from the stream, never gathered.
+//! node states, then Serf's own state (its push-pull message). Here a whole
+//! message is read and written; `feed.rs` reads one as it arrives.
 
 use super::msgpack::{Reader, Writer};
 use super::{decompress_message, kind, security, HcError};
@@ -112,6 +112,16 @@ pub fn read_push_pull(message: &[u8]) -> Result<PushPull<'_>, HcError> {
         return Err(HcError::Kind(message.first().copied().unwrap_or(0)));
     };
     let mut r = Reader::new(body);
+    let h = header_of(&mut r)?;
+    Ok(PushPull {
+        header: h,
+        left: h.nodes,
+        r,
+    })
+}
+
+/// A push-pull header (a msgpack map) read from `r`.
+pub(super) fn header_of(r: &mut Reader<'_>) -> Result<Header, HcError> {
     let mut h = Header::default();
     for _ in 0..r.map_len()? {
         match r.bytes()? {
@@ -121,11 +131,7 @@ pub fn read_push_pull(message: &[u8]) -> Result<PushPull<'_>, HcError> {
             _ => r.skip()?,
         }
     }
-    Ok(PushPull {
-        header: h,
-        left: h.nodes,
-        r,
-    })
+    Ok(h)
 }
 
 impl<'a> PushPull<'a> {
@@ -140,22 +146,26 @@ impl<'a> PushPull<'a> {
     }
 
     fn node(&mut self) -> Result<NodeState<'a>, HcError> {
-        let r = &mut self.r;
-        let mut s = NodeState::default();
-        for _ in 0..r.map_len()? {
-            match r.bytes()? {
-                b"Name" => s.name = r.bytes()?,
-                b"Addr" => s.addr = r.bytes()?,
-                b"Port" => s.port = r.u16()?,
-                b"Meta" => s.meta = r.bytes()?,
-                b"Incarnation" => s.incarnation = r.u32()?,
-                b"State" => s.state = r.uint(u64::from(node_state::LEFT))? as u8,
-                b"Vsn" => s.vsn = r.bytes()?,
-                _ => r.skip()?,
-            }
-        }
-        Ok(s)
+        node_state_of(&mut self.r)
     }
+}
+
+/// One node state (a msgpack map) read from `r`.
+pub(super) fn node_state_of<'a>(r: &mut Reader<'a>) -> Result<NodeState<'a>, HcError> {
+    let mut s = NodeState::default();
+    for _ in 0..r.map_len()? {
+        match r.bytes()? {
+            b"Name" => s.name = r.bytes()?,
+            b"Addr" => s.addr = r.bytes()?,
+            b"Port" => s.port = r.u16()?,
+            b"Meta" => s.meta = r.bytes()?,
+            b"Incarnation" => s.incarnation = r.u32()?,
+            b"State" => s.state = r.uint(u64::from(node_state::LEFT))? as u8,
+            b"Vsn" => s.vsn = r.bytes()?,
+            _ => r.skip()?,
+        }
+    }
+    Ok(s)
 }
 
 impl<'a> Iterator for PushPull<'a> {
@@ -260,6 +270,17 @@ pub fn message_len(prefix: &[u8]) -> Result<Option<usize>, HcError> {
         }
         k => Err(HcError::Kind(k)),
     }
+}
+
+/// Whether the stream message starting `prefix` is encrypted (read it
+/// whole) or not (feed it piece by piece: `feed::StreamFeed`); `None` while
+/// its label and type byte have not all arrived.
+pub fn sealed(prefix: &[u8]) -> Option<bool> {
+    let at = match prefix.first()? {
+        &kind::HAS_LABEL => 2 + usize::from(*prefix.get(1)?),
+        _ => 0,
+    };
+    prefix.get(at).map(|&k| k == kind::ENCRYPT)
 }
 
 /// Bytes in front of an encrypted stream's plaintext: the `encrypt` header

@@ -502,3 +502,163 @@ fn no_tags_are_serfs_empty_map_and_read_back_as_no_tags() {
     assert_eq!(tags_to_native(&hc[..n], &mut native).unwrap(), 0);
     assert_eq!(tags_to_native(&[], &mut native).unwrap(), 0);
 }
+
+/// What a stream message holds, described item by item, as the feed reads
+/// it in pieces of `piece` bytes.
+fn fed(stream: &[u8], piece: usize) -> Vec<std::string::String> {
+    use feed::{Item, Progress, StreamFeed};
+    use std::format;
+    let mut feed = std::boxed::Box::new(StreamFeed::new());
+    let mut out = Vec::new();
+    let mut progress = Progress::More;
+    for p in stream.chunks(piece) {
+        assert_eq!(progress, Progress::More, "ended early");
+        progress = feed
+            .feed(p, &mut |item| {
+                out.push(match item {
+                    Item::Label(l) => format!("label {l:?}"),
+                    Item::Header(h) => format!("header {h:?}"),
+                    Item::Node(n) => format!("node {:?} {:?} {}", n.name, n.meta, n.incarnation),
+                    Item::Clock(c, v) => format!("clock {c:?} {v}"),
+                    Item::Left(n) => format!("left {n:?}"),
+                    Item::Status(n, t) => format!("status {n:?} {t}"),
+                    Item::Event(t, n, p) => format!("event {t} {n:?} {p:?}"),
+                    Item::Message(m) => format!("message {m:?}"),
+                });
+                Ok(())
+            })
+            .unwrap();
+    }
+    assert_eq!(progress, Progress::Done);
+    out
+}
+
+/// The same, read whole by the message parsers.
+fn whole(message: &[u8]) -> Vec<std::string::String> {
+    use feed::Clock;
+    use std::format;
+    let mut pp = stream::read_push_pull(message).unwrap();
+    let mut out = vec![
+        format!("label {:?}", &b""[..]),
+        format!("header {:?}", pp.header),
+    ];
+    for n in pp.by_ref() {
+        let n = n.unwrap();
+        out.push(format!("node {:?} {:?} {}", n.name, n.meta, n.incarnation));
+    }
+    let user = pp.user_state().unwrap().unwrap();
+    if user.is_empty() {
+        return out;
+    }
+    let s = serf::decode_push_pull(user).unwrap();
+    out.push(format!("clock {:?} {}", Clock::Event, s.event_ltime));
+    s.each_event(|t, n, p| out.push(format!("event {t} {n:?} {p:?}")))
+        .unwrap();
+    out.push(format!("clock {:?} {}", Clock::Member, s.ltime));
+    out.extend(s.left().map(|n| format!("left {:?}", n.unwrap())));
+    out.push(format!("clock {:?} {}", Clock::Query, s.query_ltime));
+    out.extend(s.status_times().map(|r| {
+        let (n, t) = r.unwrap();
+        format!("status {n:?} {t}")
+    }));
+    out
+}
+
+#[test]
+fn compressed_push_pulls_hashicorp_sent_read_the_same_fed_a_byte_at_a_time_or_whole() {
+    let internal = include_bytes!("../../../testdata/hashicorp/internal-streams.bin");
+    for s in streams_of(STREAMS).into_iter().chain(streams_of(internal)) {
+        assert_eq!(s[0], kind::COMPRESS);
+        let mut scratch = vec![0u8; 1 << 20];
+        let expected = whole(stream::unwrap(s, &mut scratch).unwrap());
+        assert!(expected.iter().any(|i| i.starts_with("node")));
+        for piece in [1, 2, 7, 64, 4096, s.len()] {
+            assert_eq!(fed(s, piece), expected, "in pieces of {piece}");
+        }
+    }
+}
+
+#[test]
+fn a_large_push_pull_is_read_entry_by_entry_whatever_the_pieces() {
+    use serf::{encode_user_state, Clocks};
+    use stream::{encode_header, encode_node, Header, NodeState};
+    let names: Vec<Vec<u8>> = (0..3000)
+        .map(|i| std::format!("member-{i}").into_bytes())
+        .collect();
+    let meta = [
+        0xff, 0x81, 0xa4, b'r', b'o', b'l', b'e', 0xa3, b'w', b'e', b'b',
+    ];
+    let statuses = || {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (&n[..], i as u64 + 1, i % 10 == 0))
+    };
+    let events = || (0..5u64).map(|t| (t + 3, &b"deploy"[..], &b"v2"[..]));
+    let clocks = Clocks {
+        ltime: 3001,
+        event_ltime: 9,
+        query_ltime: 4,
+    };
+    let mut user = vec![0u8; 1 << 20];
+    let user_len = encode_user_state(&clocks, statuses, events, &mut user).unwrap();
+    let mut message = vec![0u8; 1 << 21];
+    let header = Header {
+        nodes: names.len() as u32,
+        user_state_len: user_len as u32,
+        join: true,
+    };
+    let mut at = encode_header(&header, &mut message).unwrap();
+    for (i, n) in names.iter().enumerate() {
+        let s = NodeState {
+            name: n,
+            addr: &[10, 0, (i / 256) as u8, i as u8],
+            port: 7946,
+            meta: &meta,
+            incarnation: i as u32,
+            state: 0,
+            vsn: &[1, 5, 2, 2, 5, 5],
+        };
+        at += encode_node(&s, &mut message[at..]).unwrap();
+    }
+    message[at..at + user_len].copy_from_slice(&user[..user_len]);
+    let message = &message[..at + user_len];
+    let expected = whole(message);
+    assert_eq!(expected.len(), 2 + 3000 + 3 + 5 + 300 + 3000);
+    for piece in [1, 3, 100, 1400, 16 * 1024] {
+        assert_eq!(fed(message, piece), expected, "in pieces of {piece}");
+    }
+}
+
+#[test]
+fn a_stream_fed_bad_bytes_is_an_error_and_an_encrypted_one_is_read_whole() {
+    use feed::StreamFeed;
+    let mut ignore = |_: feed::Item<'_>| Ok(());
+    let encrypted = [kind::ENCRYPT, 0, 0, 0, 9];
+    let e = StreamFeed::new().feed(&encrypted, &mut ignore);
+    assert_eq!(e, Err(HcError::Kind(kind::ENCRYPT)));
+    // A node state claiming more bytes than any record may hold.
+    let mut big = vec![kind::PUSH_PULL, 0x81, 0xa5];
+    big.extend_from_slice(b"Nodes");
+    big.extend_from_slice(&[1, 0xdb, 0, 1, 0, 0]);
+    let mut f = StreamFeed::new();
+    let mut last = Ok(feed::Progress::More);
+    for p in big
+        .chunks(2)
+        .chain(core::iter::repeat_n(&[0u8; 512][..], 40))
+    {
+        last = f.feed(p, &mut ignore);
+        if last.is_err() {
+            break;
+        }
+    }
+    assert_eq!(last, Err(HcError::TooLarge));
+    // A compressed message naming another algorithm.
+    let mut other = vec![kind::COMPRESS, 0x82, 0xa4];
+    other.extend_from_slice(b"Algo");
+    other.push(1);
+    assert_eq!(
+        StreamFeed::new().feed(&other, &mut ignore),
+        Err(HcError::Compress)
+    );
+}

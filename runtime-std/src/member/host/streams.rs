@@ -1,16 +1,19 @@
 //! TCP streams for HashiCorp's wire: memberlist joins and push-pulls over
-//! TCP on the member's own port. Only bytes move here: where a message ends
-//! is `serf_core::wire::hashicorp::stream::message_len`'s to say, and what
-//! it means (and what goes back) the node's `handle_stream`. Sockets are
-//! non-blocking and polled from [`Host::tick`]; a connect runs on a short
-//! helper thread so that an unreachable peer never stalls the loop.
+//! TCP on the member's own port. Only bytes move here: a plain message is
+//! handed to the node's `feed_stream` piece by piece as it arrives (never
+//! gathered); an encrypted one is gathered until `message_len` says it is
+//! whole, for `handle_stream`. What a message means, and what goes back, is
+//! the node's to say. Sockets are non-blocking and polled from
+//! [`Host::tick`]; a connect runs on a short helper thread so that an
+//! unreachable peer never stalls the loop.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::{Duration, Instant as StdInstant};
 
-use serf_core::wire::hashicorp::stream::message_len;
+use serf_core::wire::hashicorp::feed::StreamFeed;
+use serf_core::wire::hashicorp::stream::{message_len, sealed};
 use serf_core::wire::DecodeError;
 use serf_core::{StreamReply, StreamSide};
 
@@ -44,6 +47,10 @@ struct Conn {
     side: StreamSide,
     phase: Phase,
     input: Vec<u8>,
+    /// Reads a plain message piece by piece (an encrypted one is gathered
+    /// in `input` and read whole).
+    feed: Option<Box<StreamFeed>>,
+    marks: Vec<u8>,
     out: Vec<u8>,
     sent: usize,
     deadline: StdInstant,
@@ -218,6 +225,8 @@ impl Host {
                 side: StreamSide::Opened { join, replay },
                 phase: Phase::Writing { then_read: true },
                 input: Vec::new(),
+                feed: None,
+                marks: Vec::new(),
                 out,
                 sent: 0,
                 deadline: StdInstant::now() + STREAM_TIMEOUT,
@@ -277,8 +286,23 @@ impl Host {
                             self.stream_failed(peer, "closed before a whole message");
                             return false;
                         }
+                        Ok(n) if c.feed.is_some() => {
+                            if let Some(done) = self.stream_piece(i, &chunk[..n]) {
+                                return done;
+                            }
+                        }
                         Ok(n) => {
                             c.input.extend_from_slice(&chunk[..n]);
+                            if sealed(&c.input) == Some(false) {
+                                // Plain: read as it comes, never gathered.
+                                c.feed = Some(Box::new(StreamFeed::new()));
+                                c.marks = vec![0u8; self.node.stream_marks_len()];
+                                let input = std::mem::take(&mut c.input);
+                                if let Some(done) = self.stream_piece(i, &input) {
+                                    return done;
+                                }
+                                continue;
+                            }
                             match message_len(&c.input) {
                                 Ok(None) => continue,
                                 Ok(Some(len)) if c.input.len() >= len => {
@@ -320,6 +344,8 @@ impl Host {
             side: StreamSide::Accepted,
             phase: Phase::Reading,
             input: Vec::new(),
+            feed: None,
+            marks: Vec::new(),
             out: Vec::new(),
             sent: 0,
             deadline: StdInstant::now() + STREAM_TIMEOUT,
@@ -340,6 +366,43 @@ impl Host {
             .node
             .handle_stream(now, peer, side, &input[..len], &mut scratch, &mut reply);
         drop(scratch);
+        self.stream_answer(i, r, reply)
+    }
+
+    /// The next piece of a plain message on stream `i`: `None` while the
+    /// message goes on, else whether the stream is still in use.
+    fn stream_piece(&mut self, i: usize, piece: &[u8]) -> Option<bool> {
+        let now = self.now();
+        let c = &mut self.streams.conns[i];
+        let (peer, side) = (c.peer, c.side);
+        let (Some(feed), marks) = (c.feed.as_deref_mut(), &mut c.marks) else {
+            return Some(false);
+        };
+        let mut reply = vec![0u8; 1024];
+        let r = self
+            .node
+            .feed_stream(now, peer, side, feed, marks, piece, &mut reply);
+        match r {
+            Ok(None) => {
+                // Members merged so far are the application's to see.
+                self.drain();
+                None
+            }
+            Ok(Some(answer)) => Some(self.stream_answer(i, Ok(answer), reply)),
+            Err(e) => Some(self.stream_answer(i, Err(e), reply)),
+        }
+    }
+
+    /// What the node made of a whole message on stream `i`, carried out.
+    fn stream_answer(
+        &mut self,
+        i: usize,
+        r: Result<StreamReply, DecodeError>,
+        mut reply: Vec<u8>,
+    ) -> bool {
+        let peer = self.streams.conns[i].peer;
+        let side = self.streams.conns[i].side;
+        self.streams.conns[i].feed = None;
         if let StreamSide::Opened { .. } = side {
             self.seed_spoke(peer);
         }
