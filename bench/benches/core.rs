@@ -96,6 +96,87 @@ fn codec(c: &mut Criterion) {
     }
 }
 
+/// A push-pull of 2,000 members read whole by the message parsers, and fed
+/// to the incremental reader as a socket would hand it over (16 KiB and
+/// 1,400-byte pieces); and HashiCorp's captured compressed push-pull both ways.
+fn hashicorp_stream(c: &mut Criterion) {
+    use serf_core::wire::hashicorp::feed::{Progress, StreamFeed};
+    use serf_core::wire::hashicorp::serf::{decode_push_pull, encode_user_state, Clocks};
+    use serf_core::wire::hashicorp::stream::{
+        encode_header, encode_node, read_push_pull, unwrap, Header, NodeState,
+    };
+    let names: Vec<String> = (0..2000).map(|i| format!("member-{i}")).collect();
+    let statuses = || names.iter().map(|n| (n.as_bytes(), 7u64, false));
+    let none = || std::iter::empty::<(u64, &[u8], &[u8])>();
+    let mut user = vec![0u8; 1 << 20];
+    let user_len = encode_user_state(&Clocks::default(), statuses, none, &mut user).unwrap();
+    let mut message = vec![0u8; 1 << 21];
+    let header = Header {
+        nodes: names.len() as u32,
+        user_state_len: user_len as u32,
+        join: false,
+    };
+    let mut at = encode_header(&header, &mut message).unwrap();
+    let meta = [
+        0xff, 0x81, 0xa4, b'r', b'o', b'l', b'e', 0xa3, b'w', b'e', b'b',
+    ];
+    for (i, n) in names.iter().enumerate() {
+        let s = NodeState {
+            name: n.as_bytes(),
+            addr: &[10, 0, (i / 256) as u8, i as u8],
+            port: 7946,
+            meta: &meta,
+            incarnation: 3,
+            state: 0,
+            vsn: &[1, 5, 2, 2, 5, 5],
+        };
+        at += encode_node(&s, &mut message[at..]).unwrap();
+    }
+    message[at..at + user_len].copy_from_slice(&user[..user_len]);
+    message.truncate(at + user_len);
+    println!("hashicorp_stream: {} bytes, 2000 members", message.len());
+    let whole = |m: &[u8]| {
+        let mut pp = read_push_pull(m).unwrap();
+        let mut n = pp.by_ref().filter(|s| s.is_ok()).count();
+        let state = decode_push_pull(pp.user_state().unwrap().unwrap()).unwrap();
+        n += state.status_times().count();
+        n
+    };
+    let fed = |m: &[u8], piece: usize, feed: &mut StreamFeed| {
+        *feed = StreamFeed::new();
+        let mut n = 0;
+        for p in m.chunks(piece) {
+            if feed.feed(p, &mut |_| {
+                n += 1;
+                Ok(())
+            }) == Ok(Progress::Done)
+            {
+                break;
+            }
+        }
+        n
+    };
+    let mut feed = Box::new(StreamFeed::new());
+    c.bench_function("hashicorp_stream/whole/2000", |b| {
+        b.iter(|| whole(black_box(&message)))
+    });
+    for piece in [16 * 1024, 1400] {
+        c.bench_function(&format!("hashicorp_stream/fed_{piece}/2000"), |b| {
+            b.iter(|| fed(black_box(&message), piece, &mut feed))
+        });
+    }
+    const STREAMS: &[u8] = include_bytes!("../../core/testdata/hashicorp/plain-streams.bin");
+    let n = u32::from_be_bytes([STREAMS[0], STREAMS[1], STREAMS[2], STREAMS[3]]) as usize;
+    let captured = &STREAMS[4..4 + n];
+    let mut scratch = vec![0u8; 1 << 16];
+    c.bench_function("hashicorp_stream/whole/captured_compressed", |b| {
+        b.iter(|| whole(unwrap(black_box(captured), &mut scratch).unwrap()))
+    });
+    c.bench_function("hashicorp_stream/fed/captured_compressed", |b| {
+        b.iter(|| fed(black_box(captured), captured.len(), &mut feed))
+    });
+}
+
 /// memberlist messages as HashiCorp's agents sent them (the codec's test
 /// capture): one of each kind, decoded and encoded; and a whole compressed
 /// packet read (CRC, LZW, compound).
@@ -367,6 +448,7 @@ criterion_group!(
     benches,
     codec,
     hashicorp_codec,
+    hashicorp_stream,
     handle_packet,
     race_packet,
     probe_tick,

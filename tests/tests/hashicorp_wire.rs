@@ -455,3 +455,48 @@ fn a_large_push_pull_is_merged_member_by_member_as_its_pieces_arrive() {
         std::mem::size_of::<StreamFeed>()
     );
 }
+
+#[test]
+fn a_serf_message_sent_over_a_stream_is_taken_as_if_it_came_in_a_packet() {
+    use serf_core::wire::hashicorp::feed::StreamFeed;
+    use serf_core::wire::hashicorp::serf::{encode_serf, UserEvent};
+    use serf_core::{StreamReply, StreamSide};
+    let event = SerfMessage::UserEvent(UserEvent {
+        ltime: 5,
+        name: b"deploy",
+        payload: Some(b"v3"),
+        cc: false,
+    });
+    let mut body = [0u8; 256];
+    let n = encode_serf(&event, &mut body).unwrap();
+    // memberlist's stream user message: type, {UserMsgLen}, the bytes.
+    let mut message = vec![8u8, 0x81, 0xaa];
+    message.extend_from_slice(b"UserMsgLen");
+    message.push(n as u8);
+    message.extend_from_slice(&body[..n]);
+    let mut node = hc_node(hc_id(0), &Config::local().with_members(8), 5);
+    let mut feed = Box::new(StreamFeed::new());
+    let mut marks = vec![0u8; node.stream_marks_len()];
+    let mut reply = [0u8; 256];
+    let mut last = Ok(None);
+    for p in message.chunks(3) {
+        last = node.feed_stream(
+            Instant::ZERO,
+            hc_id(1).addr(),
+            StreamSide::Accepted,
+            &mut feed,
+            &mut marks,
+            p,
+            &mut reply,
+        );
+    }
+    assert_eq!(last, Ok(Some(StreamReply::Close)));
+    let mut buf = vec![0u8; 4096];
+    let mut events = Vec::new();
+    while let Some(d) = node.poll_delivery(&mut buf) {
+        if let Delivery::Event { name, payload, .. } = d {
+            events.push(format!("{name}={}", String::from_utf8_lossy(payload)));
+        }
+    }
+    assert_eq!(events, ["deploy=v3"]);
+}

@@ -148,7 +148,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     }
 
     /// A Serf message (a memberlist user message).
-    fn on_serf(&mut self, now: Instant, bytes: &[u8]) {
+    pub(super) fn on_serf(&mut self, now: Instant, bytes: &[u8]) {
         let Ok(m) = decode_serf(bytes) else {
             if bytes.first().is_some_and(|&k| (6..=8).contains(&k)) {
                 // Conflict and key messages travel inside query responses

@@ -13,7 +13,7 @@ use crate::time::Instant;
 use crate::wire::crypto::FrameError;
 use crate::wire::hashicorp::bridge::tags_to_native;
 use crate::wire::hashicorp::feed::{Clock, Item, Progress, StreamFeed};
-use crate::wire::hashicorp::stream::node_state;
+use crate::wire::hashicorp::stream::{node_state, user_message};
 use crate::wire::hashicorp::{decode_message, kind, HcError, HcMessage};
 use crate::wire::tags::MAX_META;
 use crate::wire::{wire_state, DecodeError};
@@ -226,6 +226,15 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             m.failed = Some(e);
             HcError::Msgpack
         };
+        if message.first() == Some(&kind::USER) {
+            // A Serf message too large (for memberlist) to go in a packet.
+            let Ok(serf) = user_message(message) else {
+                self.stats.decode_errors += 1;
+                return Err(fail(m, DecodeError::Malformed));
+            };
+            self.on_serf(m.now, serf);
+            return Ok(StreamReply::Close);
+        }
         match (decode_message(message), m.side) {
             (Ok(HcMessage::Err(text)), StreamSide::Opened { .. }) => {
                 let n = text.len().min(m.reply.len());

@@ -10,7 +10,7 @@
 use super::lzw::{Lzw, MAX_EXPANSION};
 use super::msgpack::Reader;
 use super::serf::{each_event_of, serf_kind};
-use super::stream::{header_of, node_state_of, Header, NodeState};
+use super::stream::{header_of, node_state_of, user_message_len, Header, NodeState};
 use super::{kind, HcError};
 
 /// The largest single value (a node state, an event batch, a ping) a stream
@@ -174,12 +174,14 @@ fn label_len(b: &[u8]) -> Result<Option<usize>, HcError> {
     }
 }
 
-/// A small message: its type byte and one value (a user message has Serf's
-/// type byte in between).
+/// A small message: its type byte and one value (a user message: its type
+/// byte, `{UserMsgLen}` and that many bytes).
 fn message_len(b: &[u8]) -> Result<Option<usize>, HcError> {
-    let skip = if b.first() == Some(&kind::USER) { 2 } else { 1 };
-    match b.get(skip..) {
-        Some(rest) => Ok(value_len(rest)?.map(|n| skip + n)),
+    if b.first() == Some(&kind::USER) {
+        return user_message_len(b);
+    }
+    match b.get(1..) {
+        Some(rest) => Ok(value_len(rest)?.map(|n| 1 + n)),
         None => Ok(None),
     }
 }

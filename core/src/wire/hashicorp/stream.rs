@@ -255,21 +255,53 @@ pub fn message_len(prefix: &[u8]) -> Result<Option<usize>, HcError> {
             }
             Ok(Some(prefix.len() - rest.len() + user))
         }
-        kind::COMPRESS | kind::PING | kind::ACK | kind::USER | kind::ERR => {
-            if k == kind::USER {
-                // A user message is Serf's type byte, then one value.
-                let Some((_, after)) = body.split_first() else {
-                    return Ok(None);
-                };
-                r = Reader::new(after);
-            }
-            match r.skip() {
-                Ok(()) => done(&r),
-                Err(e) => more(e),
-            }
-        }
+        kind::USER => Ok(user_message_len(&prefix[at..])?.map(|n| at + n)),
+        kind::COMPRESS | kind::PING | kind::ACK | kind::ERR => match r.skip() {
+            Ok(()) => done(&r),
+            Err(e) => more(e),
+        },
         k => Err(HcError::Kind(k)),
     }
+}
+
+/// The maximum a user message on a stream may carry (memberlist's
+/// `maxUserMsgBytes` is larger; Serf sends none this large).
+pub const MAX_USER_MSG: usize = 64 * 1024;
+
+/// How long the stream user message starting `prefix` (type byte first) is:
+/// memberlist writes `{UserMsgLen}`, then that many bytes.
+pub(super) fn user_message_len(prefix: &[u8]) -> Result<Option<usize>, HcError> {
+    let Some(body) = prefix.get(1..) else {
+        return Ok(None);
+    };
+    let mut r = Reader::new(body);
+    let header = (|| {
+        let mut len = 0usize;
+        for _ in 0..r.map_len()? {
+            match r.bytes()? {
+                b"UserMsgLen" => len = r.uint(MAX_USER_MSG as u64)? as usize,
+                _ => r.skip()?,
+            }
+        }
+        Ok(len)
+    })();
+    match header {
+        Ok(len) => {
+            let total = prefix.len() - r.rest().len() + len;
+            Ok((prefix.len() >= total).then_some(total))
+        }
+        Err(HcError::Truncated) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The user message (a Serf message) in a whole stream user message.
+pub fn user_message(message: &[u8]) -> Result<&[u8], HcError> {
+    let n = user_message_len(message)?.ok_or(HcError::Truncated)?;
+    let mut r = Reader::new(message.get(1..).ok_or(HcError::Truncated)?);
+    r.skip()?;
+    let start = message.len() - r.rest().len();
+    message.get(start..n).ok_or(HcError::Truncated)
 }
 
 /// Whether the stream message starting `prefix` is encrypted (read it
