@@ -143,7 +143,7 @@ fn hashicorp_stream(c: &mut Criterion) {
         n
     };
     let fed = |m: &[u8], piece: usize, feed: &mut StreamFeed| {
-        *feed = StreamFeed::new();
+        feed.reset();
         let mut n = 0;
         for p in m.chunks(piece) {
             if feed.feed(p, &mut |_| {

@@ -272,6 +272,16 @@ impl StreamFeed {
         }
     }
 
+    /// Back to the start of a message (for the next stream), without
+    /// clearing its buffers.
+    pub fn reset(&mut self) {
+        self.outer = Outer::Label;
+        self.inner = Inner::Kind;
+        self.header = None;
+        self.pending.len = 0;
+        self.lzw.reset();
+    }
+
     /// The push-pull header, once read.
     pub fn header(&self) -> Option<Header> {
         self.header
@@ -444,6 +454,23 @@ fn inner(
                     k => return Err(HcError::Kind(k)),
                 };
                 continue;
+            }
+            Inner::Nodes { left, user } if pending.len == 0 => {
+                // The common case, a state wholly in this piece: parsed once,
+                // not measured first.
+                let mut r = Reader::new(input);
+                if let Ok(state) = node_state_of(&mut r) {
+                    let used = input.len() - r.rest().len();
+                    if used <= RECORD_MAX {
+                        f(Item::Node(state))?;
+                        *stage = Inner::Nodes {
+                            left: left - 1,
+                            user,
+                        };
+                        input = &input[used..];
+                        continue;
+                    }
+                }
             }
             _ => {}
         }

@@ -70,6 +70,19 @@ impl Lzw {
         }
     }
 
+    /// Back to the start of a stream. The table is not cleared: an entry is
+    /// always written before a code can name it.
+    pub fn reset(&mut self) {
+        self.width = LIT_WIDTH + 1;
+        self.hi = EOF;
+        self.overflow = 1 << (LIT_WIDTH + 1);
+        self.last = INVALID;
+        self.acc = 0;
+        self.bits = 0;
+        self.done = false;
+        self.failed = None;
+    }
+
     /// The bad code's error, once one was read.
     pub fn failure(&self) -> Option<HcError> {
         self.failed
