@@ -455,6 +455,39 @@ fn inner(
                 };
                 continue;
             }
+            Inner::Entries {
+                list: List::Events,
+                count,
+                left,
+            } if pending.len == 0 && input.first() == Some(&0xc0) => {
+                // Serf's event buffer is mostly empty slots (nil).
+                let nils = input.iter().take(count).take_while(|&&b| b == 0xc0).count();
+                *stage = Inner::Entries {
+                    list: List::Events,
+                    count: count - nils,
+                    left,
+                };
+                input = &input[nils..];
+                continue;
+            }
+            Inner::Entries {
+                list: List::Status,
+                count,
+                left,
+            } if pending.len == 0 => {
+                // A status time wholly in this piece: parsed once.
+                let mut r = Reader::new(input);
+                if let (Ok(name), Ok(ltime)) = (r.bytes(), r.uint(u64::MAX)) {
+                    f(Item::Status(name, ltime))?;
+                    *stage = Inner::Entries {
+                        list: List::Status,
+                        count: count - 1,
+                        left,
+                    };
+                    input = &input[input.len() - r.rest().len()..];
+                    continue;
+                }
+            }
             Inner::Nodes { left, user } if pending.len == 0 => {
                 // The common case, a state wholly in this piece: parsed once,
                 // not measured first.
