@@ -193,7 +193,7 @@ fn log_output(out: &Output) {
                 EventKind::Alive => "alive again",
                 EventKind::NameConflict => "name conflict",
                 EventKind::ConflictWon => "won a name conflict",
-                EventKind::ConflictLost => "lost a name conflict: shutting down is advised",
+                EventKind::ConflictLost => "minority in name conflict resolution, quitting",
             };
             tracing::info!(target: "serf", "{what}: {} {}", e.member.name, e.member.addr.ip());
         }

@@ -403,5 +403,36 @@ fn relayed_responses_and_name_conflict_answers_cross_between_ours_and_hashicorps
         "{}",
         log_of(&c, 0)
     );
+
+    // One of ours claiming HashiCorp's n2 joins our n1: the others answer
+    // with HashiCorp's n2, so ours yields and quits (exit 0), as Serf's
+    // agent does.
+    let mut claim = Cluster::start_kinds(&[Kind::HashiCorp, Kind::Ours], |_| Vec::new());
+    claim.kill(0);
+    let _ = claim.cli(1, &["join", &to]);
+    let mut exited = None;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            exited = claim.agents[1]
+                .child
+                .as_mut()
+                .and_then(|ch| ch.try_wait().ok().flatten());
+            exited.is_some()
+        }),
+        "{}",
+        log_of(&claim, 1)
+    );
+    assert_eq!(
+        exited.and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        log_of(&claim, 1)
+    );
+    let log = log_of(&claim, 1);
+    assert!(
+        log.contains("minority in name conflict resolution")
+            && log.contains("Serf shutdown detected, quitting"),
+        "{log}"
+    );
     assert!(agreed(&c, 4), "{:?}", view(&c, 0, false));
 }

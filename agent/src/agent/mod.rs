@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serf_core::Config;
+use serf_core::{Config, EventKind};
 
 use crate::coalesce::Coalescer;
 use crate::dispatch::{Dispatch, Dispatcher};
@@ -172,18 +172,26 @@ fn serve(cfg: AgentConfig, argv: &[String], logs: &crate::log::Logs) -> Result<i
     // Once the protocol loop has stopped and its last outputs are forwarded,
     // the dispatcher drains (coalesced events, running handlers) and says so.
     let (drained_tx, drained) = mpsc::channel::<()>();
+    let (control_tx, control) = mpsc::channel::<Control>();
     {
         let tx = dispatch_tx.clone();
+        let control_tx = control_tx.clone();
         std::thread::spawn(move || {
             while let Ok(out) = out_rx.recv() {
+                // Serf shuts down when the cluster sides with another
+                // holder of our name, and its agent quits (exit 0).
+                let lost = matches!(&out, Output::Member(e) if e.kind == EventKind::ConflictLost);
                 if tx.send(Dispatch::Out(out)).is_err() {
                     return;
+                }
+                if lost {
+                    tracing::warn!(target: "agent", "Serf shutdown detected, quitting");
+                    let _ = control_tx.send(Control::Exit(0));
                 }
             }
             let _ = tx.send(Dispatch::Drain(drained_tx));
         });
     }
-    let (control_tx, control) = mpsc::channel::<Control>();
     let hub = Hub::new(dispatch_tx, control_tx.clone());
     let me = SelfInfo {
         name: cfg.name.clone(),
