@@ -375,12 +375,50 @@ fn a_second_member_claiming_a_name_on_hashicorps_wire_loses_to_the_majority() {
     }
 }
 
+/// A peer's stream into `node`, fed piece by piece as the runtime feeds one.
+struct Incoming {
+    feed: Box<serf_core::wire::hashicorp::feed::StreamFeed>,
+    marks: Vec<u8>,
+    reply: [u8; 1024],
+}
+
+impl Incoming {
+    fn to(node: &HcTestNode) -> Incoming {
+        Incoming {
+            feed: Box::new(serf_core::wire::hashicorp::feed::StreamFeed::new()),
+            marks: vec![0u8; node.stream_marks_len()],
+            reply: [0u8; 1024],
+        }
+    }
+
+    /// Feeds `pieces` from member 1; what the last one returned.
+    fn feed(
+        &mut self,
+        node: &mut HcTestNode,
+        pieces: &[&[u8]],
+    ) -> Result<Option<serf_core::StreamReply>, serf_core::wire::DecodeError> {
+        let mut last = Ok(None);
+        for p in pieces {
+            last = node.feed_stream(
+                Instant::ZERO,
+                hc_id(1).addr(),
+                serf_core::StreamSide::Accepted,
+                &mut self.feed,
+                &mut self.marks,
+                p,
+                &mut self.reply,
+            );
+        }
+        last
+    }
+}
+
 #[test]
 fn a_large_push_pull_is_merged_member_by_member_as_its_pieces_arrive() {
     use serf_core::wire::hashicorp::feed::StreamFeed;
     use serf_core::wire::hashicorp::serf::{encode_user_state, Clocks};
     use serf_core::wire::hashicorp::stream::{encode_header, encode_node, Header, NodeState};
-    use serf_core::{StreamReply, StreamSide};
+    use serf_core::StreamReply;
     let n = 2000usize;
     let names: Vec<String> = (0..n).map(|i| format!("peer-{i}")).collect();
     let mut user = vec![0u8; 1 << 20];
@@ -410,41 +448,18 @@ fn a_large_push_pull_is_merged_member_by_member_as_its_pieces_arrive() {
     let message = &message[..at + user_len];
 
     let mut node = hc_node(hc_id(0), &Config::lan().with_members(4096), 3);
-    let mut feed = Box::new(StreamFeed::new());
-    let mut marks = vec![0u8; node.stream_marks_len()];
-    let mut reply = [0u8; 1024];
-    let from = hc_id(1).addr();
+    let mut stream = Incoming::to(&node);
     let pieces: Vec<&[u8]> = message.chunks(1400).collect();
     let half = pieces.len() / 2;
     for p in &pieces[..half] {
-        let r = node.feed_stream(
-            Instant::ZERO,
-            from,
-            StreamSide::Accepted,
-            &mut feed,
-            &mut marks,
-            p,
-            &mut reply,
-        );
-        assert_eq!(r, Ok(None));
+        assert_eq!(stream.feed(&mut node, &[p]), Ok(None));
     }
     // Half the message read: about half the members are merged already;
     // the reader holds one value at most, whatever the message's size.
     let known = node.members().count();
     assert!(known > n / 3 && known < n, "{known} known half way");
     assert!(std::mem::size_of::<StreamFeed>() < 32 * 1024);
-    let mut last = Ok(None);
-    for p in &pieces[half..] {
-        last = node.feed_stream(
-            Instant::ZERO,
-            from,
-            StreamSide::Accepted,
-            &mut feed,
-            &mut marks,
-            p,
-            &mut reply,
-        );
-    }
+    let last = stream.feed(&mut node, &pieces[half..]);
     assert_eq!(last, Ok(Some(StreamReply::State { join: false })));
     assert_eq!(node.members().count(), n + 1);
     assert_eq!(node.stats().decode_errors, 0);
@@ -458,9 +473,8 @@ fn a_large_push_pull_is_merged_member_by_member_as_its_pieces_arrive() {
 
 #[test]
 fn a_serf_message_sent_over_a_stream_is_taken_as_if_it_came_in_a_packet() {
-    use serf_core::wire::hashicorp::feed::StreamFeed;
     use serf_core::wire::hashicorp::serf::{encode_serf, UserEvent};
-    use serf_core::{StreamReply, StreamSide};
+    use serf_core::StreamReply;
     let event = SerfMessage::UserEvent(UserEvent {
         ltime: 5,
         name: b"deploy",
@@ -475,21 +489,8 @@ fn a_serf_message_sent_over_a_stream_is_taken_as_if_it_came_in_a_packet() {
     message.push(n as u8);
     message.extend_from_slice(&body[..n]);
     let mut node = hc_node(hc_id(0), &Config::local().with_members(8), 5);
-    let mut feed = Box::new(StreamFeed::new());
-    let mut marks = vec![0u8; node.stream_marks_len()];
-    let mut reply = [0u8; 256];
-    let mut last = Ok(None);
-    for p in message.chunks(3) {
-        last = node.feed_stream(
-            Instant::ZERO,
-            hc_id(1).addr(),
-            StreamSide::Accepted,
-            &mut feed,
-            &mut marks,
-            p,
-            &mut reply,
-        );
-    }
+    let pieces: Vec<&[u8]> = message.chunks(3).collect();
+    let last = Incoming::to(&node).feed(&mut node, &pieces);
     assert_eq!(last, Ok(Some(StreamReply::Close)));
     let mut buf = vec![0u8; 4096];
     let mut events = Vec::new();

@@ -2,6 +2,7 @@
 //! compounds (`wire::hashicorp::read_packet`), then each message translated
 //! into the native one the node's rules take.
 
+use super::announced;
 use crate::identity::{HcNode, Identity};
 use crate::node::query::answer::MAX_RELAYED;
 use crate::node::query::KeyOp;
@@ -10,7 +11,7 @@ use crate::storage::Store;
 use crate::time::Instant;
 use crate::wire::crypto::FrameError;
 use crate::wire::hashicorp::bridge::{
-    coordinate_to_native, filters_to_native, key_request_to_native, tags_to_native,
+    coordinate_to_native, filters_to_native, key_request_to_native,
 };
 use crate::wire::hashicorp::relay::Relay;
 use crate::wire::hashicorp::security::open_packet;
@@ -114,13 +115,13 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             }
             HcMessage::Nack { seq } => return self.probe.nacked(seq),
             HcMessage::Alive(a) => {
-                let id = I::from_hashicorp(HcNode {
+                let node = HcNode {
                     name: a.node,
                     ip: a.addr,
                     port: a.port,
-                });
+                };
                 let mut meta = [0u8; MAX_META];
-                let (Some(id), Ok(n)) = (id, tags_to_native(a.meta, &mut meta)) else {
+                let Some((id, n)) = announced::<I>(node, a.meta, &mut meta) else {
                     return self.bad_hashicorp();
                 };
                 // The delegate's current version is Serf's protocol.

@@ -5,13 +5,13 @@
 //! piece by piece ([`Node::feed_stream`]) or whole ([`Node::handle_stream`]);
 //! both end here.
 
+use super::announced;
 use crate::identity::{HcNode, Identity};
 use crate::node::hashicorp::{StreamReply, StreamSide};
 use crate::node::Node;
 use crate::storage::Store;
 use crate::time::Instant;
 use crate::wire::crypto::FrameError;
-use crate::wire::hashicorp::bridge::tags_to_native;
 use crate::wire::hashicorp::feed::{Clock, Item, Progress, StreamFeed};
 use crate::wire::hashicorp::stream::{node_state, user_message};
 use crate::wire::hashicorp::{decode_message, kind, HcError, HcMessage};
@@ -149,13 +149,13 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             }
             Item::Header(_) => m.marks.fill(0),
             Item::Node(s) => {
-                let id = I::from_hashicorp(HcNode {
+                let node = HcNode {
                     name: s.name,
                     ip: s.addr,
                     port: s.port,
-                });
+                };
                 let mut meta = [0u8; MAX_META];
-                let (Some(id), Ok(n)) = (id, tags_to_native(s.meta, &mut meta)) else {
+                let Some((id, n)) = announced::<I>(node, s.meta, &mut meta) else {
                     self.stats.decode_errors += 1;
                     return Ok(());
                 };

@@ -17,6 +17,7 @@ use crate::config::{Config, Wire};
 use crate::identity::{HcNode, Identity};
 use crate::node::Node;
 use crate::storage::Store;
+use crate::wire::hashicorp::bridge::tags_to_native;
 use rand_core::RngCore;
 
 /// Room for a decompressed packet, in MTUs (memberlist compresses packets
@@ -38,6 +39,15 @@ pub(crate) const fn scratch_len(config: &Config) -> usize {
 /// memberlist protocol 1–5 at 2 (what Serf runs), then Serf's own protocol
 /// range; the current one follows.
 const VSN: [u8; 5] = [1, 5, 2, 2, 5];
+
+/// A member a memberlist record announces (an alive message or a push-pull
+/// node state): its identity, and its tags in the native encoding written
+/// to `meta` (their length); `None` if either cannot be read.
+fn announced<I: Identity>(node: HcNode<'_>, tags: &[u8], meta: &mut [u8]) -> Option<(I, usize)> {
+    let id = I::from_hashicorp(node)?;
+    let n = tags_to_native(tags, meta).ok()?;
+    Some((id, n))
+}
 
 /// memberlist's label header: this type byte, a length byte, the label.
 const HAS_LABEL: u8 = crate::wire::hashicorp::kind::HAS_LABEL;

@@ -378,19 +378,17 @@ impl Host {
         let (Some(feed), marks) = (c.feed.as_deref_mut(), &mut c.marks) else {
             return Some(false);
         };
-        let mut reply = vec![0u8; 1024];
+        let mut reply = [0u8; 1024];
         let r = self
             .node
             .feed_stream(now, peer, side, feed, marks, piece, &mut reply);
-        match r {
-            Ok(None) => {
-                // Members merged so far are the application's to see.
-                self.drain();
-                None
-            }
-            Ok(Some(answer)) => Some(self.stream_answer(i, Ok(answer), reply)),
-            Err(e) => Some(self.stream_answer(i, Err(e), reply)),
+        if let Ok(None) = r {
+            // Members merged so far are the application's to see.
+            self.drain();
+            return None;
         }
+        let r = r.map(|answer| answer.unwrap_or(StreamReply::Close));
+        Some(self.stream_answer(i, r, reply.to_vec()))
     }
 
     /// What the node made of a whole message on stream `i`, carried out.
