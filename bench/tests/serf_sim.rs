@@ -130,6 +130,46 @@ fn latency_matrix_run_reports_the_coordinates_error_and_slow_members_apart() {
 }
 
 #[test]
+fn lifeguard_stops_slow_members_failing_healthy_ones() {
+    // Slow members read their datagrams only after 15 s stalls, longer than
+    // the 8 s suspicion timeout of 100 members: without Lifeguard their own
+    // suspicion timers fire before they read the refutations waiting for
+    // them; with it their health score stretches their probes and a lone
+    // accuser's suspicion lasts six times as long.
+    let run = |lifeguard: bool| {
+        let mut args = vec![
+            "--members",
+            "100",
+            "--seconds",
+            "90",
+            "--slow",
+            "0.1",
+            "--slow-ms",
+            "15000",
+            "--json",
+        ];
+        if !lifeguard {
+            args.push("--no-lifeguard");
+        }
+        let (ok, stdout, stderr) = sim(&args);
+        assert!(ok, "{stderr}");
+        let r: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("JSON");
+        println!("lifeguard {lifeguard}: {r}");
+        r["false_failure_reports"].as_u64().expect("a count")
+    };
+    let (with, without) = (run(true), run(false));
+    assert!(
+        without >= 10,
+        "slow members without Lifeguard fail healthy ones ({without} reports)"
+    );
+    assert!(
+        with * 10 <= without,
+        "Lifeguard cuts those reports at least tenfold: {with} against {without}"
+    );
+}
+
+#[test]
 fn plot_writes_the_three_svg_charts() {
     let dir = std::env::temp_dir().join(format!("serf-sim-plot-{}", std::process::id()));
     let path = dir.to_string_lossy().into_owned();

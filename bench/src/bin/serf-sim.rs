@@ -107,6 +107,11 @@ struct Report {
     false_failures: usize,
     /// Slow members ever marked failed (stalled past the suspicion timeout).
     slow_failures: usize,
+    /// Every time a member marked a live member that is not slow failed
+    /// (one member can be marked failed by many, and more than once).
+    false_failure_reports: usize,
+    /// Of those, the ones made by slow members.
+    false_failure_reports_by_slow: usize,
     pushpull_bytes: u64,
     lost: u64,
     dropped: Dropped,
@@ -501,6 +506,11 @@ fn run(a: &Args) -> Result<Report, String> {
     let mut seen_by: HashMap<u32, (usize, f64)> = HashMap::new();
     let mut reported: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
     let mut falsely: std::collections::HashSet<u32> = std::collections::HashSet::new();
+    let mut is_slow = vec![false; n as usize];
+    for &v in &slow {
+        is_slow[v as usize] = true;
+    }
+    let (mut false_reports, mut false_reports_by_slow) = (0usize, 0usize);
     for r in sim.log() {
         if r.event.kind != EventKind::Failed || r.at < t0 {
             continue;
@@ -520,6 +530,10 @@ fn run(a: &Args) -> Result<Report, String> {
             }
             _ => {
                 falsely.insert(m);
+                if !is_slow[m as usize] {
+                    false_reports += 1;
+                    false_reports_by_slow += usize::from(is_slow[r.observer as usize]);
+                }
             }
         }
     }
@@ -571,8 +585,10 @@ fn run(a: &Args) -> Result<Report, String> {
         detect_s,
         crashed: crash_at.len(),
         slow: slow.len(),
-        false_failures: falsely.iter().filter(|m| !slow.contains(m)).count(),
-        slow_failures: falsely.iter().filter(|m| slow.contains(m)).count(),
+        false_failures: falsely.iter().filter(|m| !is_slow[**m as usize]).count(),
+        slow_failures: falsely.iter().filter(|m| is_slow[**m as usize]).count(),
+        false_failure_reports: false_reports,
+        false_failure_reports_by_slow: false_reports_by_slow,
         coord_median_error: matrix
             .as_ref()
             .and_then(|m| coordinate_error(&sim, m, &live, a.seed)),
@@ -613,8 +629,8 @@ fn print_summary(r: &Report) {
         r.detect_s.incomplete
     );
     println!(
-        "false failures    {} healthy and {} slow live members ever marked failed",
-        r.false_failures, r.slow_failures
+        "false failures    {} healthy and {} slow live members ever marked failed; healthy ones marked failed {} times ({} by slow members)",
+        r.false_failures, r.slow_failures, r.false_failure_reports, r.false_failure_reports_by_slow
     );
     if let Some(e) = r.coord_median_error {
         println!("coordinates       median relative error {e:.3} against the matrix");

@@ -178,12 +178,13 @@ impl Sim {
     pub fn set_net(&mut self, net: NetConfig) {
         self.net = net;
     }
-    /// Makes `id` a slow member (the Lifeguard paper's overloaded process):
-    /// it stalls for `stall` out of every `2 × stall` (at a random phase),
-    /// handling nothing meanwhile; what reached it and its timers wait for
-    /// the stall to end, then run in arrival order. Its acks come late, its
-    /// own probes seem to fail and its suspicion timers fire before it reads
-    /// the refutations waiting for it. Zero: not slow.
+    /// Makes `id` a slow member (the Lifeguard paper's slow message
+    /// processing): for `stall` out of every `2 × stall` (at a random phase)
+    /// the datagrams that reach it wait, and are handled in arrival order
+    /// when the stall ends, while its timers keep firing on time. So its
+    /// acks go out late, its own probes seem to fail, and its suspicion
+    /// timers can fire before it has read the refutations waiting for it.
+    /// Zero: not slow.
     pub fn set_slow(&mut self, id: u32, stall: Duration) {
         let ms = u32::try_from(stall.as_millis()).unwrap_or(u32::MAX / 2);
         let phase = self.rng.below(u64::from(ms) * 2 + 1) as u32;
@@ -317,20 +318,12 @@ impl Sim {
     fn step(&mut self, action: Action) {
         self.totals.steps += 1;
         let now = self.now;
-        let subject = match action {
-            Action::Wake { node } => node,
-            Action::Deliver { to, .. } => to,
-        };
-        if let Some(until) = self.stalled_until(subject, now) {
-            // A stalled member handles nothing until the stall ends.
-            if let Action::Wake { node } = action {
-                if self.wake_at[node as usize] != now {
-                    return; // superseded
-                }
-                self.wake_at[node as usize] = until;
+        if let Action::Deliver { to, .. } = action {
+            if let Some(until) = self.stalled_until(to, now) {
+                // A stalled member reads nothing until the stall ends.
+                self.push(until, action);
+                return;
             }
-            self.push(until, action);
-            return;
         }
         match action {
             Action::Wake { node } => {
