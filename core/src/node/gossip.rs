@@ -107,6 +107,7 @@ impl<S: Store> Queue<S> {
         &mut self.entries[e as usize]
     }
 
+    #[inline]
     fn link(&mut self, e: u32, bucket: usize) {
         let head = self.heads[bucket];
         {
@@ -124,6 +125,7 @@ impl<S: Store> Queue<S> {
         self.nonempty |= 1 << bucket;
     }
 
+    #[inline(always)]
     fn unlink(&mut self, e: u32) {
         let Entry {
             prev,
@@ -150,6 +152,7 @@ impl<S: Store> Queue<S> {
     /// Takes a free entry, dropping the most-transmitted one (the oldest among
     /// equals, as memberlist prunes) if the queue is full.
     /// Returns the new entry and the dropped one (whose key the caller unmaps).
+    #[inline(always)]
     fn alloc(&mut self) -> Option<(u32, Option<u32>)> {
         let mut dropped = None;
         if self.free == EMPTY {
@@ -172,6 +175,7 @@ impl<S: Store> Queue<S> {
     }
 
     /// Unlinks and frees an entry.
+    #[inline]
     pub(crate) fn release(&mut self, e: u32) {
         if !self.entries[e as usize].used {
             return;

@@ -238,3 +238,147 @@ fn a_header_longer_than_its_hole_is_refused_and_the_hole_removed() {
     assert!(!enc.fill(hole, &widest), "too long for a 4-byte hole");
     assert!(enc.is_empty(), "the hole is removed");
 }
+
+/// Both readers on the same bytes: equal messages and equal remainders, or
+/// both refusing.
+fn readers_agree<'a, I>(bytes: &'a [u8]) -> bool
+where
+    I: Deserialize<'a> + PartialEq + core::fmt::Debug,
+{
+    let Some(hand) = gossip::take::<I>(bytes) else {
+        return true; // not a gossip message: postcard alone reads it
+    };
+    let derived = postcard::take_from_bytes::<Message<'a, I>>(bytes).map_err(|_| ());
+    assert_eq!(hand, derived, "on {bytes:02x?}");
+    true
+}
+
+#[test]
+fn gossip_variant_numbers_are_the_enums_declaration_order() {
+    let mut buf = [0u8; 64];
+    for (m, tag) in [
+        (
+            Message::Alive {
+                incarnation: 1,
+                node: 2u32,
+                meta: &[],
+                protocol: 5,
+            },
+            gossip::ALIVE,
+        ),
+        (
+            Message::Suspect {
+                incarnation: 1,
+                node: 2,
+                from: 3,
+            },
+            gossip::SUSPECT,
+        ),
+        (
+            Message::Dead {
+                incarnation: 1,
+                node: 2,
+                from: 3,
+            },
+            gossip::DEAD,
+        ),
+    ] {
+        let mut enc = Encoder::new(&mut buf).unwrap();
+        assert!(enc.push::<u32>(&m));
+        assert_eq!(buf[1], tag, "{m:?}");
+    }
+}
+
+#[test]
+fn hand_read_gossip_matches_postcard_on_whole_cut_and_damaged_messages() {
+    extern crate std;
+    use std::{vec, vec::Vec};
+    let meta = [0xAAu8; 300];
+    let mut samples: Vec<Vec<u8>> = Vec::new();
+    for inc in [0u32, 127, 128, 16_383, 16_384, u32::MAX] {
+        for node in [0u32, 200, u32::MAX] {
+            for len in [0usize, 1, 127, 128, 300] {
+                let msgs = [
+                    Message::Alive {
+                        incarnation: inc,
+                        node,
+                        meta: &meta[..len],
+                        protocol: 5,
+                    },
+                    Message::Suspect {
+                        incarnation: inc,
+                        node,
+                        from: 7,
+                    },
+                    Message::Dead {
+                        incarnation: inc,
+                        node,
+                        from: node,
+                    },
+                ];
+                for m in msgs {
+                    let mut buf = [0u8; 400];
+                    let mut enc = Encoder::new(&mut buf).unwrap();
+                    assert!(enc.push::<u32>(&m));
+                    let n = enc.len();
+                    samples.push(buf[1..n].to_vec());
+                }
+            }
+        }
+    }
+    // Overlong and overflowing varints, and a length past the end.
+    samples.push(vec![gossip::ALIVE, 0x80, 0x00, 3, 0, 5]);
+    samples.push(vec![gossip::ALIVE, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 3, 0, 5]);
+    samples.push(vec![gossip::ALIVE, 0xFF, 0xFF, 0xFF, 0xFF, 0x10, 3, 0, 5]);
+    samples.push(vec![gossip::ALIVE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]);
+    samples.push(vec![
+        gossip::ALIVE,
+        1,
+        3,
+        0xFF,
+        0xFF,
+        0xFF,
+        0xFF,
+        0xFF,
+        0xFF,
+        0xFF,
+        0xFF,
+        0xFF,
+        0x01,
+        5,
+    ]);
+    samples.push(vec![
+        gossip::ALIVE,
+        1,
+        3,
+        0xFF,
+        0xFF,
+        0xFF,
+        0xFF,
+        0xFF,
+        0xFF,
+        0xFF,
+        0xFF,
+        0xFF,
+        0x02,
+        5,
+    ]);
+    samples.push(vec![gossip::SUSPECT, 1, 2]);
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for s in &samples {
+        for cut in 0..=s.len() {
+            assert!(readers_agree::<u32>(&s[..cut]));
+            assert!(readers_agree::<&str>(&s[..cut]));
+        }
+        for _ in 0..64 {
+            let mut d = s.clone();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let at = (x as usize) % d.len();
+            d[at] ^= (x >> 32) as u8 | 1;
+            assert!(readers_agree::<u32>(&d));
+            assert!(readers_agree::<&str>(&d));
+        }
+    }
+}

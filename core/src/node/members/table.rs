@@ -29,14 +29,20 @@ pub enum State {
 }
 
 impl State {
+    #[inline]
     fn from_bits(b: u32) -> Option<State> {
-        match b & 0x7 {
-            1 => Some(State::Alive),
-            2 => Some(State::Suspect),
-            3 => Some(State::Dead),
-            4 => Some(State::Left),
-            _ => None,
-        }
+        // A table, not a match: read on every lookup of every message.
+        const BY_BITS: [Option<State>; 8] = [
+            None,
+            Some(State::Alive),
+            Some(State::Suspect),
+            Some(State::Dead),
+            Some(State::Left),
+            None,
+            None,
+            None,
+        ];
+        BY_BITS[(b & 0x7) as usize]
     }
     /// Alive or suspect: still counted as a member by the failure detector.
     pub fn is_live(self) -> bool {
@@ -293,6 +299,7 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
     }
 
     /// Changes a member's state and incarnation, stamping the change time.
+    #[inline]
     pub fn set(&mut self, s: u32, state: State, incarnation: u32, now: Instant) {
         let slot = &mut self.slots[s as usize];
         let old = State::from_bits(slot.packed);
@@ -317,6 +324,7 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
 
     /// Records the protocol version a member announced (values above 7 are
     /// kept as 7: no Serf protocol comes near it).
+    #[inline]
     pub fn set_protocol(&mut self, s: u32, protocol: u8) {
         let slot = &mut self.slots[s as usize];
         let p = u32::from(protocol.min(7)) << PROTOCOL_SHIFT;
