@@ -59,13 +59,17 @@ struct Args {
     /// cluster cannot reach each other meanwhile.
     #[arg(long)]
     partition: Option<String>,
-    /// Fraction of members that are slow (the Lifeguard paper's overloaded
-    /// processes): each stalls for --slow-ms out of every 2 × --slow-ms.
+    /// Fraction of members that are slow (the Lifeguard paper's slow message
+    /// processing): each reads its datagrams only after stalls of --slow-ms
+    /// out of every 2 × --slow-ms, while its timers keep time.
     #[arg(long, default_value_t = 0.0)]
     slow: f64,
-    /// How long each stall of a slow member lasts, in ms.
-    #[arg(long = "slow-ms", default_value_t = 4000)]
-    slow_ms: u64,
+    /// How long each stall of a slow member lasts, in ms. Default: a quarter
+    /// longer than the cluster's shortest suspicion timeout (15 s for 1,000
+    /// members on LAN), past which a slow accuser's own suspicion fires
+    /// before it reads the refutation waiting for it.
+    #[arg(long = "slow-ms")]
+    slow_ms: Option<u64>,
     /// Turn Lifeguard off.
     #[arg(long = "no-lifeguard")]
     no_lifeguard: bool,
@@ -285,13 +289,15 @@ fn coordinate_error(sim: &Sim, m: &Matrix, live: &[u32], seed: u64) -> Option<f6
 }
 
 /// The run's configuration: the simulator's, with Lifeguard as asked and,
-/// under a partition, room to suspect the other half at once.
+/// under a partition or with slow members (whose stalls leave many members
+/// suspected at once, without Lifeguard most of all), room to suspect half
+/// the cluster at once.
 fn configure(a: &Args) -> Result<Config, String> {
     let profile = Config::profile(&a.profile)
         .ok_or_else(|| format!("unknown profile {:?} (lan, wan or local)", a.profile))?;
     let mut config = sim_config(profile, a.members);
     config.lifeguard = !a.no_lifeguard;
-    if a.partition.is_some() {
+    if a.partition.is_some() || a.slow > 0.0 {
         config.capacity.suspicions = (a.members as usize / 2 + 8).min(4096);
     }
     if a.join_storm {
@@ -385,8 +391,20 @@ fn run(a: &Args) -> Result<Report, String> {
             slow.push(v);
         }
     }
+    let stall = a.slow_ms.map_or_else(
+        || {
+            let (shortest, _) = serf_core::lifeguard::timeouts(
+                config.suspicion_mult,
+                config.suspicion_max_timeout_mult,
+                n,
+                config.probe_interval,
+            );
+            shortest * 5 / 4
+        },
+        Duration::from_millis,
+    );
     for &v in &slow {
-        sim.set_slow(v, Duration::from_millis(a.slow_ms));
+        sim.set_slow(v, stall);
     }
 
     let t0 = sim.now();
