@@ -232,6 +232,19 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
             .filter(|&s| self.slots[s as usize].id == *id)
     }
 
+    /// Where a lookup of `id` starts: its home index bucket or, reading that
+    /// bucket, the slot the bucket names (`None` if empty). See
+    /// [`crate::Node::lookup_addresses`].
+    #[inline]
+    pub(crate) fn lookup_address(&self, id: &I, slot: bool) -> Option<*const u8> {
+        let bucket = self.index.get(self.home(id.name_hash(self.seed)))?;
+        if !slot {
+            return Some(bucket as *const u32 as *const u8);
+        }
+        let s = self.slots.get((*bucket & SLOT_MASK) as usize)?;
+        (*bucket != EMPTY).then_some(s as *const Slot<I> as *const u8)
+    }
+
     /// Looks a member up by name only (whatever its address): O(1) expected.
     #[inline]
     pub fn find_name(&self, id: &I) -> Option<u32> {
