@@ -107,7 +107,7 @@ impl<S: Store> Queue<S> {
         &mut self.entries[e as usize]
     }
 
-    #[inline]
+    #[inline(always)]
     fn link(&mut self, e: u32, bucket: usize) {
         let head = self.heads[bucket];
         {
@@ -175,7 +175,7 @@ impl<S: Store> Queue<S> {
     }
 
     /// Unlinks and frees an entry.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn release(&mut self, e: u32) {
         if !self.entries[e as usize].used {
             return;

@@ -79,11 +79,13 @@ fn identity<'a, I: Deserialize<'a>>(bytes: &'a [u8]) -> Rest<'a, I> {
 /// A u32 varint: at most 5 bytes, the fifth holding at most 4 bits.
 #[inline]
 fn varint_u32(bytes: &[u8]) -> Rest<'_, u32> {
-    // The common case first: a value below 128.
-    if let Some((&b, rest)) = bytes.split_first() {
-        if b < 0x80 {
-            return Ok((u32::from(b), rest));
+    // The common cases first: values below 2^7 and 2^14.
+    match *bytes {
+        [b, ref rest @ ..] if b < 0x80 => return Ok((u32::from(b), rest)),
+        [b0, b1, ref rest @ ..] if b1 < 0x80 => {
+            return Ok((u32::from(b0 & 0x7F) | u32::from(b1) << 7, rest));
         }
+        _ => {}
     }
     let (v, rest) = varint(bytes, 5, 0x0F)?;
     Ok((v as u32, rest))
