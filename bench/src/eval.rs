@@ -10,7 +10,7 @@ use serf_core::Config;
 
 use crate::gorand::GoRand;
 use crate::matrix::Matrix;
-use crate::phantom::{summarize, ErrorSummary, Phantom};
+use crate::phantom::{summarize, ErrorSummary, Phantom, Truth};
 use crate::rng::SimRng;
 use crate::sim::{NetConfig, Sim};
 
@@ -39,14 +39,22 @@ fn truth(m: &Matrix) -> Vec<Vec<Option<f64>>> {
     m.rtt.clone()
 }
 
+/// `secs` rounded to whole nanoseconds, as a Go duration holds it.
+fn whole_ns(secs: f64) -> f64 {
+    (secs * 1e9).round() / 1e9
+}
+
 /// Which random stream drives a `Simulate` run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
     /// The simulator's own generator.
     Sim,
-    /// Go's `math/rand` seeded as Serf's `Simulate` seeds it (`rand.Seed`),
-    /// one stream for peer choices and random directions as in Serf: the
-    /// same decisions as a run of Serf's own code with that seed.
+    /// Go's `math/rand` as a run of Serf's own code draws it: peer choices
+    /// from `Simulate`'s generator and random directions from the global
+    /// one, both seeded with the seed (Go 1.19 and before seed the global
+    /// generator with 1 unless told; Serf's `Simulate` fixes its own at 1),
+    /// and RTTs rounded to whole nanoseconds as durations: the same
+    /// decisions, so the same coordinates, as Serf's code on that matrix.
     Go,
 }
 
@@ -60,10 +68,21 @@ pub fn simulate(
 ) -> Report {
     let t = truth(m);
     let mut p = Phantom::new(m.len(), cfg);
-    match stream {
-        Stream::Sim => p.simulate(&t, cycles, &mut SimRng::new(seed)),
-        Stream::Go => p.simulate(&t, cycles, &mut GoRand::new(seed as i64)),
-    }
+    let t = match stream {
+        Stream::Sim => {
+            p.simulate(&t, cycles, &mut SimRng::new(seed));
+            t
+        }
+        Stream::Go => {
+            let t: Truth = t
+                .iter()
+                .map(|row| row.iter().map(|v| v.map(whole_ns)).collect())
+                .collect();
+            let (mut peers, mut directions) = (GoRand::new(seed as i64), GoRand::new(seed as i64));
+            p.simulate_split(&t, cycles, &mut peers, &mut directions);
+            t
+        }
+    };
     let e = p.errors(&t);
     Report {
         nodes: m.len(),

@@ -130,20 +130,45 @@ impl Phantom {
     }
 
     /// Serf's `Simulate`: each cycle, every node updates against one uniformly
-    /// random peer with the true RTT (unmeasured pairs are skipped).
+    /// random peer with the true RTT (unmeasured pairs are skipped). Peer
+    /// choices and random directions come from one stream.
     pub fn simulate(&mut self, truth: &Truth, cycles: usize, rng: &mut impl Source) {
         let n = self.clients.len();
         for _ in 0..cycles {
             for i in 0..n {
                 let j = rng.intn(n);
-                if j == i {
-                    continue;
-                }
-                let Some(rtt) = truth[i][j] else { continue };
-                let other = *self.clients[j].coordinate();
-                let _ = self.clients[i].update(&other, rtt, &mut self.filters[i][j], rng);
+                self.step(truth, i, j, rng);
             }
         }
+    }
+
+    /// [`Phantom::simulate`] with peers and directions drawn from two
+    /// streams, as Serf draws them: peers from `Simulate`'s own generator,
+    /// directions (for coordinates on top of each other) from Go's global
+    /// `math/rand`.
+    pub fn simulate_split(
+        &mut self,
+        truth: &Truth,
+        cycles: usize,
+        peers: &mut impl Source,
+        directions: &mut impl Uniform,
+    ) {
+        let n = self.clients.len();
+        for _ in 0..cycles {
+            for i in 0..n {
+                let j = peers.intn(n);
+                self.step(truth, i, j, directions);
+            }
+        }
+    }
+
+    fn step(&mut self, truth: &Truth, i: usize, j: usize, directions: &mut impl Uniform) {
+        if j == i {
+            return;
+        }
+        let Some(rtt) = truth[i][j] else { return };
+        let other = *self.clients[j].coordinate();
+        let _ = self.clients[i].update(&other, rtt, &mut self.filters[i][j], directions);
     }
 
     /// Relative errors `|est − actual| / actual` over every measured pair i < j.

@@ -116,3 +116,37 @@ fn default_filter_beats_serfs_median_in_the_tail_under_jitter() {
     let b = eval::simulate(&m, 500, 1, &VivaldiConfig::default(), eval::Stream::Sim);
     assert_eq!(a.errors, b.errors);
 }
+
+#[test]
+fn go_stream_reproduces_serfs_own_coordinate_code_on_a_generated_matrix() {
+    // Figures of HashiCorp Serf's own `coordinate` package (Go 1.19, its
+    // DefaultConfig, `Simulate`'s loop with the peer generator and the global
+    // one both seeded with the seed, RTTs as whole-nanosecond durations,
+    // unmeasured pairs skipped), run on `gen-matrix --hosts 100 --seed 11`
+    // for 500 cycles. Every peer choice, random direction and float must
+    // match to give the same figures.
+    let path = matrix_file(100, 11);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let m = serf_bench::matrix::Matrix::parse(&text)
+        .unwrap()
+        .scaled(1e-3);
+    for (seed, median, mean, p90) in [
+        (1, 0.145431, 0.276217, 0.531873),
+        (2, 0.132883, 0.256450, 0.546001),
+    ] {
+        let r = eval::simulate(&m, 500, seed, &VivaldiConfig::serf(), eval::Stream::Go);
+        println!("seed {seed}: {}", r.json());
+        assert_eq!(r.pairs, 4908);
+        for (ours, serfs) in [
+            (r.errors.median, median),
+            (r.errors.mean, mean),
+            (r.errors.p90, p90),
+        ] {
+            assert!(
+                (ours - serfs).abs() < 5e-7,
+                "seed {seed}: {ours:.6} against Serf's {serfs:.6}"
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}

@@ -43,7 +43,9 @@ struct Args {
     #[arg(long = "jitter-ms", default_value_t = 0.0)]
     jitter: f64,
     /// Random stream of the Simulate shape: `sim` (ours) or `go` (Go's
-    /// math/rand seeded with --seed, as Serf's Simulate draws it).
+    /// math/rand as Serf's own code draws it, peers and random directions
+    /// from two generators seeded with --seed; with --config serf the same
+    /// figures as Serf's coordinate package on the matrix).
     #[arg(long, default_value = "sim")]
     rng: String,
     /// Coordinate client settings: `ours` (moving-percentile latency

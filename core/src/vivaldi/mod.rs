@@ -202,8 +202,12 @@ fn unit_vector_at(a: &[f64], b: &[f64], rng: &mut impl Uniform) -> ([f64; MAX_DI
     }
     let mag = magnitude(&ret[..d]);
     if mag > ZERO_THRESHOLD {
+        // Times the reciprocal, as Serf's `mul(ret, 1.0/mag)`: dividing
+        // rounds differently in the last bit, and coordinates drift apart
+        // from Serf's over a run.
+        let inv = 1.0 / mag;
         for x in ret[..d].iter_mut() {
-            *x /= mag;
+            *x *= inv;
         }
         return (ret, mag);
     }
@@ -212,8 +216,9 @@ fn unit_vector_at(a: &[f64], b: &[f64], rng: &mut impl Uniform) -> ([f64; MAX_DI
     }
     let mag = magnitude(&ret[..d]);
     if mag > ZERO_THRESHOLD {
+        let inv = 1.0 / mag;
         for x in ret[..d].iter_mut() {
-            *x /= mag;
+            *x *= inv;
         }
         return (ret, 0.0);
     }
