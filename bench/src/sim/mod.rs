@@ -59,8 +59,8 @@ pub struct Sim {
     /// Per member: the phase of its stalls, in ms.
     slow_phase: Vec<u32>,
     queue: BinaryHeap<Reverse<(Instant, u64, Action)>>,
-    /// The events after the heap's front, taken out to be warmed: see
-    /// [`Sim::run_until`].
+    /// The next few events, taken out of the heap so that what they will
+    /// read can be prefetched (empty between runs): see [`Sim::run_until`].
     ahead: VecDeque<(Instant, u64, Action)>,
     seq: u64,
     rng: SimRng,
@@ -328,10 +328,9 @@ impl Sim {
     /// node and datagram, then its lookups' index buckets, then their slots:
     /// [`Node::lookup_addresses`]), so that the cache misses of several
     /// nodes overlap instead of coming one after another. Events run in
-    /// exactly the heap's order: an event queued
-    /// meanwhile that falls before the look-ahead's first runs first, and the
-    /// look-ahead is only topped up from the heap's front while that front
-    /// falls after its last.
+    /// exactly the heap's order: an event queued meanwhile that falls before
+    /// the look-ahead's first runs first, and the look-ahead is only topped
+    /// up from the heap's front while that front falls after its last.
     pub fn run_until(&mut self, end: Instant) {
         let mut ahead = std::mem::take(&mut self.ahead);
         loop {
