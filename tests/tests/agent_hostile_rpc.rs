@@ -306,11 +306,17 @@ fn a_stream_that_stops_reading_loses_its_events_with_a_warning_and_stalls_no_one
     let stuck = stuck_stream(&rpc);
     let warning = format!("Dropping events to {}", stuck.local_addr().unwrap());
     // A client that reads all the time, on its own thread, until it sees
-    // the last event.
+    // the last event. It publishes how many flood events it has read so the
+    // firing loop can let it catch up: under load a descheduled reader could
+    // otherwise fall more than its own 512-event buffer behind.
     let mut reader = user_stream(&rpc);
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen_by_reader = seen.clone();
     let consumer = std::thread::spawn(move || {
         let mut got = Vec::new();
         let mut buf = [0u8; 65536];
+        let mut scanned: usize = 0;
+        let mut floods = 0;
         let limit = std::time::Instant::now() + Duration::from_secs(300);
         while std::time::Instant::now() < limit {
             match reader.read(&mut buf) {
@@ -318,12 +324,31 @@ fn a_stream_that_stops_reading_loses_its_events_with_a_warning_and_stalls_no_one
                 Ok(n) => got.extend_from_slice(&buf[..n]),
                 Err(_) => {}
             }
-            if got.windows(15).any(|w| w == b"after-the-drops") {
+            // Count only windows that end in the new bytes.
+            let from = scanned.saturating_sub(4);
+            floods += got[from..].windows(5).filter(|w| w == b"flood").count();
+            scanned = got.len();
+            seen_by_reader.store(floods, std::sync::atomic::Ordering::Release);
+            if got[from.saturating_sub(10)..]
+                .windows(15)
+                .any(|w| w == b"after-the-drops")
+            {
                 break;
             }
         }
         got
     });
+    let caught_up = |fired: usize| {
+        let limit = std::time::Instant::now() + Duration::from_secs(60);
+        while seen.load(std::sync::atomic::Ordering::Acquire) < fired {
+            assert!(
+                std::time::Instant::now() < limit,
+                "the reading stream got {} of {fired} events within a minute",
+                seen.load(std::sync::atomic::Ordering::Acquire)
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
     let log = || std::fs::read_to_string(c.dir.join("n1.log")).unwrap_or_default();
 
     // Far more than the stuck client's buffer (Serf's 512 events) and the
@@ -333,6 +358,7 @@ fn a_stream_that_stops_reading_loses_its_events_with_a_warning_and_stalls_no_one
     while fired < 40_000 && !log().contains(&warning) {
         fire_events(&rpc, "flood", 500);
         fired += 500;
+        caught_up(fired);
         assert!(
             c.members(0, &[]).contains("n1"),
             "members while a stream is stuck"
