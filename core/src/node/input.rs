@@ -83,8 +83,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
 
     /// Calls `at` with the address of each member-table entry that handling
     /// `datagram` will look up first (for its alive, suspect and dead
-    /// messages): their index buckets, or with `slots` the slots those
-    /// buckets name (reading the buckets). Changes nothing. A caller driving
+    /// messages): the index buckets their lookups probe (the first and last
+    /// of a line's worth), or with `slots` the slots those buckets name for
+    /// them (reading the buckets). Changes nothing. A caller driving
     /// many nodes on one thread (a simulator) prefetches them a few datagrams
     /// ahead, so that the cache misses of several nodes overlap instead of
     /// coming one after another. Framed (labelled or encrypted) datagrams and
@@ -113,7 +114,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// let len = enc.len();
     /// let mut buckets = 0;
     /// node.lookup_addresses(&buf[..len], false, |_| buckets += 1);
-    /// assert_eq!(buckets, 1, "one message, one index bucket");
+    /// assert!((1..=2).contains(&buckets), "one message: its index buckets");
     /// let mut slots = 0;
     /// node.lookup_addresses(&buf[..len], true, |_| slots += 1);
     /// assert!(slots <= 1, "a slot only where the bucket names one");
@@ -136,9 +137,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 Ok(_) => continue,
                 Err(_) => break,
             };
-            if let Some(a) = self.members.lookup_address(id, slots) {
-                at(a);
-            }
+            self.members.lookup_address(id, slots, &mut at);
         }
     }
 
