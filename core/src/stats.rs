@@ -47,6 +47,10 @@ pub struct Stats {
     pub events_too_old: u64,
     /// Duplicate user events ignored.
     pub event_duplicates: u64,
+    /// User events received while a join without replay waited for its
+    /// seed's event clock, ignored (a copy arriving after the answer, by
+    /// gossip or push-pull, is judged then).
+    pub events_ignored_joining: u64,
     /// Received queries evicted before their deadline (table full).
     pub queries_dropped: u64,
     /// Query responses for no query of ours (late, or forged).

@@ -501,3 +501,127 @@ fn a_serf_message_sent_over_a_stream_is_taken_as_if_it_came_in_a_packet() {
     }
     assert_eq!(events, ["deploy=v3"]);
 }
+
+/// Runs `node` for `d` from `from` in 5 ms steps; the packets it wrote to `to`.
+fn packets_to(node: &mut HcTestNode, to: SocketAddr, from: Instant, d: Duration) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; MTU];
+    let mut now = from;
+    while now < from + d {
+        now = now + Duration::from_millis(5);
+        if node.poll_timeout().is_some_and(|t| t <= now) {
+            node.handle_timeout(now);
+        }
+        while let Some(t) = node.poll_transmit(&mut buf) {
+            if t.to == to {
+                out.push(buf[..t.len].to_vec());
+            }
+        }
+    }
+    out
+}
+
+/// The user events `node` delivers now, as `name=payload`.
+fn delivered_events(node: &mut HcTestNode) -> Vec<String> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut events = Vec::new();
+    while let Some(d) = node.poll_delivery(&mut buf) {
+        if let Delivery::Event { name, payload, .. } = d {
+            events.push(format!("{name}={}", String::from_utf8_lossy(payload)));
+        }
+    }
+    events
+}
+
+#[test]
+fn a_plain_join_ignores_events_gossiped_before_its_seeds_answer_and_delivers_new_ones_after() {
+    let config = Config::lan().with_members(8);
+    let (seed_addr, joiner_addr) = (hc_id(0).addr(), hc_id(1).addr());
+    let mut seed = hc_node(hc_id(0), &config, 1);
+    let mut joiner = hc_node(hc_id(1), &config, 2);
+    seed.user_event("deploy", b"one", false).unwrap();
+    // The seed merged the joiner's state (it reads the stream before it
+    // answers) and gossips the event to it while the answer is on its way.
+    let now = Instant::ZERO + Duration::from_secs(1);
+    seed.handle_datagram(now, joiner_addr, &hc_alive(&hc_id(1), 1))
+        .unwrap();
+    let early = packets_to(&mut seed, joiner_addr, now, Duration::from_secs(1));
+    assert!(!early.is_empty(), "the seed gossips to the joiner");
+    joiner.join(now, seed_addr);
+    let open = joiner.poll_stream().expect("the join opens a stream");
+    assert!(open.join && !open.replay);
+    for p in &early {
+        let _ = joiner.handle_datagram(now, seed_addr, p);
+    }
+    assert_eq!(
+        delivered_events(&mut joiner),
+        Vec::<String>::new(),
+        "gossip outran the answer"
+    );
+    let ignored = joiner.stats().events_ignored_joining;
+    assert!(ignored >= 1, "counted: {:?}", joiner.stats());
+
+    // The seed's answer carries its event clock: "one" is history now.
+    let mut state = vec![0u8; seed.stream_state_len()];
+    let n = seed.write_stream_state(true, &mut state).unwrap();
+    let mut scratch = vec![0u8; joiner.stream_scratch_len(n)];
+    let mut reply = [0u8; 1024];
+    let side = serf_core::StreamSide::Opened {
+        join: true,
+        replay: false,
+    };
+    joiner
+        .handle_stream(now, seed_addr, side, &state[..n], &mut scratch, &mut reply)
+        .unwrap();
+    assert!(joiner
+        .members()
+        .any(|(id, s, _)| id.addr() == seed_addr && s.is_live()));
+    for p in &early {
+        let _ = joiner.handle_datagram(now, seed_addr, p);
+    }
+    assert_eq!(delivered_events(&mut joiner), Vec::<String>::new());
+    assert_eq!(joiner.stats().events_ignored_joining, ignored);
+    assert!(joiner.stats().events_too_old >= 1, "{:?}", joiner.stats());
+
+    // An event fired after the join reaches the joiner.
+    seed.user_event("deploy", b"two", false).unwrap();
+    let later = packets_to(
+        &mut seed,
+        joiner_addr,
+        now + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    for p in &later {
+        let _ = joiner.handle_datagram(now + Duration::from_secs(2), seed_addr, p);
+    }
+    assert_eq!(delivered_events(&mut joiner), ["deploy=two"]);
+}
+
+#[test]
+fn a_join_whose_seed_never_answers_stops_ignoring_events_after_memberlists_tcp_timeout() {
+    let config = Config::lan().with_members(8);
+    let mut member = hc_node(hc_id(0), &config, 1);
+    let mut joiner = hc_node(hc_id(1), &config, 2);
+    member.user_event("deploy", b"one", false).unwrap();
+    member
+        .handle_datagram(Instant::ZERO, hc_id(1).addr(), &hc_alive(&hc_id(1), 1))
+        .unwrap();
+    let gossip = packets_to(
+        &mut member,
+        hc_id(1).addr(),
+        Instant::ZERO,
+        Duration::from_secs(1),
+    );
+    // A seed that is down: the stream is opened and never answered.
+    joiner.join(Instant::ZERO, hc_id(5).addr());
+    assert!(joiner.poll_stream().is_some());
+    let deliver_at = |joiner: &mut HcTestNode, secs: u64| {
+        for p in &gossip {
+            let at = Instant::ZERO + Duration::from_secs(secs);
+            let _ = joiner.handle_datagram(at, hc_id(0).addr(), p);
+        }
+        delivered_events(joiner)
+    };
+    assert_eq!(deliver_at(&mut joiner, 9), Vec::<String>::new());
+    assert_eq!(deliver_at(&mut joiner, 11), ["deploy=one"]);
+}

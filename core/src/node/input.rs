@@ -249,7 +249,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 name,
                 payload,
                 coalesce,
-            } => self.on_event(ltime, name, payload, coalesce, true),
+            } => self.on_received_event(now, ltime, name, payload, coalesce),
             m @ Message::Query { .. } => self.on_query(now, &m),
             Message::QueryResponse {
                 ltime,

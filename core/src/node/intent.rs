@@ -133,7 +133,10 @@ impl<I: Clone + Eq + 'static, S: Store> Intents<I, S> {
 impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// Contacts `addr` with a push-pull exchange (full state both ways).
     /// User events older than `addr`'s event clock are ignored from then on
-    /// (Serf's join without `-replay`); see [`Node::join_replay`].
+    /// (Serf's join without `-replay`); see [`Node::join_replay`]. Until
+    /// `addr`'s answer tells that clock, received events are ignored too
+    /// (counted in [`crate::Stats::events_ignored_joining`]): gossip from members
+    /// that already know us can outrun the answer.
     pub fn join(&mut self, now: Instant, addr: I::Addr) {
         self.start_join(now, addr, 0);
     }
@@ -160,6 +163,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let ltime = self.intents.clock.time();
         self.intents.apply(self.my_slot, ltime, false);
         self.broadcast_intent(ltime, self.me.clone(), false, false);
+        if extra & push_pull_flags::REPLAY == 0 {
+            self.user_events.wait_for_join_answer(now);
+        }
         if self.config.wire == crate::config::Wire::HashiCorp {
             // memberlist joins over a TCP stream the runtime carries.
             return self.open_stream(addr, true, extra & push_pull_flags::REPLAY != 0);

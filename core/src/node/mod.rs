@@ -345,6 +345,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         s.suspicions_overflowed = self.suspicions.overflowed;
         s.events_too_old = self.user_events.too_old;
         s.event_duplicates = self.user_events.duplicates;
+        s.events_ignored_joining = self.user_events.ignored_joining;
         s.transmits_dropped = self.transmits.dropped;
         s.events_dropped = self.events.dropped;
         s.relays_dropped = self.relays.dropped;

@@ -49,7 +49,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         if flags & push_pull_flags::JOIN_REPLY != 0 && flags & push_pull_flags::REPLAY == 0 {
             // Our join without replay: the events the answering member had
             // seen are history for us.
-            self.user_events.min_time = self.user_events.min_time.max(event_ltime);
+            self.user_events.joined_at(event_ltime);
         }
         if flags & push_pull_flags::WANT_REPLY != 0 {
             let join = flags & push_pull_flags::JOIN != 0;

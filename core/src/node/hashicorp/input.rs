@@ -171,7 +171,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 let Ok(name) = core::str::from_utf8(e.name) else {
                     return self.bad_hashicorp();
                 };
-                self.on_event(e.ltime, name, e.payload.unwrap_or(&[]), e.cc, true);
+                self.on_received_event(now, e.ltime, name, e.payload.unwrap_or(&[]), e.cc);
             }
             SerfMessage::Query(q) => {
                 let origin = I::from_hashicorp(HcNode {

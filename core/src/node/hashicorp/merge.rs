@@ -180,7 +180,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 {
                     // Our join (without replay): what the cluster saw is
                     // history (`EventLTime` comes before `Events`).
-                    self.user_events.min_time = self.user_events.min_time.max(t);
+                    self.user_events.joined_at(t);
                 }
             }
             Item::Clock(Clock::Query, t) => self.queries_seen.clock.restore(t),
@@ -207,7 +207,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             }
             Item::Event(ltime, name, payload) => {
                 if let Ok(name) = core::str::from_utf8(name) {
-                    self.on_event(ltime, name, payload, false, true);
+                    self.on_received_event(now, ltime, name, payload, false);
                 }
             }
             Item::Message(message) => m.answer = Some(self.on_stream_message(m, message)?),

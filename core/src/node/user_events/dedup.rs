@@ -4,6 +4,13 @@
 use crate::clock::LamportClock;
 use crate::identity::hash_bytes;
 use crate::storage::Store;
+use crate::time::Instant;
+use core::time::Duration;
+
+/// How long a join without replay ignores received events while it waits
+/// for its seed's event clock: memberlist's TCP timeout, the longest the
+/// seed's answer can take.
+pub(crate) const JOIN_WAIT: Duration = Duration::from_secs(10);
 
 /// Events remembered per Lamport time.
 pub const PER_TIME: usize = 4;
@@ -38,6 +45,11 @@ pub struct UserEvents<S: Store> {
     pub too_old: u64,
     /// Duplicates ignored.
     pub duplicates: u64,
+    /// Until when a join without replay waits for its seed's event clock.
+    joining_until: Option<Instant>,
+    /// Events ignored meanwhile (not delivered, not marked seen: a later
+    /// copy past the seed's clock still counts as new).
+    pub ignored_joining: u64,
 }
 
 impl<S: Store> UserEvents<S> {
@@ -49,6 +61,40 @@ impl<S: Store> UserEvents<S> {
             min_time: 0,
             too_old: 0,
             duplicates: 0,
+            joining_until: None,
+            ignored_joining: 0,
+        }
+    }
+
+    /// A join without replay started: until its seed tells us its event
+    /// clock, we cannot tell the cluster's past events from new ones, so
+    /// received events are ignored (gossip can outrun the seed's answer;
+    /// the copies gossip and push-pull bring later are judged then).
+    pub(crate) fn wait_for_join_answer(&mut self, now: Instant) {
+        self.joining_until = Some(now + JOIN_WAIT);
+    }
+
+    /// The seed of our join without replay answered with its event clock
+    /// `ltime`: what it had seen is history for us (Serf's eventJoinIgnore).
+    pub(crate) fn joined_at(&mut self, ltime: u64) {
+        self.min_time = self.min_time.max(ltime);
+        self.joining_until = None;
+    }
+
+    /// Whether an event received `now` must be ignored (and counted): a
+    /// join without replay still waits for its seed's clock.
+    pub(crate) fn ignore_while_joining(&mut self, now: Instant) -> bool {
+        match self.joining_until {
+            Some(until) if now < until => {
+                self.ignored_joining += 1;
+                true
+            }
+            Some(_) => {
+                // The answer never came (the join failed): nothing to wait for.
+                self.joining_until = None;
+                false
+            }
+            None => false,
         }
     }
 

@@ -10,6 +10,7 @@ use crate::node::gossip::PayloadTooLarge;
 use crate::node::user_events::dedup::Verdict;
 use crate::node::Node;
 use crate::storage::Store;
+use crate::time::Instant;
 use crate::wire::{encode_message, message_len, Message};
 use rand_core::RngCore;
 
@@ -56,6 +57,22 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     pub(crate) fn record_event(&mut self, m: &Message<'_, I>) {
         self.event_log
             .record_with(message_len(m), |slot| encode_message(m, slot));
+    }
+
+    /// A user event received `now` (gossiped, or carried by a push-pull):
+    /// ignored while a join without replay waits for its seed's clock,
+    /// else delivered once and re-broadcast.
+    pub(crate) fn on_received_event(
+        &mut self,
+        now: Instant,
+        ltime: u64,
+        name: &str,
+        payload: &[u8],
+        coalesce: bool,
+    ) {
+        if !self.user_events.ignore_while_joining(now) {
+            self.on_event(ltime, name, payload, coalesce, true);
+        }
     }
 
     /// A user event, received (`rebroadcast`) or fired here.

@@ -137,6 +137,11 @@ pub fn dropped_counters(a: &Stats, b: &Stats) -> Vec<(&'static str, u64, u64)> {
             b.replay_skipped,
         ),
         (
+            "user events ignored while a join waited for its seed's event clock",
+            a.events_ignored_joining,
+            b.events_ignored_joining,
+        ),
+        (
             "member metadata refused (over the size limit)",
             a.meta_rejected,
             b.meta_rejected,
