@@ -324,8 +324,8 @@ impl Sim {
     /// Runs until virtual time `end`.
     ///
     /// The next [`LOOK_AHEAD`] events wait in `ahead` (in order), and what
-    /// each delivery will read is prefetched in stages as it moves up (its
-    /// node and datagram, then its lookups' index buckets, then their slots:
+    /// each event will read is prefetched in stages as it moves up (its
+    /// node's parts ([`Node::hot_addresses`]) and datagram, then its lookups' index buckets, then their slots:
     /// [`Node::lookup_addresses`]), so that the cache misses of several
     /// nodes overlap instead of coming one after another. Events run in
     /// exactly the heap's order: an event queued meanwhile that falls before
@@ -343,11 +343,13 @@ impl Sim {
                 }
                 self.queue.pop();
                 ahead.push_back(next);
-                // The node and the datagram, a look-ahead before they are read.
-                if let Action::Deliver { to, packet, .. } = next.2 {
-                    if let Some(n) = self.nodes[to as usize].as_ref() {
-                        prefetch((n as *const SimNode).cast());
-                    }
+                // The node's parts and the datagram, a look-ahead before
+                // they are read.
+                let (Action::Deliver { to: node, .. } | Action::Wake { node }) = next.2;
+                if let Some(n) = self.nodes[node as usize].as_ref() {
+                    n.hot_addresses(prefetch);
+                }
+                if let Action::Deliver { packet, .. } = next.2 {
                     prefetch(self.packets[packet as usize].as_ptr());
                 }
             }

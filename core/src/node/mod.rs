@@ -16,6 +16,7 @@ mod input;
 pub(crate) mod intent;
 pub(crate) mod members;
 pub(crate) mod output;
+mod prefetch;
 pub(crate) mod probe;
 pub(crate) mod push_pull;
 pub(crate) mod query;

@@ -152,6 +152,9 @@ pub struct Relay<I: Identity> {
 /// Relays in flight (a small fixed table; scanned, it holds a handful).
 pub struct Relays<I: Identity, S: Store> {
     slots: S::Buf<Option<Relay<I>>>,
+    /// The earliest deadline (`Instant::MAX` when none is in flight), kept
+    /// here so that the timer checks of every wake-up scan no table.
+    earliest: Instant,
     /// Requests refused because the table was full.
     pub dropped: u64,
 }
@@ -161,28 +164,50 @@ impl<I: Identity, S: Store> Relays<I, S> {
         for s in slots.iter_mut() {
             *s = None;
         }
-        Relays { slots, dropped: 0 }
+        Relays {
+            slots,
+            earliest: Instant::MAX,
+            dropped: 0,
+        }
+    }
+    fn refresh(&mut self) {
+        let earliest = self.slots.iter().flatten().map(|r| r.deadline).min();
+        self.earliest = earliest.unwrap_or(Instant::MAX);
     }
     pub(crate) fn insert(&mut self, r: Relay<I>) {
         match self.slots.iter_mut().find(|s| s.is_none()) {
-            Some(s) => *s = Some(r),
+            Some(s) => {
+                self.earliest = self.earliest.min(r.deadline);
+                *s = Some(r);
+            }
             None => self.dropped += 1,
         }
     }
     pub(crate) fn take(&mut self, our_seq: u32) -> Option<Relay<I>> {
-        self.slots
+        let r = self
+            .slots
             .iter_mut()
             .find(|s| matches!(s, Some(r) if r.our_seq == our_seq))
-            .and_then(Option::take)
+            .and_then(Option::take);
+        if r.is_some() {
+            self.refresh();
+        }
+        r
     }
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Relay<I>> {
-        self.slots
+        if self.earliest > now {
+            return None;
+        }
+        let r = self
+            .slots
             .iter_mut()
             .find(|s| matches!(s, Some(r) if r.deadline <= now))
-            .and_then(Option::take)
+            .and_then(Option::take);
+        self.refresh();
+        r
     }
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.slots.iter().flatten().map(|r| r.deadline).min()
+        (self.earliest != Instant::MAX).then_some(self.earliest)
     }
 }
 
@@ -382,5 +407,40 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::test_support::Heapless;
+
+    fn relay(our_seq: u32, secs: u64) -> Relay<u32> {
+        Relay {
+            requester: 9,
+            their_seq: our_seq + 100,
+            our_seq,
+            nack: true,
+            deadline: Instant::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn relay_deadline_is_the_earliest_in_flight_through_acks_and_expiries() {
+        let mut r = Relays::<u32, Heapless>::new(Heapless::buf(2, None));
+        assert_eq!(r.next_deadline(), None);
+        r.insert(relay(1, 5));
+        r.insert(relay(2, 3));
+        r.insert(relay(3, 1));
+        assert_eq!(r.dropped, 1, "the table holds two");
+        assert_eq!(r.next_deadline(), Some(Instant::from_secs(3)));
+        assert_eq!(r.take(2).map(|x| x.our_seq), Some(2), "acked");
+        assert_eq!(r.next_deadline(), Some(Instant::from_secs(5)));
+        assert!(r.pop_expired(Instant::from_secs(4)).is_none());
+        assert_eq!(
+            r.pop_expired(Instant::from_secs(5)).map(|x| x.our_seq),
+            Some(1)
+        );
+        assert_eq!(r.next_deadline(), None);
     }
 }

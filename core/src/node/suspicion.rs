@@ -77,6 +77,9 @@ pub struct Suspicions<S: Store> {
     pool: S::Buf<Suspicion>,
     map: S::Buf<u64>,
     len: u32,
+    /// The root's deadline (`Instant::MAX` when none runs), kept here so that
+    /// the timer checks of every wake-up read no pool record.
+    earliest: Instant,
     /// Suspicions that could not start because the pool was full (their members
     /// are expired by the probe walk instead).
     pub overflowed: u64,
@@ -89,6 +92,7 @@ impl<S: Store> Suspicions<S> {
             pool,
             map,
             len: 0,
+            earliest: Instant::MAX,
             overflowed: 0,
         };
         for (i, e) in s.pool.iter_mut().enumerate() {
@@ -131,6 +135,10 @@ impl<S: Store> Suspicions<S> {
             self.swap(h, p);
             h = p;
         }
+        if h == 0 {
+            // Only an entry rising to the root changes it.
+            self.earliest = self.key(0);
+        }
     }
     fn down(&mut self, mut h: u32) {
         loop {
@@ -160,6 +168,11 @@ impl<S: Store> Suspicions<S> {
         if h < self.len {
             self.down(h);
             self.up(h);
+        }
+        if self.len == 0 {
+            self.earliest = Instant::MAX;
+        } else if h == 0 {
+            self.earliest = self.key(0);
         }
         map::remove(&mut self.map, self.pool[item as usize].slot);
         item
@@ -252,12 +265,14 @@ impl<S: Store> Suspicions<S> {
 
     /// The earliest deadline.
     pub fn next_deadline(&self) -> Option<Instant> {
-        (self.len > 0).then(|| self.key(0))
+        debug_assert!(self.len == 0 || self.earliest == self.key(0));
+        (self.len > 0).then_some(self.earliest)
     }
 
     /// Pops a suspicion whose deadline has passed, returning its member slot.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<u32> {
-        if self.len == 0 || self.key(0) > now {
+        debug_assert!(self.len == 0 || self.earliest == self.key(0));
+        if self.len == 0 || self.earliest > now {
             return None;
         }
         let item = self.remove_at(0);
@@ -385,6 +400,20 @@ mod tests {
         assert!(p.is_empty());
         assert!(p.start(9, EMPTY, Instant::ZERO, s(1), s(1), 0));
         assert_eq!(p.pop_expired(Instant::from_secs(1)), Some(9));
+    }
+
+    #[test]
+    fn cancelling_the_earliest_suspicion_moves_the_deadline_to_the_next() {
+        let mut p = pool(4);
+        let s = Duration::from_secs;
+        assert!(p.start(1, EMPTY, Instant::ZERO, s(20), s(20), 0));
+        assert!(p.start(2, EMPTY, Instant::ZERO, s(5), s(5), 0));
+        assert_eq!(p.next_deadline(), Some(Instant::from_secs(5)));
+        p.cancel(2);
+        assert_eq!(p.next_deadline(), Some(Instant::from_secs(20)));
+        assert!(p.pop_expired(Instant::from_secs(19)).is_none());
+        p.cancel(1);
+        assert_eq!(p.next_deadline(), None);
     }
 
     #[test]
