@@ -625,3 +625,33 @@ fn a_join_whose_seed_never_answers_stops_ignoring_events_after_memberlists_tcp_t
     assert_eq!(deliver_at(&mut joiner, 9), Vec::<String>::new());
     assert_eq!(deliver_at(&mut joiner, 11), ["deploy=one"]);
 }
+
+#[test]
+fn a_member_already_in_a_cluster_that_joins_another_seed_still_delivers_what_is_gossiped_meanwhile()
+{
+    let config = Config::lan().with_members(8);
+    let mut member = hc_node(hc_id(0), &config, 1);
+    let mut node = hc_node(hc_id(1), &config, 2);
+    // The two already know each other.
+    node.handle_datagram(Instant::ZERO, hc_id(0).addr(), &hc_alive(&hc_id(0), 1))
+        .unwrap();
+    member
+        .handle_datagram(Instant::ZERO, hc_id(1).addr(), &hc_alive(&hc_id(1), 1))
+        .unwrap();
+    delivered_events(&mut node);
+    member.user_event("deploy", b"one", false).unwrap();
+    let gossip = packets_to(
+        &mut member,
+        hc_id(1).addr(),
+        Instant::ZERO,
+        Duration::from_secs(1),
+    );
+    // It joins another seed, which has not answered yet.
+    node.join(Instant::ZERO, hc_id(5).addr());
+    assert!(node.poll_stream().is_some());
+    for p in &gossip {
+        let _ = node.handle_datagram(Instant::from_millis(500), hc_id(0).addr(), p);
+    }
+    assert_eq!(delivered_events(&mut node), ["deploy=one"]);
+    assert_eq!(node.stats().events_ignored_joining, 0);
+}

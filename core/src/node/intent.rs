@@ -134,9 +134,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// Contacts `addr` with a push-pull exchange (full state both ways).
     /// User events older than `addr`'s event clock are ignored from then on
     /// (Serf's join without `-replay`); see [`Node::join_replay`]. Until
-    /// `addr`'s answer tells that clock, received events are ignored too
-    /// (counted in [`crate::Stats::events_ignored_joining`]): gossip from members
-    /// that already know us can outrun the answer.
+    /// `addr`'s answer tells that clock, a node that knows no other member
+    /// yet ignores received events too (counted in
+    /// [`crate::Stats::events_ignored_joining`]): gossip from members that
+    /// already know it can outrun the answer.
     pub fn join(&mut self, now: Instant, addr: I::Addr) {
         self.start_join(now, addr, 0);
     }
@@ -163,7 +164,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let ltime = self.intents.clock.time();
         self.intents.apply(self.my_slot, ltime, false);
         self.broadcast_intent(ltime, self.me.clone(), false, false);
-        if extra & push_pull_flags::REPLAY == 0 {
+        if extra & push_pull_flags::REPLAY == 0 && self.members.counts().live() <= 1 {
+            // Only a node that knows nobody yet: one already in a cluster
+            // keeps delivering what its cluster gossips, as Serf does.
             self.user_events.wait_for_join_answer(now);
         }
         if self.config.wire == crate::config::Wire::HashiCorp {

@@ -15,11 +15,9 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// `datagram` will look up first (for its alive, suspect and dead
     /// messages): the index buckets their lookups probe (the first and last
     /// of a line's worth), or with `slots` the slots those buckets name for
-    /// them (reading the buckets). Changes nothing. A caller driving
-    /// many nodes on one thread (a simulator) prefetches them a few datagrams
-    /// ahead, so that the cache misses of several nodes overlap instead of
-    /// coming one after another. Framed (labelled or encrypted) datagrams and
-    /// HashiCorp's wire are not read.
+    /// them (reading the buckets). Changes nothing. A simulator prefetches
+    /// them a few datagrams ahead. Framed (labelled or encrypted) datagrams
+    /// and HashiCorp's wire are not read.
     ///
     /// ```
     /// # use serf_core::{Buffers, Config, Instant, Node, Provide, Store};
