@@ -3,7 +3,8 @@
 
 use crate::identity::Identity;
 use crate::node::gossip::BUCKETS;
-use crate::node::members::table::State;
+use crate::node::members::table::{State, EMPTY};
+use crate::node::suspicion::Confirmation;
 use crate::node::{retransmit_limit_for, Node};
 use crate::storage::Store;
 use rand_core::RngCore;
@@ -79,7 +80,8 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         self.user.queue.audit(most)?;
         let settled_but_open = self.members.iter().any(|(s, slot)| {
             slot.settled()
-                && (slot.state() != Some(State::Suspect) || self.suspicions.open_to_confirmation(s))
+                && (slot.state() != Some(State::Suspect)
+                    || self.suspicions.confirmation(s, EMPTY) != Confirmation::Closed)
         });
         if settled_but_open || self.suspicions.len() > self.config.capacity.members {
             return Err(Violation::Suspicions);

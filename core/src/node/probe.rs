@@ -299,7 +299,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     // is an independent confirmation (memberlist's
                     // suspectNode from ourselves), gossiped on.
                     Some(State::Suspect)
-                        if self.config.lifeguard && self.suspicions.confirm(slot, self.my_slot) =>
+                        if self.config.lifeguard
+                            && self
+                                .suspicions
+                                .confirm(slot, self.members.accuser_key(&self.me)) =>
                     {
                         self.broadcasts.enqueue(slot, self.my_slot);
                     }

@@ -54,6 +54,17 @@ fn ms(m: u32) -> Duration {
     Duration::from_millis(u64::from(m))
 }
 
+/// What an accusation would be to a running suspicion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Confirmation {
+    /// None runs, or it has all its confirmations.
+    Closed,
+    /// Its accuser is counted already.
+    Repeat,
+    /// It would count.
+    New,
+}
+
 /// One running suspicion. Entry `i` also holds heap position `i`'s pool index.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Suspicion {
@@ -65,6 +76,10 @@ pub struct Suspicion {
     max_ms: u32,
     k: u8,
     n: u8,
+    /// The accusers counted, by [`MemberTable::accuser_key`] (not by slot:
+    /// a repeat is recognised without looking its accuser up).
+    ///
+    /// [`MemberTable::accuser_key`]: crate::node::members::table::MemberTable::accuser_key
     confirmers: [u32; MAX_CONFIRMATIONS],
     /// Pool index stored at heap position `self`.
     heap_item: u32,
@@ -178,7 +193,8 @@ impl<S: Store> Suspicions<S> {
         item
     }
 
-    /// Starts a suspicion of member `slot` accused by `from`. Returns false when
+    /// Starts a suspicion of member `slot` accused by the accuser keyed
+    /// `from` ([`EMPTY`]: none counted). Returns false when
     /// the pool is full (counted).
     pub(crate) fn start(
         &mut self,
@@ -220,17 +236,26 @@ impl<S: Store> Suspicions<S> {
         true
     }
 
-    /// Whether the suspicion of `slot` can still count a confirmation (lets the
-    /// caller skip looking the accuser up for the many repeats that cannot).
-    pub(crate) fn open_to_confirmation(&self, slot: u32) -> bool {
-        map::get(&self.map, slot).is_some_and(|item| {
-            let s = &self.pool[item as usize];
-            s.n < s.k
-        })
+    /// What an accusation of `slot` by the accuser keyed `from` would be to
+    /// its suspicion (lets the caller skip looking the accuser up for the
+    /// many repeats).
+    pub(crate) fn confirmation(&self, slot: u32, from: u32) -> Confirmation {
+        let Some(item) = map::get(&self.map, slot) else {
+            return Confirmation::Closed;
+        };
+        let s = &self.pool[item as usize];
+        if s.n >= s.k {
+            Confirmation::Closed
+        } else if s.confirmers[..(s.n as usize + 1).min(MAX_CONFIRMATIONS)].contains(&from) {
+            Confirmation::Repeat
+        } else {
+            Confirmation::New
+        }
     }
 
-    /// Counts an independent confirmation from `from`; returns true if it was new
-    /// (the caller re-gossips it). The deadline shrinks accordingly.
+    /// Counts an independent confirmation from the accuser keyed `from`;
+    /// returns true if it was new (the caller re-gossips it). The deadline
+    /// shrinks accordingly.
     pub(crate) fn confirm(&mut self, slot: u32, from: u32) -> bool {
         let Some(item) = map::get(&self.map, slot) else {
             return false;
@@ -296,13 +321,18 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             Some(State::Alive) => true,
             // Most repeats of a rumour reach a suspicion that already has all
             // its confirmations. The slot remembers that, so they cost neither
-            // the suspicion's lookup nor the accuser's.
+            // the suspicion's lookup nor the accuser's; a repeat of a counted
+            // accuser costs no accuser lookup either.
             Some(State::Suspect) if self.config.lifeguard && !s.settled() => {
-                let open = self.suspicions.open_to_confirmation(slot);
-                if !open {
-                    self.members.settle(slot);
+                let key = self.members.accuser_key(from);
+                match self.suspicions.confirmation(slot, key) {
+                    Confirmation::Closed => {
+                        self.members.settle(slot);
+                        false
+                    }
+                    Confirmation::Repeat => false,
+                    Confirmation::New => true,
                 }
-                open
             }
             // Old news about a dead or left member.
             _ => false,
@@ -316,8 +346,14 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             self.members.find(from).unwrap_or(EMPTY)
         };
         match state {
-            // Independent confirmations shorten the timeout and are re-gossiped.
-            Some(State::Suspect) if self.suspicions.confirm(slot, from_slot) => {
+            // Independent confirmations (from members we know) shorten the
+            // timeout and are re-gossiped.
+            Some(State::Suspect)
+                if from_slot != EMPTY
+                    && self
+                        .suspicions
+                        .confirm(slot, self.members.accuser_key(from)) =>
+            {
                 self.broadcasts.enqueue(slot, from_slot);
             }
             Some(State::Alive) => self.start_suspicion(now, slot, inc, from_slot),
@@ -341,7 +377,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         } else {
             (min, 0)
         };
-        self.suspicions.start(slot, from_slot, now, min, max, k);
+        let from = match from_slot {
+            EMPTY => EMPTY,
+            s => self.members.accuser_key(self.members.slot(s).id()),
+        };
+        self.suspicions.start(slot, from, now, min, max, k);
         self.broadcasts.enqueue(slot, from_slot);
         self.emit(EventKind::Suspect, slot);
     }
@@ -414,6 +454,18 @@ mod tests {
         assert!(p.pop_expired(Instant::from_secs(19)).is_none());
         p.cancel(1);
         assert_eq!(p.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_counted_accuser_is_a_repeat_and_a_suspicion_with_all_its_confirmations_is_closed() {
+        let mut p = pool(4);
+        let (min, max) = (Duration::from_secs(4), Duration::from_secs(24));
+        assert_eq!(p.confirmation(10, 1), Confirmation::Closed, "none runs");
+        assert!(p.start(10, 1, Instant::ZERO, min, max, 1));
+        assert_eq!(p.confirmation(10, 1), Confirmation::Repeat, "the accuser");
+        assert_eq!(p.confirmation(10, 2), Confirmation::New);
+        assert!(p.confirm(10, 2));
+        assert_eq!(p.confirmation(10, 3), Confirmation::Closed, "k = 1 reached");
     }
 
     #[test]

@@ -230,6 +230,20 @@ impl<I: Identity, S: Store> MemberTable<I, S> {
         Ok(())
     }
 
+    /// A 32-bit key for `id`'s name, as suspicions record their accusers:
+    /// a repeated accusation is told apart without looking its accuser up.
+    /// Never [`EMPTY`] (that means "no accuser").
+    #[inline]
+    pub(crate) fn accuser_key(&self, id: &I) -> u32 {
+        let h = id.name_hash(self.seed);
+        let key = (h ^ (h >> 32)) as u32;
+        if key == EMPTY {
+            EMPTY - 1
+        } else {
+            key
+        }
+    }
+
     /// Looks a member up by identity (name and address): O(1) expected.
     #[inline]
     pub fn find(&self, id: &I) -> Option<u32> {
