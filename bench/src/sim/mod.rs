@@ -11,9 +11,9 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::time::Duration;
 
 use serf_core::wire::starts_state_exchange;
-use serf_core::{Config, Delivery, EventKind, Instant, Node, Sizes, State};
+use serf_core::{Config, Delivery, EventKind, Instant, Node, Sizes, State, Store};
 
-use crate::heap::buffers;
+use crate::heap::{buffers, Heap};
 use crate::rng::SimRng;
 
 mod tell;
@@ -31,17 +31,9 @@ enum Action {
 /// enough to keep several cache misses in flight.
 const LOOK_AHEAD: usize = 8;
 
-/// Asks the CPU to bring the line at `p` into its caches (a hint that
-/// cannot fault, whatever the address; nothing on other targets).
+/// Asks the CPU to bring the line at `p` into its caches (the store's hint).
 fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `prefetcht0` reads nothing architecturally and cannot fault;
-    // SSE is part of the x86_64 baseline.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
+    <Heap as Store>::prefetch(p);
 }
 
 /// The simulator.

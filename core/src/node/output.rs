@@ -3,8 +3,9 @@
 
 use crate::config::Wire;
 use crate::identity::Identity;
+use crate::node::gossip::Cursor;
 use crate::node::members::digest::Mask;
-use crate::node::members::table::{State, EMPTY};
+use crate::node::members::table::{Slot, State, EMPTY};
 use crate::node::Node;
 use crate::storage::Store;
 use crate::wire::crypto::{self};
@@ -23,6 +24,10 @@ pub(crate) const fn piggyback_len(mtu: usize) -> usize {
 
 /// Marks a user-queue entry in the piggybacked-entries list.
 pub(crate) const USER_ENTRY: u32 = 1 << 31;
+
+/// Queued membership broadcasts whose member slots are prefetched before a
+/// datagram is filled: about as many misses as one core keeps in flight.
+const PREFETCH_BROADCASTS: usize = 12;
 
 /// A datagram waiting to be written by [`Node::poll_transmit`].
 #[derive(Clone, Debug, PartialEq)]
@@ -415,6 +420,7 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
         let cap = self.piggybacked.len();
         let mut n = 0usize;
         let mut cm = self.broadcasts.queue.cursor();
+        self.prefetch_broadcast_members(cm);
         let mut cu = self.user.queue.cursor();
         let (mut m_done, mut u_done) = (false, false);
         let mut misses = 0;
@@ -453,6 +459,25 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                     self.user.queue.sent(e & !USER_ENTRY, limit);
                 }
                 e => self.broadcasts.sent(e, limit),
+            }
+        }
+    }
+
+    /// Hints the member slots the next queued membership broadcasts from
+    /// `cursor` will read (subject and accuser): each is a cold line of a
+    /// large table, and asking for them together overlaps their misses.
+    fn prefetch_broadcast_members(&self, mut cursor: Cursor) {
+        let q = &self.broadcasts.queue;
+        let high = self.members.high();
+        let slot = |s: u32| (self.members.slot(s) as *const Slot<I>).cast::<u8>();
+        for _ in 0..PREFETCH_BROADCASTS {
+            let Some(e) = cursor.next(q) else { break };
+            let entry = q.entry(e);
+            if entry.subject < high {
+                S::prefetch(slot(entry.subject));
+            }
+            if entry.from != EMPTY && entry.from < high {
+                S::prefetch(slot(entry.from));
             }
         }
     }

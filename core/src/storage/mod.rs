@@ -30,6 +30,16 @@ pub use crate::vivaldi::cache::CacheEntry;
 pub trait Store {
     /// A buffer of `T`.
     type Buf<T: 'static>: DerefMut<Target = [T]>;
+
+    /// Hints that the line at `at` will be read soon. The core calls it
+    /// where it knows several scattered reads ahead of time, so that their
+    /// cache misses overlap. The default does nothing; a store for a CPU
+    /// with a prefetch instruction may issue it (a hint: it must not fault
+    /// whatever the address).
+    #[inline(always)]
+    fn prefetch(at: *const u8) {
+        let _ = at;
+    }
 }
 
 /// Buffers borrowed from the caller for `'a`.

@@ -43,6 +43,18 @@ pub use types::{
 pub struct Heap;
 impl Store for Heap {
     type Buf<T: 'static> = Box<[T]>;
+
+    #[inline(always)]
+    fn prefetch(at: *const u8) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `prefetcht0` reads nothing architecturally and cannot
+        // fault, whatever the address; SSE is part of the x86_64 baseline.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = at;
+    }
 }
 impl Provide<Heap> for Heap {
     fn provide<T: Clone + 'static>(&mut self, len: usize, fill: T) -> Box<[T]> {
