@@ -317,12 +317,13 @@ impl Sim {
     ///
     /// The next [`LOOK_AHEAD`] events wait in `ahead` (in order), and what
     /// each event will read is prefetched in stages as it moves up (its
-    /// node's parts ([`Node::hot_addresses`]) and datagram, then its lookups' index buckets, then their slots:
-    /// [`Node::lookup_addresses`]), so that the cache misses of several
-    /// nodes overlap instead of coming one after another. Events run in
-    /// exactly the heap's order: an event queued meanwhile that falls before
-    /// the look-ahead's first runs first, and the look-ahead is only topped
-    /// up from the heap's front while that front falls after its last.
+    /// node's parts, [`Node::hot_addresses`], and datagram, then its
+    /// lookups' index buckets, then their slots, [`Node::lookup_addresses`]),
+    /// so that the cache misses of several nodes overlap instead of coming
+    /// one after another. Events run in exactly the heap's order: an event
+    /// queued meanwhile that falls before the look-ahead's first runs first,
+    /// and the look-ahead is only topped up from the heap's front while that
+    /// front falls after its last.
     pub fn run_until(&mut self, end: Instant) {
         let mut ahead = std::mem::take(&mut self.ahead);
         loop {

@@ -185,9 +185,8 @@ impl<S: Store> Suspicions<S> {
             self.up(h);
         }
         if self.len == 0 {
+            // (Otherwise `up` above kept it: only an entry at the root changes it.)
             self.earliest = Instant::MAX;
-        } else if h == 0 {
-            self.earliest = self.key(0);
         }
         map::remove(&mut self.map, self.pool[item as usize].slot);
         item
