@@ -7,6 +7,9 @@ pub struct Stats {
     pub received: u64,
     /// Datagrams written.
     pub sent: u64,
+    /// Gossiped membership updates (alive, suspect and dead messages)
+    /// handled, news or not: the unit of a dissemination's work.
+    pub updates_received: u64,
     /// Datagrams or messages that failed to decode.
     pub decode_errors: u64,
     /// Pings addressed to another identity.

@@ -99,6 +99,9 @@ struct Report {
     peak_rss_bytes: u64,
     table_bytes_per_member: f64,
     msgs_per_member_s: f64,
+    /// Membership updates (alive, suspect, dead) handled per member per
+    /// second, by the members still running at the end.
+    updates_per_member_s: f64,
     bytes_per_member_s: f64,
     converge_s: Percentiles,
     broadcasts_fully_delivered: usize,
@@ -161,6 +164,15 @@ impl Dropped {
             inbox_dropped: d(self.inbox_dropped, start.inbox_dropped),
         }
     }
+}
+
+/// Membership updates handled so far by the members running.
+fn updates_received(sim: &Sim) -> u64 {
+    sim.running()
+        .into_iter()
+        .filter_map(|i| sim.node(i))
+        .map(|n| n.stats().updates_received)
+        .sum()
 }
 
 /// Time for a broadcast to reach a share of the live members (median over
@@ -409,6 +421,7 @@ fn run(a: &Args) -> Result<Report, String> {
 
     let t0 = sim.now();
     let dropped_at_start = Dropped::of(&sim);
+    let updates_at_start = updates_received(&sim);
     let bar = (a.seconds >= 5).then(|| {
         let b = ProgressBar::new(a.seconds);
         if let Ok(style) =
@@ -597,6 +610,9 @@ fn run(a: &Args) -> Result<Report, String> {
         peak_rss_bytes: peak_rss_bytes(),
         table_bytes_per_member: table_bytes / config.capacity.members as f64,
         msgs_per_member_s: totals.packets as f64 / n as f64 / virtual_s,
+        updates_per_member_s: updates_received(&sim).saturating_sub(updates_at_start) as f64
+            / n as f64
+            / virtual_s,
         bytes_per_member_s: totals.bytes as f64 / n as f64 / virtual_s,
         converge_s,
         broadcasts_fully_delivered: fully,
@@ -628,8 +644,8 @@ fn print_summary(r: &Report) {
         r.table_bytes_per_member
     );
     println!(
-        "traffic           {:.2} datagrams and {:.0} B per member per second; push-pull {} B; {} lost",
-        r.msgs_per_member_s, r.bytes_per_member_s, r.pushpull_bytes, r.lost
+        "traffic           {:.2} datagrams, {:.1} updates and {:.0} B per member per second; push-pull {} B; {} lost",
+        r.msgs_per_member_s, r.updates_per_member_s, r.bytes_per_member_s, r.pushpull_bytes, r.lost
     );
     println!(
         "broadcasts        reach 50% in {}, 99% in {}, 99.99% in {} ({} reached everyone)",

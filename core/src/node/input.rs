@@ -139,17 +139,24 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 node,
                 meta,
                 protocol,
-            } => self.on_alive(now, node, incarnation, meta, protocol),
+            } => {
+                self.stats.updates_received += 1;
+                self.on_alive(now, node, incarnation, meta, protocol)
+            }
             Message::Suspect {
                 incarnation,
                 node,
                 from,
-            } => self.on_suspect(now, node, incarnation, &from),
+            } => {
+                self.stats.updates_received += 1;
+                self.on_suspect(now, node, incarnation, &from)
+            }
             Message::Dead {
                 incarnation,
                 node,
                 from,
             } => {
+                self.stats.updates_received += 1;
                 let left = from == node;
                 self.on_dead(now, node, incarnation, &from, left)
             }
@@ -212,5 +219,42 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 prune,
             } => self.on_intent(now, ltime, node, leave, prune),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffers::Buffers;
+    use crate::config::Config;
+    use crate::storage::test_support::{Heapless, TestRng};
+    use crate::wire::Encoder;
+
+    #[test]
+    fn every_gossiped_membership_update_is_counted_news_or_not() {
+        let config = Config::lan().with_members(8);
+        let buffers = Buffers::new(&config, &mut Heapless);
+        let mut n: Node<u32, Heapless, TestRng> =
+            Node::new(1, config, buffers, TestRng(1), Instant::ZERO).unwrap();
+        let mut buf = [0u8; 256];
+        let mut enc = Encoder::new(&mut buf).unwrap();
+        let alive = Message::Alive {
+            incarnation: 0,
+            node: 2u32,
+            meta: &[],
+            protocol: 5,
+        };
+        enc.push::<u32>(&alive);
+        enc.push::<u32>(&Message::Suspect {
+            incarnation: 0,
+            node: 2,
+            from: 3,
+        });
+        enc.push::<u32>(&alive); // old news, still work done
+        enc.push::<u32>(&Message::Nack { seq: 9 }); // not a membership update
+        let len = enc.len();
+        n.handle_datagram(Instant::ZERO, 7, &buf[..len]).unwrap();
+        assert_eq!(n.stats().updates_received, 3);
+        assert_eq!(n.stats().received, 1);
     }
 }

@@ -126,9 +126,11 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
                 };
                 // The delegate's current version is Serf's protocol.
                 let protocol = a.vsn.get(5).copied().unwrap_or(self.config.protocol);
+                self.stats.updates_received += 1;
                 return self.on_alive(now, id, a.incarnation, &meta[..n], protocol);
             }
             HcMessage::Suspect(a) | HcMessage::Dead(a) => {
+                self.stats.updates_received += 1;
                 let Some(node) = self.named(a.node) else {
                     self.stats.hashicorp_unknown += 1;
                     return;
