@@ -1,13 +1,12 @@
 //! A deterministic discrete-event simulator of many `serf-core` members.
 //!
-//! One thread, a virtual clock, and a binary heap of packet deliveries and node
+//! One thread, a virtual clock, and a 4-ary heap of packet deliveries and node
 //! wake-ups keyed by (time, sequence number). Every random choice (node RNGs,
 //! loss, latency jitter) comes from generators seeded from one seed, so the same
 //! seed replays the same run event for event. Members are `u32` identities that
 //! double as addresses.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use serf_core::wire::starts_state_exchange;
@@ -16,10 +15,13 @@ use serf_core::{Config, Delivery, EventKind, Instant, Node, Sizes, State, Store}
 use crate::heap::{buffers, Heap};
 use crate::rng::SimRng;
 
+mod queue;
 mod tell;
 mod types;
 pub use tell::tell_alive;
 pub use types::*;
+
+use queue::{EventQueue, Scheduled};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
@@ -50,10 +52,10 @@ pub struct Sim {
     slow_ms: Vec<u32>,
     /// Per member: the phase of its stalls, in ms.
     slow_phase: Vec<u32>,
-    queue: BinaryHeap<Reverse<(Instant, u64, Action)>>,
+    queue: EventQueue,
     /// The next few events, taken out of the heap so that what they will
     /// read can be prefetched (empty between runs): see [`Sim::run_until`].
-    ahead: VecDeque<(Instant, u64, Action)>,
+    ahead: VecDeque<Scheduled>,
     seq: u64,
     rng: SimRng,
     packets: Vec<Vec<u8>>,
@@ -100,7 +102,7 @@ impl Sim {
             groups: vec![0; n as usize],
             slow_ms: vec![0; n as usize],
             slow_phase: vec![0; n as usize],
-            queue: BinaryHeap::new(),
+            queue: EventQueue::default(),
             ahead: VecDeque::with_capacity(LOOK_AHEAD),
             seq: 0,
             rng: SimRng::new(seed ^ 0x5157),
@@ -328,47 +330,51 @@ impl Sim {
         let mut ahead = std::mem::take(&mut self.ahead);
         loop {
             while ahead.len() < LOOK_AHEAD {
-                let Some(&Reverse(next)) = self.queue.peek() else {
+                let Some(&next) = self.queue.peek() else {
                     break;
                 };
-                if next.0 > end || ahead.back().is_some_and(|last| next < *last) {
+                if next.at > end || ahead.back().is_some_and(|last| next.before(last)) {
                     break;
                 }
                 self.queue.pop();
                 ahead.push_back(next);
                 // The node's parts and the datagram, a look-ahead before
                 // they are read.
-                let (Action::Deliver { to: node, .. } | Action::Wake { node }) = next.2;
+                let (Action::Deliver { to: node, .. } | Action::Wake { node }) = next.action;
                 if let Some(n) = self.nodes[node as usize].as_ref() {
                     n.hot_addresses(prefetch);
                 }
-                if let Action::Deliver { packet, .. } = next.2 {
+                if let Action::Deliver { packet, .. } = next.action {
                     prefetch(self.packets[packet as usize].as_ptr());
                 }
             }
             // Index buckets are prefetched half the look-ahead before their
             // datagram is handled, and the slots they name just before.
             for (at, slots) in [(LOOK_AHEAD / 2, false), (1, true)] {
-                if let Some((_, _, Action::Deliver { to, packet, .. })) = ahead.get(at) {
+                if let Some(Scheduled {
+                    action: Action::Deliver { to, packet, .. },
+                    ..
+                }) = ahead.get(at)
+                {
                     if let Some(n) = self.nodes[*to as usize].as_ref() {
                         n.lookup_addresses(&self.packets[*packet as usize], slots, prefetch);
                     }
                 }
             }
             let from_heap = match (self.queue.peek(), ahead.front()) {
-                (Some(Reverse(h)), Some(a)) => h < a,
+                (Some(h), Some(a)) => h.before(a),
                 (Some(_), None) => true,
                 (None, _) => false,
             };
             let next = if from_heap {
                 match self.queue.peek() {
-                    Some(Reverse(h)) if h.0 <= end => self.queue.pop().map(|Reverse(h)| h),
+                    Some(h) if h.at <= end => self.queue.pop(),
                     _ => None,
                 }
             } else {
                 ahead.pop_front()
             };
-            let Some((at, _, action)) = next else {
+            let Some(Scheduled { at, action, .. }) = next else {
                 break;
             };
             self.now = at;
@@ -417,7 +423,11 @@ impl Sim {
 
     fn push(&mut self, at: Instant, action: Action) {
         self.seq += 1;
-        self.queue.push(Reverse((at, self.seq, action)));
+        self.queue.push(Scheduled {
+            at,
+            seq: self.seq,
+            action,
+        });
     }
 
     /// Drains `id`'s outputs: user messages into the log (answering queries
@@ -573,11 +583,11 @@ impl Sim {
         };
 
         self.seq += 1;
-        self.queue.push(Reverse((
-            now + delay,
-            self.seq,
-            Action::Deliver { to, from, packet },
-        )));
+        self.queue.push(Scheduled {
+            at: now + delay,
+            seq: self.seq,
+            action: Action::Deliver { to, from, packet },
+        });
     }
 
     /// `observer`'s view: every member it knows with its state, sorted by id.

@@ -71,8 +71,8 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
 
     /// Calls `at` with the address of each part of the node itself that
     /// every wake-up and every datagram reads first: its timers, probe,
-    /// suspicion and relay tables, broadcast and output queues, counters and
-    /// config. Changes nothing. A simulator prefetches them for the events
+    /// suspicion and relay tables, broadcast and output queues, counters,
+    /// config, keyring (is there a key?), catch-up and own identity. Changes nothing. A simulator prefetches them for the events
     /// it will run next; the node is several kilobytes, and its parts are
     /// cold each time one of many thousand nodes runs.
     ///
@@ -117,6 +117,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
             addr(&self.awareness),
             addr(&self.stats),
             addr(&self.config),
+            addr(&self.keyring),
+            addr(&self.inbox),
+            addr(&self.catch_up),
+            addr(&self.me),
         ] {
             at(a);
         }

@@ -125,9 +125,12 @@ impl Key {
 /// assert_eq!(ring.keys().count(), 1);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct Keyring {
-    keys: [Key; MAX_KEYS],
+    /// First, so that the line every datagram reads (is there a key?) is
+    /// the keyring's own address, as [`crate::Node::hot_addresses`] gives it.
     count: usize,
+    keys: [Key; MAX_KEYS],
 }
 
 impl Keyring {
