@@ -46,6 +46,12 @@ fn small_warm_run_reports_convergence_detection_and_no_false_failures_as_json() 
         "the crashes were seen by all"
     );
     assert_eq!(r["detect_s"]["incomplete"], 0);
+    // Each crash reaches nearly every survivor as a suspect or dead rumour.
+    let updates = r["updates_per_member_s"].as_f64().unwrap_or(0.0) * 60.0 * 40.0;
+    assert!(
+        updates >= 3.0 * 50.0,
+        "{updates} membership updates handled"
+    );
     assert!(r["speed"].as_f64().is_some_and(|s| s > 0.0));
     assert!(r["peak_rss_bytes"].as_u64().is_some_and(|b| b > 0));
     assert!(
