@@ -72,9 +72,10 @@ impl<I: Identity, S: Store, R: RngCore> Node<I, S, R> {
     /// Calls `at` with the address of each part of the node itself that
     /// every wake-up and every datagram reads first: its timers, probe,
     /// suspicion and relay tables, broadcast and output queues, counters,
-    /// config, keyring (is there a key?), catch-up and own identity. Changes nothing. A simulator prefetches them for the events
-    /// it will run next; the node is several kilobytes, and its parts are
-    /// cold each time one of many thousand nodes runs.
+    /// config, keyring (is there a key?), catch-up and own identity.
+    /// Changes nothing. A simulator prefetches them for the events it will
+    /// run next; the node is several kilobytes, and its parts are cold each
+    /// time one of many thousand nodes runs.
     ///
     /// ```
     /// # use serf_core::{Buffers, Config, Instant, Node, Provide, Store};
